@@ -1,0 +1,369 @@
+//! Service configuration, read once at startup from the environment.
+//!
+//! Every setting is checked here, so a bad value stops the service with a message that names the
+//! variable instead of surfacing later as a confusing runtime error. `.env` is loaded by the binary
+//! (see [`crate::server`]), never by library code, so tests build a [`Config`] from a plain map.
+
+use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
+
+use axum::http::{HeaderValue, Uri};
+
+/// The shortest `JWT_SECRET` accepted: HS256 keys shorter than the hash output weaken the MAC.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Why the configuration could not be built; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is required: {hint}")]
+    Missing {
+        name: &'static str,
+        hint: &'static str,
+    },
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl ConfigError {
+    fn invalid(name: &'static str, reason: impl fmt::Display) -> Self {
+        Self::Invalid {
+            name,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable lines, for a terminal.
+    Pretty,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.to_ascii_lowercase().as_str() {
+            "json" => Ok(Self::Json),
+            "pretty" => Ok(Self::Pretty),
+            _ => Err(format!("expected `json` or `pretty`, got `{value}`")),
+        }
+    }
+}
+
+/// Which browser origins may call the API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// Any origin (no credentials are involved: tokens travel in the `Authorization` header).
+    Any,
+    /// Exactly these origins, such as `https://shop.example.com`.
+    List(Vec<HeaderValue>),
+}
+
+/// A value that must never appear in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Settings shared by every service.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `MONGO_URI`; may hold credentials, hence secret.
+    pub mongo_uri: Secret,
+    /// `DB_NAME`, default `ecommerce`.
+    pub db_name: String,
+    /// `JWT_SECRET`, required, at least [`MIN_JWT_SECRET_BYTES`] bytes.
+    pub jwt_secret: Secret,
+    /// `HOST`, default `0.0.0.0`.
+    pub host: IpAddr,
+    /// `PORT`, each service has its own default.
+    pub port: u16,
+    /// `CORS_ORIGINS`, a comma-separated list; empty or `*` means any origin.
+    pub cors_origins: CorsOrigins,
+    /// `LOG_FORMAT`: `json` or `pretty` (default).
+    pub log_format: LogFormat,
+    /// `ACCESS_TOKEN_EXPIRE_MINUTES`, default 30.
+    pub access_token_ttl: Duration,
+    /// `REFRESH_TOKEN_EXPIRE_DAYS`, default 7.
+    pub refresh_token_ttl: Duration,
+    /// `BCRYPT_COST`, default 12.
+    pub bcrypt_cost: u32,
+    /// `REQUEST_TIMEOUT_SECS`, default 10: the longest a request may take before it is answered 503.
+    pub request_timeout: Duration,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env(default_port: u16) -> Result<Self, ConfigError> {
+        Self::from_lookup(default_port, |name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests can supply their own values.
+    pub fn from_lookup(
+        default_port: u16,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env = Env::new(lookup);
+        Ok(Self {
+            mongo_uri: Secret::new(
+                env.string("MONGO_URI")
+                    .unwrap_or_else(|| "mongodb://127.0.0.1:27017".into()),
+            ),
+            db_name: db_name(&env)?,
+            jwt_secret: jwt_secret(&env)?,
+            host: env.parse("HOST", IpAddr::from([0, 0, 0, 0]))?,
+            port: env.parse("PORT", default_port)?,
+            cors_origins: cors_origins(&env)?,
+            log_format: env.parse("LOG_FORMAT", LogFormat::Pretty)?,
+            access_token_ttl: Duration::from_secs(
+                60 * env.parse_in_range("ACCESS_TOKEN_EXPIRE_MINUTES", 30, 1..=24 * 60)?,
+            ),
+            refresh_token_ttl: Duration::from_secs(
+                24 * 3600 * env.parse_in_range("REFRESH_TOKEN_EXPIRE_DAYS", 7, 1..=365)?,
+            ),
+            bcrypt_cost: env.parse_in_range("BCRYPT_COST", 12, 4..=31)?,
+            request_timeout: Duration::from_secs(env.parse_in_range(
+                "REQUEST_TIMEOUT_SECS",
+                10,
+                1..=300,
+            )?),
+        })
+    }
+}
+
+fn db_name(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<String, ConfigError> {
+    let name = env.string("DB_NAME").unwrap_or_else(|| "ecommerce".into());
+    // MongoDB's own rules for database names on every platform.
+    if name.len() > 63
+        || name.contains(['/', '\\', '.', ' ', '"', '$', '*', '<', '>', ':', '|', '?'])
+    {
+        return Err(ConfigError::invalid(
+            "DB_NAME",
+            "use at most 63 letters, digits, `-` or `_`",
+        ));
+    }
+    Ok(name)
+}
+
+fn jwt_secret(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<Secret, ConfigError> {
+    let secret = env.string("JWT_SECRET").ok_or(ConfigError::Missing {
+        name: "JWT_SECRET",
+        hint: "set it to a random string of at least 32 bytes, e.g. `openssl rand -hex 32`",
+    })?;
+    if secret.len() < MIN_JWT_SECRET_BYTES {
+        return Err(ConfigError::invalid(
+            "JWT_SECRET",
+            format!(
+                "it is {} bytes long; use at least {MIN_JWT_SECRET_BYTES}, e.g. `openssl rand -hex 32`",
+                secret.len()
+            ),
+        ));
+    }
+    Ok(Secret::new(secret))
+}
+
+fn cors_origins(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<CorsOrigins, ConfigError> {
+    let Some(list) = env.string("CORS_ORIGINS") else {
+        return Ok(CorsOrigins::Any);
+    };
+    if list == "*" {
+        return Ok(CorsOrigins::Any);
+    }
+    let origins = list
+        .split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            let uri: Uri = origin.parse().map_err(|_| {
+                ConfigError::invalid("CORS_ORIGINS", format!("`{origin}` is not a URL"))
+            })?;
+            let is_origin = uri.scheme().is_some()
+                && uri.authority().is_some()
+                && matches!(uri.path(), "" | "/")
+                && !origin.ends_with('/');
+            if !is_origin {
+                return Err(ConfigError::invalid(
+                    "CORS_ORIGINS",
+                    format!("`{origin}` is not an origin such as https://shop.example.com"),
+                ));
+            }
+            HeaderValue::from_str(origin).map_err(|_| {
+                ConfigError::invalid("CORS_ORIGINS", format!("`{origin}` is not valid"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CorsOrigins::List(origins))
+}
+
+/// Typed access to environment variables with errors that name the variable.
+///
+/// Services use it for their own settings (such as the admin account of the user service).
+pub struct Env<F> {
+    lookup: F,
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// Wraps a lookup function, usually `|name| std::env::var(name).ok()`.
+    pub fn new(lookup: F) -> Self {
+        Self { lookup }
+    }
+
+    /// The trimmed value of `name`, or `None` when it is unset or blank.
+    pub fn string(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+    }
+
+    /// The value of `name` parsed as `T`, or `default` when it is unset.
+    pub fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        match self.string(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|err| ConfigError::invalid(name, format!("`{raw}`: {err}"))),
+        }
+    }
+
+    /// Like [`Env::parse`], and the value must lie in `range`.
+    pub fn parse_in_range<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + fmt::Display,
+        T::Err: fmt::Display,
+    {
+        let value = self.parse(name, default)?;
+        if !range.contains(&value) {
+            return Err(ConfigError::invalid(
+                name,
+                format!("{value} is outside {}..={}", range.start(), range.end()),
+            ));
+        }
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(8001, |name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_secret_is_set() {
+        let config = config(&[("JWT_SECRET", SECRET)]).unwrap();
+        assert_eq!(config.db_name, "ecommerce");
+        assert_eq!(config.port, 8001);
+        assert_eq!(config.host, IpAddr::from([0, 0, 0, 0]));
+        assert_eq!(config.cors_origins, CorsOrigins::Any);
+        assert_eq!(config.log_format, LogFormat::Pretty);
+        assert_eq!(config.access_token_ttl, Duration::from_secs(30 * 60));
+        assert_eq!(config.refresh_token_ttl, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(config.bcrypt_cost, 12);
+    }
+
+    #[test]
+    fn a_missing_secret_is_refused_with_its_name() {
+        let err = config(&[]).unwrap_err().to_string();
+        assert!(err.starts_with("JWT_SECRET is required"), "{err}");
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_with_its_name() {
+        let err = config(&[("JWT_SECRET", "too-short")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("JWT_SECRET is invalid"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("PORT", "eighty"),
+            ("PORT", "70000"),
+            ("HOST", "not an ip"),
+            ("LOG_FORMAT", "xml"),
+            ("BCRYPT_COST", "3"),
+            ("ACCESS_TOKEN_EXPIRE_MINUTES", "0"),
+            ("REFRESH_TOKEN_EXPIRE_DAYS", "-1"),
+            ("DB_NAME", "a.b"),
+            ("CORS_ORIGINS", "https://shop.example.com/path"),
+            ("CORS_ORIGINS", "shop.example.com"),
+        ] {
+            let err = config(&[("JWT_SECRET", SECRET), (name, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(&format!("{name} is invalid")), "{err}");
+        }
+    }
+
+    #[test]
+    fn cors_origins_are_split_on_commas() {
+        let config = config(&[
+            ("JWT_SECRET", SECRET),
+            (
+                "CORS_ORIGINS",
+                "https://a.example.com, http://localhost:3000",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.cors_origins,
+            CorsOrigins::List(vec![
+                HeaderValue::from_static("https://a.example.com"),
+                HeaderValue::from_static("http://localhost:3000"),
+            ])
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let config = config(&[
+            ("JWT_SECRET", SECRET),
+            ("MONGO_URI", "mongodb://user:hunter2@db.example.com"),
+        ])
+        .unwrap();
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains(SECRET) && !debug.contains("hunter2"),
+            "{debug}"
+        );
+    }
+}

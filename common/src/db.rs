@@ -1,0 +1,113 @@
+//! Connecting to MongoDB with short timeouts, and reading the driver's errors.
+//!
+//! Timeouts are the driver's own: a request that needs an unreachable database fails server
+//! selection within [`SERVER_SELECTION_TIMEOUT`] and is answered 503, instead of hanging. Once the
+//! database is back, the driver's monitor finds it again and requests succeed without a restart.
+
+use std::time::{Duration, Instant};
+
+use mongodb::{
+    Client, Database,
+    bson::doc,
+    error::{Error, ErrorKind, WriteFailure},
+    options::ClientOptions,
+};
+
+use crate::config::Config;
+
+/// How long an operation waits for a usable server before failing (contract: 503 within 2 s).
+pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long opening one connection may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Builds a client for `config.mongo_uri` and returns its database `config.db_name`.
+///
+/// A connect timeout given in the URI wins; server selection is capped at
+/// [`SERVER_SELECTION_TIMEOUT`] whatever the URI says, since the contract promises an answer within
+/// 2 s during an outage. No I/O happens until the first operation, so callers follow with
+/// [`wait_until_reachable`].
+pub async fn connect(config: &Config, app_name: &str) -> Result<Database, Error> {
+    let mut options = ClientOptions::parse(config.mongo_uri.expose()).await?;
+    options.app_name.get_or_insert_with(|| app_name.to_owned());
+    options.server_selection_timeout = Some(
+        options
+            .server_selection_timeout
+            .map_or(SERVER_SELECTION_TIMEOUT, |t| {
+                t.min(SERVER_SELECTION_TIMEOUT)
+            }),
+    );
+    options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
+    let client = Client::with_options(options)?;
+    Ok(client.database(&config.db_name))
+}
+
+/// Runs `ping` and returns how long the round trip took.
+pub async fn ping(db: &Database) -> Result<Duration, Error> {
+    let started = Instant::now();
+    db.run_command(doc! { "ping": 1 }).await?;
+    Ok(started.elapsed())
+}
+
+/// Pings until the database answers, up to `attempts` times with a growing pause, so a service
+/// started together with its database does not give up while the database is still booting.
+pub async fn wait_until_reachable(db: &Database, attempts: u32) -> Result<(), Error> {
+    let mut attempt = 1;
+    loop {
+        match ping(db).await {
+            Ok(_) => return Ok(()),
+            Err(err) if attempt < attempts => {
+                tracing::warn!(attempt, error = %err, "database not reachable yet, retrying");
+                tokio::time::sleep(Duration::from_millis(500) * attempt).await;
+                attempt += 1;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// The server error code of a unique index violation.
+const DUPLICATE_KEY: i32 = 11000;
+
+/// Whether `err` is a unique index violation (code 11000), from any kind of write.
+pub fn is_duplicate_key(err: &Error) -> bool {
+    match err.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
+        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
+        ErrorKind::InsertMany(e) => e
+            .write_errors
+            .iter()
+            .flatten()
+            .any(|e| e.code == DUPLICATE_KEY),
+        _ => false,
+    }
+}
+
+/// Server codes that mean "no usable primary right now" rather than a bad request.
+const UNAVAILABLE_CODES: &[i32] = &[
+    6,     // HostUnreachable
+    7,     // HostNotFound
+    89,    // NetworkTimeout
+    91,    // ShutdownInProgress
+    189,   // PrimarySteppedDown
+    9001,  // SocketException
+    10107, // NotWritablePrimary
+    11600, // InterruptedAtShutdown
+    11602, // InterruptedDueToReplStateChange
+    13435, // NotPrimaryNoSecondaryOk
+    13436, // NotPrimaryOrSecondary
+];
+
+/// Whether `err` means the database cannot be reached or has no primary (answered 503), as opposed
+/// to a bug or a rejected operation (answered 500).
+pub fn is_unavailable(err: &Error) -> bool {
+    match err.kind.as_ref() {
+        ErrorKind::ServerSelection { .. }
+        | ErrorKind::Io(_)
+        | ErrorKind::ConnectionPoolCleared { .. }
+        | ErrorKind::DnsResolve { .. }
+        | ErrorKind::Shutdown => true,
+        ErrorKind::Command(e) => UNAVAILABLE_CODES.contains(&e.code),
+        ErrorKind::Write(WriteFailure::WriteConcernError(e)) => UNAVAILABLE_CODES.contains(&e.code),
+        _ => false,
+    }
+}

@@ -1,0 +1,306 @@
+//! The one error type of every service, rendered as the contract's error body.
+//!
+//! Client errors carry a stable `error_code` and a sentence for humans. Server errors (5xx) keep
+//! their cause for the log, where the request id of the surrounding span ties it to the request,
+//! and send only a generic sentence: no driver messages, no internals.
+
+use std::borrow::Cow;
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// `Result` with [`ApiError`] as the error.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A client error with a stable code, e.g. 404 `ORDER_NOT_FOUND`.
+    #[error("{status} {code}: {detail}")]
+    Client {
+        status: StatusCode,
+        code: &'static str,
+        detail: Cow<'static, str>,
+    },
+    /// 422 `VALIDATION_ERROR` with FastAPI's list of field errors.
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<FieldError>),
+    /// 429 `TOO_MANY_ATTEMPTS`, with `Retry-After` in seconds.
+    #[error("too many attempts, retry after {retry_after_secs}s")]
+    TooManyAttempts { retry_after_secs: u64 },
+    /// 503 `DB_UNAVAILABLE`: the database could not be reached in time.
+    #[error("database unavailable: {0:#}")]
+    DbUnavailable(anyhow::Error),
+    /// 500 `INTERNAL_ERROR`: a bug or an unexpected failure.
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+impl ApiError {
+    /// A client error with any status.
+    pub fn client(
+        status: StatusCode,
+        code: &'static str,
+        detail: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::Client {
+            status,
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// 400 with the given code.
+    pub fn bad_request(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::client(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    /// 400 `INVALID_ID` "Invalid {what} id", for a malformed id in a path.
+    pub fn invalid_id(what: &str) -> Self {
+        Self::bad_request("INVALID_ID", format!("Invalid {what} id"))
+    }
+
+    /// 401 `UNAUTHORIZED`.
+    pub fn unauthorized(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::client(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", detail)
+    }
+
+    /// 403 `FORBIDDEN`.
+    pub fn forbidden(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::client(StatusCode::FORBIDDEN, "FORBIDDEN", detail)
+    }
+
+    /// 404 with the given code.
+    pub fn not_found(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::client(StatusCode::NOT_FOUND, code, detail)
+    }
+
+    /// 409 with the given code.
+    pub fn conflict(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::client(StatusCode::CONFLICT, code, detail)
+    }
+
+    /// 422 for a single field of the JSON body.
+    pub fn invalid_field(field: &str, msg: impl Into<String>, kind: &'static str) -> Self {
+        Self::Validation(vec![FieldError::new(
+            [Loc::from("body"), Loc::from(field)],
+            msg,
+            kind,
+        )])
+    }
+
+    /// 500 for an unexpected failure; `cause` goes to the log only.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Client { status, .. } => *status,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::DbUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable `error_code` of the body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Client { code, .. } => code,
+            Self::Validation(_) => "VALIDATION_ERROR",
+            Self::TooManyAttempts { .. } => "TOO_MANY_ATTEMPTS",
+            Self::DbUnavailable(_) => "DB_UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+}
+
+impl From<mongodb::error::Error> for ApiError {
+    fn from(err: mongodb::error::Error) -> Self {
+        if crate::db::is_unavailable(&err) {
+            Self::DbUnavailable(err.into())
+        } else {
+            Self::Internal(err.into())
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let code = self.code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let mut response = match self {
+            Self::Validation(errors) => (
+                status,
+                Json(ValidationErrorBody {
+                    detail: errors,
+                    error_code: code.into(),
+                }),
+            )
+                .into_response(),
+            Self::Client { detail, .. } => error_body(status, code, detail),
+            Self::TooManyAttempts { retry_after_secs } => {
+                let mut response = error_body(
+                    status,
+                    code,
+                    "Too many failed login attempts; try again later".into(),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                response
+            }
+            Self::DbUnavailable(_) => error_body(
+                status,
+                code,
+                "The database is unavailable; try again shortly".into(),
+            ),
+            Self::Internal(_) => error_body(status, code, "Internal server error".into()),
+        };
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+fn error_body(status: StatusCode, code: &str, detail: Cow<'static, str>) -> Response {
+    (
+        status,
+        Json(ErrorBody {
+            detail: detail.into_owned(),
+            error_code: code.into(),
+        }),
+    )
+        .into_response()
+}
+
+/// The body of every error but 422.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"detail": "Order not found", "error_code": "ORDER_NOT_FOUND"}))]
+pub struct ErrorBody {
+    /// A sentence for humans.
+    pub detail: String,
+    /// A stable code for programs, in UPPER_SNAKE case.
+    pub error_code: String,
+}
+
+/// The body of a 422, in FastAPI's shape.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidationErrorBody {
+    /// One entry per invalid field.
+    pub detail: Vec<FieldError>,
+    /// Always `VALIDATION_ERROR`.
+    pub error_code: String,
+}
+
+/// One invalid field: where it is, what is wrong, and a machine-readable kind.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The path to the field, e.g. `["body", "items", 0, "quantity"]`.
+    pub loc: Vec<Loc>,
+    /// What is wrong, for humans.
+    pub msg: String,
+    /// The kind of error, e.g. `missing` or `value_error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl FieldError {
+    /// A field error at `loc`.
+    pub fn new(
+        loc: impl IntoIterator<Item = Loc>,
+        msg: impl Into<String>,
+        kind: impl Into<String>,
+    ) -> Self {
+        Self {
+            loc: loc.into_iter().collect(),
+            msg: msg.into(),
+            kind: kind.into(),
+        }
+    }
+}
+
+/// One step of a [`FieldError`] location: a key or an array index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Loc {
+    /// An object key, or `body`/`query` at the root.
+    Key(String),
+    /// An array index.
+    Index(usize),
+}
+
+impl From<&str> for Loc {
+    fn from(key: &str) -> Self {
+        Self::Key(key.to_owned())
+    }
+}
+
+impl From<usize> for Loc {
+    fn from(index: usize) -> Self {
+        Self::Index(index)
+    }
+}
+
+/// Collects the field errors of one request, so a client learns of all of them at once.
+#[derive(Debug)]
+pub struct Violations {
+    root: &'static str,
+    errors: Vec<FieldError>,
+}
+
+impl Violations {
+    /// Errors of the JSON body (`loc` starts with `body`).
+    pub fn body() -> Self {
+        Self {
+            root: "body",
+            errors: Vec::new(),
+        }
+    }
+
+    /// Errors of the query string (`loc` starts with `query`).
+    pub fn query() -> Self {
+        Self {
+            root: "query",
+            errors: Vec::new(),
+        }
+    }
+
+    /// Records an error of the top-level field `field`.
+    pub fn add(&mut self, field: &str, msg: impl Into<String>, kind: &'static str) {
+        self.add_at([Loc::from(field)], msg, kind);
+    }
+
+    /// Records an error at a nested path below the root.
+    pub fn add_at(
+        &mut self,
+        path: impl IntoIterator<Item = Loc>,
+        msg: impl Into<String>,
+        kind: &'static str,
+    ) {
+        let loc = std::iter::once(Loc::from(self.root)).chain(path);
+        self.errors.push(FieldError::new(loc, msg, kind));
+    }
+
+    /// `Ok` when nothing was recorded, otherwise a 422 with every error.
+    pub fn finish(self) -> ApiResult<()> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+}

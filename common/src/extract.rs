@@ -1,0 +1,326 @@
+//! Extractors for request bodies, query strings and path ids that answer bad input in the
+//! contract's shapes: 415 for a body that is not JSON, 400 for malformed JSON, 413 for a body over
+//! the limit, 422 with FastAPI's field list for well-formed input of the wrong shape, and 400
+//! `INVALID_ID` for a malformed id.
+//!
+//! Bodies are deserialized into typed structs (never a loose document that could smuggle
+//! `{"$ne": null}` into a query) and then checked by their [`Validate`] impl.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Request, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode, header, request::Parts},
+};
+use mongodb::bson::oid::ObjectId;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, ApiResult, FieldError, Loc};
+
+/// Range and consistency checks that types alone cannot express.
+pub trait Validate {
+    /// `Ok` when the value is acceptable, otherwise a 422 listing every problem.
+    fn validate(&self) -> ApiResult<()>;
+}
+
+/// A JSON request body of type `T`, deserialized and validated.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned + Validate,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !has_json_content_type(req.headers()) {
+            return Err(ApiError::client(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Expected a JSON body with Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_read_error)?;
+        let value: T = from_json(&bytes)?;
+        value.validate()?;
+        Ok(Self(value))
+    }
+}
+
+fn has_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
+}
+
+fn body_read_error(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::client(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!(
+                "The request body is larger than {} KiB",
+                crate::http::BODY_LIMIT_BYTES / 1024
+            ),
+        )
+    } else {
+        ApiError::bad_request("INVALID_BODY", "The request body could not be read")
+    }
+}
+
+/// Deserializes a JSON document, telling malformed JSON (400) from the wrong shape (422).
+///
+/// Bodies must be JSON objects: serde would also fill a struct from an array of its field values.
+pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let starts_with_brace = bytes
+        .iter()
+        .find(|byte| !byte.is_ascii_whitespace())
+        .is_some_and(|byte| *byte == b'{');
+    if !starts_with_brace {
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+            .map_err(|err| malformed_json(&err))?;
+        return Err(ApiError::Validation(vec![FieldError::new(
+            [Loc::from("body")],
+            "Input should be a JSON object",
+            "dict_type",
+        )]));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().clone();
+        let inner = err.into_inner();
+        let message = message_without_position(&inner);
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::Validation(vec![shape_error("body", &path, &message)])
+            }
+            // serde_json reports a number beyond f64 (`1e309`) as a syntax error, but the JSON
+            // is well-formed: the value is out of range.
+            _ if message.starts_with("number out of range") => {
+                ApiError::Validation(vec![FieldError::new(
+                    loc("body", &path),
+                    "Number is out of range",
+                    "value_error",
+                )])
+            }
+            _ => malformed_json(&inner),
+        }
+    })?;
+    de.end().map_err(|err| malformed_json(&err))?;
+    Ok(value)
+}
+
+fn malformed_json(err: &serde_json::Error) -> ApiError {
+    ApiError::bad_request(
+        "INVALID_JSON",
+        format!(
+            "Malformed JSON: {} at line {} column {}",
+            message_without_position(err),
+            err.line(),
+            err.column()
+        ),
+    )
+}
+
+/// serde_json appends " at line L column C" to its messages; the location is reported apart.
+fn message_without_position(err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message,
+    }
+}
+
+/// A query string of type `T`, deserialized and validated; errors are 422 at `["query", field]`.
+#[derive(Debug)]
+pub struct QueryParams<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for QueryParams<T>
+where
+    T: DeserializeOwned + Validate,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        let value: T = serde_path_to_error::deserialize(de).map_err(|err| {
+            let path = err.path().clone();
+            ApiError::Validation(vec![shape_error(
+                "query",
+                &path,
+                &err.into_inner().to_string(),
+            )])
+        })?;
+        value.validate()?;
+        Ok(Self(value))
+    }
+}
+
+/// Turns a serde "wrong shape" error into a FastAPI-style field error.
+fn shape_error(root: &str, path: &serde_path_to_error::Path, message: &str) -> FieldError {
+    let mut loc = loc(root, path);
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        loc.push(Loc::from(field));
+        return FieldError::new(loc, "Field required", "missing");
+    }
+    let kind = if message.starts_with("invalid type") {
+        "type_error"
+    } else if message.starts_with("unknown variant") {
+        "enum"
+    } else {
+        "value_error"
+    };
+    FieldError::new(loc, message, kind)
+}
+
+fn loc(root: &str, path: &serde_path_to_error::Path) -> Vec<Loc> {
+    use serde_path_to_error::Segment;
+    std::iter::once(Loc::from(root))
+        .chain(path.iter().filter_map(|segment| match segment {
+            Segment::Seq { index } => Some(Loc::Index(*index)),
+            Segment::Map { key } => Some(Loc::Key(key.clone())),
+            Segment::Enum { variant } => Some(Loc::Key(variant.clone())),
+            Segment::Unknown => None,
+        }))
+        .collect()
+}
+
+/// Parses an id taken from a path, answering 400 `INVALID_ID` "Invalid {what} id" when malformed.
+pub fn parse_id(raw: &str, what: &str) -> ApiResult<ObjectId> {
+    if raw.len() != 24 {
+        return Err(ApiError::invalid_id(what));
+    }
+    ObjectId::parse_str(raw).map_err(|_| ApiError::invalid_id(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Line {
+        product_id: String,
+        quantity: i64,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Order {
+        items: Vec<Line>,
+        price: Option<f64>,
+    }
+
+    fn validation(err: ApiError) -> Vec<FieldError> {
+        match err {
+            ApiError::Validation(errors) => errors,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_nested_field_is_located_by_its_path() {
+        let err = from_json::<Order>(br#"{"items": [{"product_id": "x"}]}"#).unwrap_err();
+        let errors = validation(err);
+        assert_eq!(
+            errors[0].loc,
+            vec![
+                Loc::from("body"),
+                Loc::from("items"),
+                Loc::Index(0),
+                Loc::from("quantity")
+            ]
+        );
+        assert_eq!(errors[0].kind, "missing");
+    }
+
+    #[test]
+    fn a_wrong_type_is_a_type_error_at_its_field() {
+        let err = from_json::<Order>(br#"{"items": [], "price": "12"}"#).unwrap_err();
+        let errors = validation(err);
+        assert_eq!(errors[0].loc, vec![Loc::from("body"), Loc::from("price")]);
+        assert_eq!(errors[0].kind, "type_error");
+    }
+
+    #[test]
+    fn a_number_beyond_f64_is_out_of_range_not_malformed() {
+        let err = from_json::<Order>(br#"{"items": [], "price": 1e309}"#).unwrap_err();
+        let errors = validation(err);
+        assert_eq!(errors[0].loc, vec![Loc::from("body"), Loc::from("price")]);
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_a_validation_error() {
+        for body in [&br#"["x", 1]"#[..], b"42", b" \"text\"", b"null"] {
+            let errors = validation(from_json::<Line>(body).unwrap_err());
+            assert_eq!(errors[0].loc, vec![Loc::from("body")]);
+            assert_eq!(errors[0].kind, "dict_type");
+        }
+    }
+
+    #[test]
+    fn malformed_json_and_trailing_garbage_are_bad_requests() {
+        for body in [
+            &b"{"[..],
+            b"{\"items\": [],}",
+            b"{\"items\": []} x",
+            b"",
+            b"NaN",
+        ] {
+            let err = from_json::<Order>(body).unwrap_err();
+            assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{body:?}");
+            assert_eq!(err.code(), "INVALID_JSON");
+        }
+    }
+
+    #[test]
+    fn content_types_with_parameters_and_suffixes_are_json() {
+        for (value, expected) in [
+            ("application/json", true),
+            ("application/json; charset=utf-8", true),
+            ("Application/JSON", true),
+            ("application/problem+json", true),
+            ("text/plain", false),
+            ("application/x-www-form-urlencoded", false),
+            ("json", false),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            assert_eq!(has_json_content_type(&headers), expected, "{value}");
+        }
+        assert!(!has_json_content_type(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn ids_must_be_24_hex_characters() {
+        assert!(parse_id("65f1a2b3c4d5e6f708192a3b", "order").is_ok());
+        for raw in [
+            "",
+            "abc",
+            "65f1a2b3c4d5e6f708192a3g",
+            "65f1a2b3c4d5e6f708192a3b00",
+        ] {
+            let err = parse_id(raw, "order").unwrap_err();
+            assert_eq!(err.code(), "INVALID_ID");
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! What every service's router gets: health routes, Swagger UI and the OpenAPI document, 404 and
+//! 405 in the contract's error shape, and the shared layers (panic guard, request id, tracing span,
+//! CORS, request timeout, body limit).
+
+use std::time::Duration;
+
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{HeaderName, Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use mongodb::Database;
+use serde::Serialize;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    cors::{AllowOrigin, CorsLayer},
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::{DefaultOnResponse, TraceLayer},
+};
+use tracing::{Level, Span};
+use utoipa::{
+    ToSchema,
+    openapi::{
+        OpenApi,
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{
+    config::{Config, CorsOrigins},
+    db,
+    error::ApiError,
+};
+
+/// The largest request body accepted (contract: 64 KiB, larger → 413).
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+/// The name of the security scheme that protected routes declare with
+/// `security(("bearer" = []))`.
+pub const BEARER_SCHEME: &str = "bearer";
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Finishes a service's router: adds `/health`, `/health/db`, `/docs` and `/openapi.json`, answers
+/// unknown routes and methods in the error shape, and wraps everything in the shared layers.
+pub fn service_router(routes: OpenApiRouter, config: &Config, db: Database) -> Router {
+    let health = OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(health_db))
+        .with_state(db);
+    let (router, mut openapi) = routes.merge(health).split_for_parts();
+    declare_bearer_auth(&mut openapi);
+
+    router
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(middleware::from_fn(error_bodies_in_contract_shape))
+        .layer(middleware::from_fn_with_state(
+            config.request_timeout,
+            enforce_timeout,
+        ))
+        .layer(cors(&config.cors_origins))
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+fn declare_bearer_auth(openapi: &mut OpenApi) {
+    openapi
+        .components
+        .get_or_insert_default()
+        .add_security_scheme(
+            BEARER_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from POST /users/login"))
+                    .build(),
+            ),
+        );
+}
+
+/// Every log line of a request carries its id, method and path (never the query string, which
+/// may hold an email address).
+fn request_span(request: &Request<Body>) -> Span {
+    let request_id = request
+        .headers()
+        .get(X_REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        request_id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
+}
+
+fn cors(origins: &CorsOrigins) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            X_REQUEST_ID,
+        ])
+        .expose_headers([
+            HeaderName::from_static("x-total-count"),
+            header::LINK,
+            X_REQUEST_ID,
+            header::RETRY_AFTER,
+            HeaderName::from_static("idempotent-replayed"),
+        ])
+        .max_age(Duration::from_secs(3600));
+    match origins {
+        CorsOrigins::Any => layer.allow_origin(AllowOrigin::any()),
+        CorsOrigins::List(list) => layer.allow_origin(list.clone()),
+    }
+}
+
+/// Answers 503 when a request outlives `REQUEST_TIMEOUT_SECS`; a backstop for a database that
+/// accepts connections but stops answering, which the driver's timeouts do not cover.
+async fn enforce_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            ApiError::DbUnavailable(anyhow::anyhow!("request exceeded {limit:?}")).into_response()
+        }
+    }
+}
+
+/// Rewrites error responses produced outside our handlers (axum's own rejections, for instance)
+/// into the contract's `{detail, error_code}` body, so every 4xx/5xx has the same shape.
+async fn error_bodies_in_contract_shape(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "BAD_REQUEST",
+        StatusCode::NOT_FOUND => "NOT_FOUND",
+        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
+        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
+        status if status.is_server_error() => "INTERNAL_ERROR",
+        _ => "REQUEST_ERROR",
+    };
+    let detail = status.canonical_reason().unwrap_or("Request failed");
+    let mut rewritten = ApiError::client(status, code, detail).into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(rewritten.headers_mut().drain());
+    Response::from_parts(parts, rewritten.into_body())
+}
+
+async fn route_not_found() -> ApiError {
+    ApiError::not_found("NOT_FOUND", "No such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::client(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "This route does not accept that method",
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
+}
+
+/// Liveness.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
+}
+
+/// Database health.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok", "db": "ecommerce", "latency_ms": 0.42}))]
+pub struct DbHealth {
+    /// `ok`.
+    pub status: &'static str,
+    /// The database name (`DB_NAME`).
+    pub db: String,
+    /// Round trip of a `ping`, in milliseconds.
+    pub latency_ms: f64,
+}
+
+/// Database health when the database cannot be reached.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "error", "detail": "The database is unavailable", "error_code": "DB_UNAVAILABLE"}))]
+pub struct DbHealthError {
+    /// `error`.
+    pub status: &'static str,
+    /// What is wrong.
+    pub detail: &'static str,
+    /// `DB_UNAVAILABLE`.
+    pub error_code: &'static str,
+}
+
+/// Liveness: answers without touching the database.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, description = "The service is running", body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness of the database: a `ping` round trip, or 503 within 2 s when it cannot be reached.
+#[utoipa::path(get, path = "/health/db", tag = "health",
+    responses(
+        (status = 200, description = "The database answers", body = DbHealth),
+        (status = 503, description = "The database cannot be reached", body = DbHealthError),
+    ))]
+async fn health_db(State(database): State<Database>) -> Response {
+    match db::ping(&database).await {
+        Ok(latency) => Json(DbHealth {
+            status: "ok",
+            db: database.name().to_owned(),
+            latency_ms: latency.as_secs_f64() * 1000.0,
+        })
+        .into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "database health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(DbHealthError {
+                    status: "error",
+                    detail: "The database is unavailable",
+                    error_code: "DB_UNAVAILABLE",
+                }),
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The life of a service process: load `.env`, read the configuration, start logging, reach the
+//! database, let the service build its router, serve until SIGINT or SIGTERM, then drain.
+//!
+//! Each service's `main` is one call to [`run`], so the three binaries start and stop alike.
+
+use std::{future::Future, process::ExitCode};
+
+use anyhow::Context;
+use axum::Router;
+use mongodb::Database;
+use tokio::net::TcpListener;
+
+use crate::{config::Config, db, telemetry};
+
+/// How many times startup pings the database before giving up.
+const STARTUP_PING_ATTEMPTS: u32 = 5;
+
+/// What a service needs to build its router.
+pub struct ServiceContext {
+    /// The validated configuration.
+    pub config: Config,
+    /// The database, already reachable.
+    pub db: Database,
+}
+
+/// Runs the service `name` on `default_port` (overridden by `PORT`), with the router `build`
+/// returns, until a shutdown signal. Failures before serving are printed and end the process with
+/// a non-zero status.
+pub async fn run<F, Fut>(name: &'static str, default_port: u16, build: F) -> ExitCode
+where
+    F: FnOnce(ServiceContext) -> Fut,
+    Fut: Future<Output = anyhow::Result<Router>>,
+{
+    match serve(name, default_port, build).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "{name} stopped");
+            eprintln!("{name}: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve<F, Fut>(name: &'static str, default_port: u16, build: F) -> anyhow::Result<()>
+where
+    F: FnOnce(ServiceContext) -> Fut,
+    Fut: Future<Output = anyhow::Result<Router>>,
+{
+    load_dotenv()?;
+    let config = Config::from_env(default_port)?;
+    telemetry::init(config.log_format);
+
+    let db = db::connect(&config, name)
+        .await
+        .context("MONGO_URI could not be used")?;
+    db::wait_until_reachable(&db, STARTUP_PING_ATTEMPTS)
+        .await
+        .context("MongoDB could not be reached at MONGO_URI")?;
+
+    let address = (config.host, config.port);
+    let app = build(ServiceContext { config, db }).await?;
+    let listener = TcpListener::bind(address).await.with_context(|| {
+        format!(
+            "could not listen on {}:{} (HOST, PORT)",
+            address.0, address.1
+        )
+    })?;
+    tracing::info!(address = %listener.local_addr()?, "{name} listening; Swagger UI at /docs");
+
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server error")?;
+    tracing::info!("{name} stopped");
+    Ok(())
+}
+
+/// Loads `.env` from the working directory when there is one; a malformed file is an error.
+fn load_dotenv() -> anyhow::Result<()> {
+    match dotenvy::dotenv() {
+        Ok(_) => Ok(()),
+        Err(err) if err.not_found() => Ok(()),
+        Err(err) => Err(err).context(".env could not be read"),
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM, whichever comes first.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}

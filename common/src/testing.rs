@@ -1,0 +1,359 @@
+//! Integration-test support (feature `testing`).
+//!
+//! - [`TestDb`]: a fresh, uniquely named database on the test MongoDB (`MONGO_URI`, which
+//!   `scripts/test.sh` points at a throwaway server), dropped when the test ends, so tests run in
+//!   parallel without seeing each other's data.
+//! - [`TestClient`]: drives a service's `app()` in process with `tower::ServiceExt::oneshot`.
+//! - [`Mongod`]: a private `mongod` (binary from `MONGOD_BIN`) that a test may stop and restart.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    net::TcpListener as StdListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header},
+};
+use mongodb::{Database, bson::oid::ObjectId};
+use serde::Serialize;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::{
+    auth::{Role, TokenKeys},
+    config::Config,
+    db,
+};
+
+/// The `JWT_SECRET` of every test configuration.
+pub const TEST_JWT_SECRET: &str = "test-only-secret-0123456789abcdef0123456789";
+
+/// The MongoDB the tests use: `MONGO_URI`, or a local default.
+pub fn test_mongo_uri() -> String {
+    std::env::var("MONGO_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into())
+}
+
+/// A configuration for tests: the given database, the test secret, the cheapest bcrypt cost, and
+/// any `overrides` (pairs of variable name and value).
+pub fn test_config(mongo_uri: &str, db_name: &str, overrides: &[(&str, &str)]) -> Config {
+    Config::from_lookup(0, |name| {
+        if let Some((_, value)) = overrides.iter().find(|(key, _)| *key == name) {
+            return Some((*value).to_owned());
+        }
+        match name {
+            "MONGO_URI" => Some(mongo_uri.to_owned()),
+            "DB_NAME" => Some(db_name.to_owned()),
+            "JWT_SECRET" => Some(TEST_JWT_SECRET.to_owned()),
+            "BCRYPT_COST" => Some("4".to_owned()),
+            _ => None,
+        }
+    })
+    .expect("the test configuration is valid")
+}
+
+/// A database of its own for one test, dropped when the value is dropped.
+pub struct TestDb {
+    /// The configuration pointing at this database.
+    pub config: Config,
+    /// The database handle.
+    pub db: Database,
+}
+
+impl TestDb {
+    /// Creates `{service}_test_{ObjectId}` on the test MongoDB.
+    pub async fn new(service: &str) -> Self {
+        Self::with_overrides(service, &[]).await
+    }
+
+    /// Like [`TestDb::new`], with extra configuration variables.
+    pub async fn with_overrides(service: &str, overrides: &[(&str, &str)]) -> Self {
+        let uri = test_mongo_uri();
+        let name = format!("{}_test_{}", service.replace('-', "_"), ObjectId::new());
+        let config = test_config(&uri, &name, overrides);
+        let db = db::connect(&config, "tests")
+            .await
+            .expect("MONGO_URI parses");
+        if let Err(err) = db::ping(&db).await {
+            panic!(
+                "MongoDB is not reachable at MONGO_URI={uri}: {err}. \
+                 Run the tests with scripts/test.sh, which starts one."
+            );
+        }
+        Self { config, db }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // The driver's client belongs to the test's runtime, which may already be shutting
+        // down; a short-lived runtime of our own drops the database reliably.
+        let uri = self.config.mongo_uri.expose().to_owned();
+        let name = self.db.name().to_owned();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let client = mongodb::Client::with_uri_str(&uri).await.ok()?;
+                client.database(&name).drop().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Issues an access token signed with the test secret.
+pub fn access_token(config: &Config, user_id: ObjectId, role: Role) -> String {
+    TokenKeys::new(&config.jwt_secret, config.access_token_ttl)
+        .issue_access(user_id, role)
+        .expect("a token can be issued")
+        .token
+}
+
+/// Sends requests to a router in process.
+#[derive(Clone)]
+pub struct TestClient {
+    router: Router,
+}
+
+impl TestClient {
+    /// A client for `router`.
+    pub fn new(router: Router) -> Self {
+        Self { router }
+    }
+
+    /// Starts a request with any method.
+    pub fn request(&self, method: Method, uri: &str) -> TestRequest {
+        TestRequest {
+            router: self.router.clone(),
+            builder: Request::builder().method(method).uri(uri),
+            body: Body::empty(),
+        }
+    }
+
+    /// Starts a GET request.
+    pub fn get(&self, uri: &str) -> TestRequest {
+        self.request(Method::GET, uri)
+    }
+
+    /// Starts a POST request.
+    pub fn post(&self, uri: &str) -> TestRequest {
+        self.request(Method::POST, uri)
+    }
+
+    /// Starts a PATCH request.
+    pub fn patch(&self, uri: &str) -> TestRequest {
+        self.request(Method::PATCH, uri)
+    }
+
+    /// Starts a DELETE request.
+    pub fn delete(&self, uri: &str) -> TestRequest {
+        self.request(Method::DELETE, uri)
+    }
+}
+
+/// A request being built; finish with [`TestRequest::send`].
+pub struct TestRequest {
+    router: Router,
+    builder: axum::http::request::Builder,
+    body: Body,
+}
+
+impl TestRequest {
+    /// Adds a header.
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.builder = self.builder.header(name.as_ref(), value.as_ref());
+        self
+    }
+
+    /// Adds `Authorization: Bearer <token>`.
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
+    }
+
+    /// Sends `value` as a JSON body.
+    pub fn json(mut self, value: &impl Serialize) -> Self {
+        self.builder = self
+            .builder
+            .header(header::CONTENT_TYPE, "application/json");
+        self.body = Body::from(serde_json::to_vec(value).expect("serializable"));
+        self
+    }
+
+    /// Sends raw bytes as the body, with whatever headers were set.
+    pub fn body(mut self, body: impl Into<Body>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sends the request and reads the whole response.
+    pub async fn send(self) -> TestResponse {
+        let request = self.builder.body(self.body).expect("a valid request");
+        let response = self.router.oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("the body can be read");
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// A response read to the end.
+#[derive(Debug)]
+pub struct TestResponse {
+    /// The status code.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body bytes.
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    /// The body parsed as JSON; panics with the body text when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
+            panic!(
+                "body is not JSON ({err}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(HeaderName::from_bytes(name.as_bytes()).ok()?)
+            .and_then(|value: &HeaderValue| value.to_str().ok())
+    }
+
+    /// Asserts the status and the contract's error body, and returns the body.
+    #[track_caller]
+    pub fn assert_error(&self, status: StatusCode, error_code: &str) -> Value {
+        assert_eq!(self.status, status, "body: {}", self.text());
+        let body = self.json();
+        assert_eq!(body["error_code"], error_code, "body: {body}");
+        assert!(
+            body["detail"].is_string() || body["detail"].is_array(),
+            "detail missing: {body}"
+        );
+        body
+    }
+
+    /// Asserts a 422 and returns the `loc` of every field error, e.g. `["body", "email"]`.
+    #[track_caller]
+    pub fn assert_validation_error(&self) -> Vec<Value> {
+        let body = self.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR");
+        let detail = body["detail"].as_array().expect("detail is a list").clone();
+        assert!(!detail.is_empty(), "no field errors: {body}");
+        detail
+            .into_iter()
+            .map(|error| error["loc"].clone())
+            .collect()
+    }
+}
+
+/// A private `mongod` on a free port with its own data directory, which a test can stop and
+/// restart to watch a service lose and regain its database.
+pub struct Mongod {
+    binary: PathBuf,
+    port: u16,
+    data: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Mongod {
+    /// Starts a standalone server (no replica set) and waits until it accepts connections.
+    pub async fn start_standalone() -> Self {
+        let binary = std::env::var_os("MONGOD_BIN").map(PathBuf::from).expect(
+            "MONGOD_BIN must name a mongod binary; scripts/test.sh sets it \
+             (scripts/mongodb.sh install prints the path)",
+        );
+        let port = free_port();
+        let data = tempfile::tempdir().expect("a temporary directory");
+        let mut mongod = Self {
+            binary,
+            port,
+            data,
+            child: None,
+        };
+        mongod.restart().await;
+        mongod
+    }
+
+    /// The connection string of this server.
+    pub fn uri(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
+    }
+
+    /// Kills the server, as a crash or an outage would.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and data, and waits until it accepts connections.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let child = Command::new(&self.binary)
+            .args(["--port", &self.port.to_string(), "--bind_ip", "127.0.0.1"])
+            .arg("--dbpath")
+            .arg(self.data.path())
+            .args([
+                "--wiredTigerCacheSizeGB",
+                "0.25",
+                "--wiredTigerEngineConfigString",
+                "log=(prealloc=false,file_max=10MB)",
+                "--setParameter",
+                "diagnosticDataCollectionEnabled=false",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("could not start {}: {err}", self.binary.display()));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "mongod did not start within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Mongod {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
