@@ -1,0 +1,99 @@
+//! Creating accounts, shared by registration and the admin account made at startup.
+
+use anyhow::anyhow;
+use common::{ApiError, ApiResult, auth::Role, db::is_duplicate_key};
+use mongodb::bson::{DateTime, oid::ObjectId};
+
+use crate::{
+    AppState,
+    models::{check_email, check_password, normalize_email},
+    store::UserDoc,
+};
+
+/// An account to create, with fields already validated.
+pub struct NewAccount {
+    /// The email as given; it is normalized here.
+    pub email: String,
+    /// The password in clear; only its hash is stored.
+    pub password: String,
+    /// The display name.
+    pub name: String,
+    /// The role.
+    pub role: Role,
+}
+
+fn email_taken() -> ApiError {
+    ApiError::conflict("EMAIL_TAKEN", "An account with this email already exists")
+}
+
+/// Creates an account; 409 `EMAIL_TAKEN` when the email is in use, also when two registrations
+/// race (the unique index decides).
+pub async fn create_account(state: &AppState, account: NewAccount) -> ApiResult<UserDoc> {
+    let email = normalize_email(&account.email);
+    // Saves a bcrypt hash in the common case; the unique index is what guarantees uniqueness.
+    if state.users.find_by_email(&email).await?.is_some() {
+        return Err(email_taken());
+    }
+    let user = UserDoc {
+        id: ObjectId::new(),
+        email,
+        name: account.name,
+        role: account.role,
+        password_hash: state.passwords.hash(account.password).await?,
+        created_at: DateTime::now(),
+    };
+    match state.users.insert(&user).await {
+        Ok(()) => Ok(user),
+        Err(err) if is_duplicate_key(&err) => Err(email_taken()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Makes sure an admin account with `email` exists.
+///
+/// A missing account is created with `password`. An existing non-admin account is promoted only
+/// if `password` is its password: otherwise someone who registered the admin's email first
+/// would become admin. Its password is never changed.
+pub async fn ensure_admin(state: &AppState, email: &str, password: &str) -> anyhow::Result<()> {
+    check_email(email).map_err(|msg| anyhow!("ADMIN_EMAIL is invalid: {msg}"))?;
+    check_password(password).map_err(|(msg, _)| anyhow!("ADMIN_PASSWORD is invalid: {msg}"))?;
+    let email = normalize_email(email);
+    match state.users.find_by_email(&email).await? {
+        Some(user) if user.role == Role::Admin => {
+            tracing::info!(user_id = %user.id, "admin account present");
+        }
+        Some(user) => {
+            if state
+                .passwords
+                .verify(password.to_owned(), Some(&user.password_hash))
+                .await?
+            {
+                state.users.set_role(user.id, Role::Admin).await?;
+                tracing::info!(user_id = %user.id, "promoted the ADMIN_EMAIL account to admin");
+            } else {
+                tracing::warn!(
+                    user_id = %user.id,
+                    "ADMIN_EMAIL belongs to a non-admin account with another password; not promoted"
+                );
+            }
+        }
+        None => {
+            let account = NewAccount {
+                email,
+                password: password.to_owned(),
+                name: "Administrator".to_owned(),
+                role: Role::Admin,
+            };
+            match create_account(state, account).await {
+                Ok(user) => tracing::info!(user_id = %user.id, "created the admin account"),
+                // Another replica created it at the same moment.
+                Err(ApiError::Client {
+                    code: "EMAIL_TAKEN",
+                    ..
+                }) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! bcrypt hashing and verification, off the async runtime.
+//!
+//! bcrypt is deliberately slow (about 250 ms at cost 12), so it runs on the blocking pool and at
+//! most one hash per CPU at a time: more would only queue on the cores while holding threads.
+//! Unknown emails are verified against a dummy hash of the same cost, so a login takes about the
+//! same time whether or not the account exists.
+
+use std::{fmt, sync::Arc};
+
+use common::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+use crate::models::MAX_PASSWORD_BYTES;
+
+/// A bcrypt hash; never printed.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PasswordHash(String);
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash([redacted])")
+    }
+}
+
+/// Hashes and verifies passwords. Cheap to clone.
+#[derive(Clone)]
+pub struct Passwords {
+    cost: u32,
+    permits: Arc<Semaphore>,
+    dummy: PasswordHash,
+}
+
+impl Passwords {
+    /// A hasher at `cost`; computes the dummy hash, which takes one hash's time.
+    pub async fn new(cost: u32) -> anyhow::Result<Self> {
+        let parallelism = std::thread::available_parallelism().map_or(2, usize::from);
+        let mut passwords = Self {
+            cost,
+            permits: Arc::new(Semaphore::new(parallelism)),
+            dummy: PasswordHash(String::new()),
+        };
+        // Random, so no password can match it.
+        let mut random = [0u8; 16];
+        getrandom::fill(&mut random)?;
+        let dummy_password = random
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        passwords.dummy = passwords.hash(dummy_password).await?;
+        Ok(passwords)
+    }
+
+    /// Hashes a password of at most 72 bytes.
+    ///
+    /// bcrypt reads at most 72 bytes; up to that every byte counts. (`non_truncating_hash` would
+    /// also refuse exactly 72, only because no terminating NUL fits, which the contract allows.)
+    pub async fn hash(&self, password: String) -> ApiResult<PasswordHash> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "a password over {MAX_PASSWORD_BYTES} bytes reached the hasher"
+            )));
+        }
+        let cost = self.cost;
+        self.blocking(move || bcrypt::hash(password, cost))
+            .await?
+            .map(PasswordHash)
+            .map_err(ApiError::internal)
+    }
+
+    /// Whether `password` matches `hash`.
+    ///
+    /// Without a hash (an unknown email), or with a password over 72 bytes (which registration
+    /// refuses, so it matches nothing), it checks against the dummy and answers `false`: every
+    /// answer costs one verification and takes about the same time.
+    pub async fn verify(&self, password: String, hash: Option<&PasswordHash>) -> ApiResult<bool> {
+        let target = hash
+            .filter(|_| password.len() <= MAX_PASSWORD_BYTES)
+            .cloned();
+        let checked = target.clone().unwrap_or_else(|| self.dummy.clone());
+        let matches = self
+            .blocking(move || bcrypt::verify(password, &checked.0).unwrap_or(false))
+            .await?;
+        Ok(matches && target.is_some())
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> ApiResult<T> {
+        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(ApiError::internal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_only() {
+        let passwords = Passwords::new(4).await.unwrap();
+        let hash = passwords.hash("correct horse".into()).await.unwrap();
+        assert!(
+            passwords
+                .verify("correct horse".into(), Some(&hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !passwords
+                .verify("wrong horse".into(), Some(&hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !passwords
+                .verify("correct horse".into(), None)
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_password_over_72_bytes_never_matches() {
+        let passwords = Passwords::new(4).await.unwrap();
+        let base = "x".repeat(72);
+        let hash = passwords.hash(base.clone()).await.unwrap();
+        // bcrypt alone would accept this: it ignores bytes past 72.
+        let longer = format!("{base}y");
+        assert!(!passwords.verify(longer, Some(&hash)).await.unwrap());
+    }
+
+    #[test]
+    fn debug_output_hides_the_hash() {
+        let hash = PasswordHash("$2b$04$secret".into());
+        assert!(!format!("{hash:?}").contains("secret"));
+    }
+}

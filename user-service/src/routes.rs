@@ -1,0 +1,266 @@
+//! The user service's HTTP handlers and their OpenAPI descriptions.
+
+use axum::{
+    Json,
+    extract::{OriginalUri, Path, State},
+    http::StatusCode,
+};
+use common::{
+    ApiError, ApiResult,
+    auth::{AdminOnly, AuthUser, RequireRole, Role},
+    error::{ErrorBody, ValidationErrorBody},
+    extract::{JsonBody, QueryParams, parse_id},
+    pagination::{Page, Paged},
+};
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    AppState,
+    accounts::{NewAccount, create_account},
+    models::{
+        LoginRequest, RefreshRequest, RegisterRequest, RegisteredUser, TokenResponse, UserFilter,
+        UserProfile, normalize_email,
+    },
+    store::{LoginAttempt, RefreshOutcome, UserDoc},
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "User service",
+        description = "Registration, login with JWT access and refresh tokens, and roles."
+    ),
+    tags(
+        (name = "auth", description = "Registration, login and tokens"),
+        (name = "users", description = "Accounts"),
+        (name = "health", description = "Liveness and database health"),
+    )
+)]
+struct ApiDoc;
+
+/// The service's own routes with their OpenAPI description.
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(register_user))
+        .routes(routes!(login))
+        .routes(routes!(refresh_tokens))
+        .routes(routes!(logout))
+        .routes(routes!(get_me))
+        .routes(routes!(get_user))
+        .routes(routes!(list_users))
+        .with_state(state)
+}
+
+/// Creates an account (`buyer` unless `seller` is asked for).
+#[utoipa::path(post, path = "/users/register", tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 200, description = "The account was created", body = RegisteredUser),
+        (status = 400, description = "Malformed JSON (`INVALID_JSON`)", body = ErrorBody),
+        (status = 403, description = "`role: admin` cannot be registered (`FORBIDDEN`)", body = ErrorBody),
+        (status = 409, description = "The email is taken (`EMAIL_TAKEN`)", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "Invalid email, password (8–72 bytes), name (≤ 100) or role", body = ValidationErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn register_user(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<RegisterRequest>,
+) -> ApiResult<Json<RegisteredUser>> {
+    if body.role == Role::Admin {
+        return Err(ApiError::forbidden(
+            "Admin accounts cannot be registered; an admin must grant the role",
+        ));
+    }
+    let account = NewAccount {
+        email: body.email,
+        password: body.password,
+        name: body.name,
+        role: body.role,
+    };
+    let user = create_account(&state, account).await?;
+    tracing::info!(user_id = %user.id, role = user.role.as_str(), "account registered");
+    Ok(Json(RegisteredUser::from(&user)))
+}
+
+/// Exchanges email and password for an access token and a refresh token.
+#[utoipa::path(post, path = "/users/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 400, description = "Malformed JSON (`INVALID_JSON`)", body = ErrorBody),
+        (status = 401, description = "Unknown email or wrong password (`INVALID_CREDENTIALS`)", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "Missing fields", body = ValidationErrorBody),
+        (status = 429, description = "5 failures for this email within 15 minutes (`TOO_MANY_ATTEMPTS`); see `Retry-After`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next attempt is allowed"))),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn login(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<LoginRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let email = normalize_email(&body.email);
+    let attempt = match state.login_attempts.begin(&email).await? {
+        LoginAttempt::Admitted(attempt) => attempt,
+        LoginAttempt::Blocked { retry_after_secs } => {
+            tracing::warn!("login refused: too many failed attempts for one email");
+            return Err(ApiError::TooManyAttempts { retry_after_secs });
+        }
+    };
+    let user = state.users.find_by_email(&email).await?;
+    let password_hash = user.as_ref().map(|user| &user.password_hash);
+    let valid = state.passwords.verify(body.password, password_hash).await?;
+    let Some(user) = user.filter(|_| valid) else {
+        return Err(ApiError::client(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CREDENTIALS",
+            "Invalid credentials",
+        ));
+    };
+    state.login_attempts.succeeded(&email, attempt).await?;
+    issue_tokens(&state, &user).await
+}
+
+/// Spends a refresh token for a new pair of tokens.
+#[utoipa::path(post, path = "/users/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens; the presented refresh token is spent", body = TokenResponse),
+        (status = 400, description = "Malformed JSON (`INVALID_JSON`)", body = ErrorBody),
+        (status = 401, description = "Unknown, expired or spent refresh token (`UNAUTHORIZED`); a spent one also revokes all the user's refresh tokens", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "Missing `refresh_token`", body = ValidationErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn refresh_tokens(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<RefreshRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    match state.refresh_tokens.spend(&body.refresh_token).await? {
+        RefreshOutcome::Rotated(user_id) => {
+            let user = state
+                .users
+                .find_by_id(user_id)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("The account no longer exists"))?;
+            issue_tokens(&state, &user).await
+        }
+        RefreshOutcome::ReuseDetected(user_id) => {
+            tracing::warn!(%user_id, "a spent refresh token was presented again; revoked all refresh tokens of the user");
+            Err(ApiError::unauthorized(
+                "This refresh token was already used; sign in again",
+            ))
+        }
+        RefreshOutcome::Invalid => Err(ApiError::unauthorized("Invalid or expired refresh token")),
+    }
+}
+
+/// Revokes a refresh token.
+#[utoipa::path(post, path = "/users/logout", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "The refresh token no longer works"),
+        (status = 400, description = "Malformed JSON (`INVALID_JSON`)", body = ErrorBody),
+        (status = 401, description = "Unknown, expired or spent refresh token (`UNAUTHORIZED`)", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "Missing `refresh_token`", body = ValidationErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn logout(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<RefreshRequest>,
+) -> ApiResult<StatusCode> {
+    if state.refresh_tokens.revoke(&body.refresh_token).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::unauthorized("Invalid or expired refresh token"))
+    }
+}
+
+/// The signed-in user's own account.
+#[utoipa::path(get, path = "/users/me", tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's account", body = UserProfile),
+        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn get_me(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Json<UserProfile>> {
+    let user = state
+        .users
+        .find_by_id(caller.id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("The account no longer exists"))?;
+    Ok(Json(user.into()))
+}
+
+/// One account: the user's own, or any for an admin.
+#[utoipa::path(get, path = "/users/{id}", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id (24 hex characters)")),
+    responses(
+        (status = 200, description = "The account", body = UserProfile),
+        (status = 400, description = "Malformed id (`INVALID_ID`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
+        (status = 403, description = "Another user's account (`FORBIDDEN`)", body = ErrorBody),
+        (status = 404, description = "No such user (`USER_NOT_FOUND`)", body = ErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn get_user(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<UserProfile>> {
+    let id = parse_id(&id, "user")?;
+    if !caller.may_act_for(id) {
+        return Err(ApiError::forbidden("You may only see your own account"));
+    }
+    let user = state
+        .users
+        .find_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "User not found"))?;
+    Ok(Json(user.into()))
+}
+
+/// All accounts, oldest first (admins only).
+#[utoipa::path(get, path = "/users", tag = "users",
+    security(("bearer" = [])),
+    params(UserFilter, Page),
+    responses(
+        (status = 200, description = "One page of accounts", body = [UserProfile],
+            headers(
+                ("X-Total-Count" = u64, description = "How many accounts match"),
+                ("Link" = String, description = "RFC 8288 links to the next and previous pages"),
+            )),
+        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
+        (status = 403, description = "Not an admin (`FORBIDDEN`)", body = ErrorBody),
+        (status = 422, description = "`limit` outside 1–1000 or negative `offset`", body = ValidationErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn list_users(
+    State(state): State<AppState>,
+    _admin: RequireRole<AdminOnly>,
+    QueryParams(filter): QueryParams<UserFilter>,
+    QueryParams(page): QueryParams<Page>,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Paged<UserProfile>> {
+    let email = filter.email.as_deref().map(normalize_email);
+    let (users, total) = state.users.list(email.as_deref(), page).await?;
+    let users = users.into_iter().map(UserProfile::from).collect();
+    Ok(Paged::new(users, total, page, uri))
+}
+
+async fn issue_tokens(state: &AppState, user: &UserDoc) -> ApiResult<Json<TokenResponse>> {
+    let access = state.keys.issue_access(user.id, user.role)?;
+    let refresh_token = state.refresh_tokens.issue(user.id).await?;
+    Ok(Json(TokenResponse {
+        access_token: access.token,
+        token_type: "bearer",
+        expires_in: access.expires_in,
+        refresh_token,
+    }))
+}

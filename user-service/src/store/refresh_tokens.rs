@@ -1,0 +1,143 @@
+//! The `refresh_tokens` collection: opaque refresh tokens, stored only as SHA-256 hashes.
+//!
+//! A token is spent by one conditional update, so of two concurrent refreshes with the same token
+//! exactly one succeeds. A spent token is kept until it would have expired: presenting it again
+//! means it was copied, and every refresh token of its user is revoked. A TTL index removes
+//! expired tokens.
+
+use std::time::Duration;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use common::{ApiError, ApiResult};
+use mongodb::{
+    Collection, Database, IndexModel,
+    bson::{DateTime, doc, oid::ObjectId},
+    error::Error,
+    options::IndexOptions,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// A stored refresh token.
+#[derive(Debug, Serialize, Deserialize)]
+struct RefreshTokenDoc {
+    /// SHA-256 of the token, base64url; the token itself is never stored.
+    #[serde(rename = "_id")]
+    hash: String,
+    user_id: ObjectId,
+    spent: bool,
+    created_at: DateTime,
+    expires_at: DateTime,
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token was valid and is now spent; issue new tokens for this user.
+    Rotated(ObjectId),
+    /// The token was already spent: every refresh token of this user was revoked.
+    ReuseDetected(ObjectId),
+    /// Unknown or expired.
+    Invalid,
+}
+
+/// Issues, spends and revokes refresh tokens.
+#[derive(Clone)]
+pub struct RefreshTokens {
+    tokens: Collection<RefreshTokenDoc>,
+    ttl: Duration,
+}
+
+impl RefreshTokens {
+    /// The store over `db.refresh_tokens`, issuing tokens that live `ttl`.
+    pub fn new(db: &Database, ttl: Duration) -> Self {
+        Self {
+            tokens: db.collection("refresh_tokens"),
+            ttl,
+        }
+    }
+
+    /// Creates the TTL index on `expires_at` and the index used to revoke a user's tokens.
+    pub async fn ensure_indexes(&self) -> Result<(), Error> {
+        let expiry = IndexModel::builder()
+            .keys(doc! { "expires_at": 1 })
+            .options(
+                IndexOptions::builder()
+                    .expire_after(Duration::ZERO)
+                    .name("expires_at_ttl".to_owned())
+                    .build(),
+            )
+            .build();
+        let by_user = IndexModel::builder().keys(doc! { "user_id": 1 }).build();
+        self.tokens.create_indexes([expiry, by_user]).await?;
+        Ok(())
+    }
+
+    /// Creates a new refresh token for `user_id` and returns it (the only time it exists in clear).
+    pub async fn issue(&self, user_id: ObjectId) -> ApiResult<String> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
+        let token = URL_SAFE_NO_PAD.encode(bytes);
+        let now = DateTime::now();
+        let expires_at = DateTime::from_millis(
+            now.timestamp_millis()
+                .saturating_add(i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX)),
+        );
+        self.tokens
+            .insert_one(RefreshTokenDoc {
+                hash: hash(&token),
+                user_id,
+                spent: false,
+                created_at: now,
+                expires_at,
+            })
+            .await?;
+        Ok(token)
+    }
+
+    /// Spends `token` if it is valid; detects the reuse of a spent one.
+    pub async fn spend(&self, token: &str) -> Result<RefreshOutcome, Error> {
+        let hash = hash(token);
+        let now = DateTime::now();
+        let spent = self
+            .tokens
+            .find_one_and_update(
+                doc! { "_id": &hash, "spent": false, "expires_at": { "$gt": now } },
+                doc! { "$set": { "spent": true, "spent_at": now } },
+            )
+            .await?;
+        if let Some(token) = spent {
+            return Ok(RefreshOutcome::Rotated(token.user_id));
+        }
+        match self.tokens.find_one(doc! { "_id": &hash }).await? {
+            Some(token) if token.spent => {
+                self.revoke_all(token.user_id).await?;
+                Ok(RefreshOutcome::ReuseDetected(token.user_id))
+            }
+            _ => Ok(RefreshOutcome::Invalid),
+        }
+    }
+
+    /// Removes `token` if it is valid and unspent; `false` otherwise.
+    pub async fn revoke(&self, token: &str) -> Result<bool, Error> {
+        let result = self
+            .tokens
+            .delete_one(doc! {
+                "_id": hash(token),
+                "spent": false,
+                "expires_at": { "$gt": DateTime::now() },
+            })
+            .await?;
+        Ok(result.deleted_count == 1)
+    }
+
+    /// Removes every refresh token of `user_id`.
+    pub async fn revoke_all(&self, user_id: ObjectId) -> Result<u64, Error> {
+        let result = self.tokens.delete_many(doc! { "user_id": user_id }).await?;
+        Ok(result.deleted_count)
+    }
+}
+
+fn hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}

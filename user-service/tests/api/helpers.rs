@@ -1,0 +1,106 @@
+//! A user service on a fresh database, and shortcuts for the steps most tests share.
+
+use std::ops::Deref;
+
+use axum::http::StatusCode;
+use common::testing::{TestClient, TestDb, TestResponse};
+use serde_json::{Value, json};
+use user_service::{AppState, accounts, app};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The app under test, its state (for looking at the database) and its database, dropped last.
+pub struct TestApp {
+    pub client: TestClient,
+    pub state: AppState,
+    pub db: TestDb,
+}
+
+impl Deref for TestApp {
+    type Target = TestClient;
+
+    fn deref(&self) -> &TestClient {
+        &self.client
+    }
+}
+
+/// Starts the user service on a database of its own.
+pub async fn spawn_app() -> TestApp {
+    let db = TestDb::new("user_service").await;
+    let state = AppState::new(db.config.clone(), db.db.clone())
+        .await
+        .expect("the service starts");
+    TestApp {
+        client: TestClient::new(app(state.clone())),
+        state,
+        db,
+    }
+}
+
+/// Another instance of the service on the same database, as after a restart or on a replica.
+pub async fn replica_of(app: &TestApp) -> TestClient {
+    let state = AppState::new(app.db.config.clone(), app.db.db.clone())
+        .await
+        .expect("the service starts");
+    TestClient::new(user_service::app(state))
+}
+
+impl TestApp {
+    /// Registers an account and returns the response body, asserting success.
+    pub async fn register(&self, email: &str, role: &str) -> Value {
+        let response = self
+            .post("/users/register")
+            .json(&json!({"email": email, "password": PASSWORD, "name": "Test User", "role": role}))
+            .send()
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        response.json()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> TestResponse {
+        self.post("/users/login")
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+    }
+
+    /// Registers `email` with `role` and logs in; returns the user id and the login body.
+    pub async fn signed_in(&self, email: &str, role: &str) -> (String, Value) {
+        let user = self.register(email, role).await;
+        (
+            user["id"].as_str().unwrap().to_owned(),
+            self.tokens_for(email).await,
+        )
+    }
+
+    /// Creates the admin account as the service does at startup, and logs it in.
+    pub async fn signed_in_admin(&self) -> (String, Value) {
+        accounts::ensure_admin(&self.state, "admin@example.com", PASSWORD)
+            .await
+            .expect("admin created");
+        let tokens = self.tokens_for("admin@example.com").await;
+        let me = self
+            .get("/users/me")
+            .bearer(tokens["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .json();
+        (me["id"].as_str().unwrap().to_owned(), tokens)
+    }
+
+    async fn tokens_for(&self, email: &str) -> Value {
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        response.json()
+    }
+}
+
+/// The access token of a login body.
+pub fn access(tokens: &Value) -> &str {
+    tokens["access_token"].as_str().unwrap()
+}
+
+/// The refresh token of a login body.
+pub fn refresh(tokens: &Value) -> &str {
+    tokens["refresh_token"].as_str().unwrap()
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the user service against a real MongoDB; one binary, one module per area.
+
+mod helpers;
+
+mod docs_and_health;
+mod errors;
+mod login;
+mod outage;
+mod register;
+mod startup;
+mod tokens;
+mod users;
