@@ -221,7 +221,13 @@ impl RoleSet for SellerOrAdmin {
 }
 
 /// A signed-in caller whose role is in `R`; others get 403 `FORBIDDEN`.
-pub struct RequireRole<R: RoleSet>(pub AuthUser, PhantomData<R>);
+///
+/// In a handler: `RequireRole { user, .. }: RequireRole<AdminOnly>`.
+pub struct RequireRole<R: RoleSet> {
+    /// The caller.
+    pub user: AuthUser,
+    roles: PhantomData<R>,
+}
 
 impl<S, R> FromRequestParts<S> for RequireRole<R>
 where
@@ -234,7 +240,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
         if R::ROLES.contains(&user.role) {
-            Ok(Self(user, PhantomData))
+            Ok(Self {
+                user,
+                roles: PhantomData,
+            })
         } else {
             Err(ApiError::forbidden("Your role may not do this"))
         }

@@ -6,14 +6,16 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::TryStreamExt;
 use mongodb::{
-    Client, Database,
-    bson::doc,
+    Client, Collection, Database,
+    bson::{Document, doc},
     error::{Error, ErrorKind, WriteFailure},
     options::ClientOptions,
 };
+use serde::de::DeserializeOwned;
 
-use crate::config::Config;
+use crate::{config::Config, pagination::Page};
 
 /// How long an operation waits for a usable server before failing (contract: 503 within 2 s).
 pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -63,6 +65,28 @@ pub async fn wait_until_reachable(db: &Database, attempts: u32) -> Result<(), Er
             Err(err) => return Err(err),
         }
     }
+}
+
+/// One page of the documents matching `filter` in `sort` order, and how many match in all.
+pub async fn find_page<T>(
+    collection: &Collection<T>,
+    filter: Document,
+    sort: Document,
+    page: Page,
+) -> Result<(Vec<T>, u64), Error>
+where
+    T: DeserializeOwned + Send + Sync,
+{
+    let total = collection.count_documents(filter.clone()).await?;
+    let items = collection
+        .find(filter)
+        .sort(sort)
+        .skip(page.skip())
+        .limit(page.limit())
+        .await?
+        .try_collect()
+        .await?;
+    Ok((items, total))
 }
 
 /// The server error code of a unique index violation.

@@ -89,6 +89,17 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// How many documents of `collection` match `filter`.
+    pub async fn count(&self, collection: &str, filter: mongodb::bson::Document) -> u64 {
+        self.db
+            .collection::<mongodb::bson::Document>(collection)
+            .count_documents(filter)
+            .await
+            .expect("documents can be counted")
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         // The driver's client belongs to the test's runtime, which may already be shutting

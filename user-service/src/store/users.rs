@@ -1,7 +1,6 @@
 //! The `users` collection: one document per account, one account per email (unique index).
 
-use common::pagination::Page;
-use futures_util::TryStreamExt;
+use common::{db::find_page, pagination::Page};
 use mongodb::{
     Collection, Database, IndexModel,
     bson::{DateTime, Document, doc, oid::ObjectId},
@@ -95,16 +94,6 @@ impl UserStore {
         page: Page,
     ) -> Result<(Vec<UserDoc>, u64), Error> {
         let filter = email.map_or_else(Document::new, |email| doc! { "email": email });
-        let total = self.users.count_documents(filter.clone()).await?;
-        let users = self
-            .users
-            .find(filter)
-            .sort(doc! { "_id": 1 })
-            .skip(page.skip())
-            .limit(page.limit())
-            .await?
-            .try_collect()
-            .await?;
-        Ok((users, total))
+        find_page(&self.users, filter, doc! { "_id": 1 }, page).await
     }
 }

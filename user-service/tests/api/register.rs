@@ -76,13 +76,7 @@ async fn register_returns_409_for_an_email_taken_in_another_case() {
         .await;
 
     response.assert_error(StatusCode::CONFLICT, "EMAIL_TAKEN");
-    let count = app
-        .db
-        .db
-        .collection::<Document>("users")
-        .count_documents(doc! {})
-        .await
-        .unwrap();
+    let count = app.db.count("users", doc! {}).await;
     assert_eq!(count, 1);
 }
 
@@ -113,11 +107,8 @@ async fn exactly_one_of_20_concurrent_registrations_of_one_email_succeeds() {
     }
     let count = app
         .db
-        .db
-        .collection::<Document>("users")
-        .count_documents(doc! { "email": "race@example.com" })
-        .await
-        .unwrap();
+        .count("users", doc! { "email": "race@example.com" })
+        .await;
     assert_eq!(count, 1);
 }
 
@@ -187,13 +178,7 @@ async fn register_returns_422_naming_each_invalid_field() {
         let locs = response.assert_validation_error();
         assert!(locs.contains(&loc), "{body} → {locs:?}, expected {loc}");
     }
-    let count = app
-        .db
-        .db
-        .collection::<Document>("users")
-        .count_documents(doc! {})
-        .await
-        .unwrap();
+    let count = app.db.count("users", doc! {}).await;
     assert_eq!(count, 0, "nothing is stored for invalid input");
 }
 
