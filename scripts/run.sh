@@ -5,10 +5,21 @@
 #
 # A development JWT_SECRET is generated once into .data/jwt_secret (git-ignored) unless
 # JWT_SECRET is set. MONGO_PORT (default 27117) picks the local MongoDB's port.
+#
+#   scripts/run.sh          run the services
+#   scripts/run.sh --demo   also load a demo catalog (a few dozen products of a demo seller), once
 set -euo pipefail
 cd "$(dirname "$0")/.."
 readonly DATA="$PWD/.data"
 readonly ALL_SERVICES=(user-service:8001 product-service:8002 order-service:8003)
+
+demo=''
+for arg in "$@"; do
+  case "$arg" in
+    --demo) demo=1 ;;
+    *) echo "usage: scripts/run.sh [--demo]" >&2; exit 2 ;;
+  esac
+done
 
 # The services read .env themselves; read it here as well so its MONGO_URI and JWT_SECRET count.
 if [ -f .env ]; then
@@ -72,6 +83,10 @@ for entry in "${services[@]}"; do
   done
   curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 || { echo "$name did not start" >&2; exit 1; }
 done
+
+if [ -n "$demo" ]; then
+  python3 scripts/demo/load_catalog.py http://127.0.0.1:8001 http://127.0.0.1:8002
+fi
 
 echo
 for entry in "${services[@]}"; do

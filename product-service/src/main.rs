@@ -1,0 +1,6 @@
+//! The product service binary (default port 8002); see the crate documentation.
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    common::server::run("product-service", 8002, product_service::start).await
+}

@@ -1,0 +1,250 @@
+//! Request and response bodies of the product service, and the rules their fields must follow.
+
+use common::{ApiResult, error::Violations, extract::Validate, time::rfc3339};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::store::ProductDoc;
+
+/// The longest product name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// The longest description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 5000;
+/// The longest category, in characters.
+pub const MAX_CATEGORY_CHARS: usize = 100;
+/// The highest price.
+pub const MAX_PRICE: f64 = 1e9;
+/// The most units a product can have in stock.
+pub const MAX_STOCK: i64 = 1_000_000_000;
+/// The longest search text: no name is longer, so a longer one could never match.
+pub const MAX_QUERY_CHARS: usize = MAX_NAME_CHARS;
+
+/// `POST /products`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Desk lamp", "description": "Warm light, adjustable arm", "price": 39.9, "category": "Home", "stock": 25}))]
+pub struct CreateProduct {
+    /// 1 to 200 characters, not only spaces; stored trimmed.
+    pub name: String,
+    /// Up to 5000 characters.
+    #[serde(default)]
+    pub description: String,
+    /// A finite number from 0 to 1e9, kept as sent.
+    pub price: f64,
+    /// Up to 100 characters; matched case-insensitively.
+    #[serde(default)]
+    pub category: String,
+    /// Whole units from 0 to 1e9 (default 0).
+    #[serde(default)]
+    pub stock: i64,
+}
+
+impl Validate for CreateProduct {
+    fn validate(&self) -> ApiResult<()> {
+        let mut violations = Violations::body();
+        check_name(&mut violations, &self.name);
+        check_description(&mut violations, &self.description);
+        check_price(&mut violations, self.price);
+        check_category(&mut violations, &self.category);
+        if !(0..=MAX_STOCK).contains(&self.stock) {
+            violations.add(
+                "stock",
+                format!("Stock should be a whole number from 0 to {MAX_STOCK}"),
+                "value_error",
+            );
+        }
+        violations.finish()
+    }
+}
+
+/// `PATCH /products/{id}`: any of the fields; stock changes only through `POST /products/{id}/stock`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"price": 34.9}))]
+pub struct UpdateProduct {
+    /// 1 to 200 characters, not only spaces.
+    pub name: Option<String>,
+    /// Up to 5000 characters.
+    pub description: Option<String>,
+    /// A finite number from 0 to 1e9.
+    pub price: Option<f64>,
+    /// Up to 100 characters.
+    pub category: Option<String>,
+}
+
+impl Validate for UpdateProduct {
+    fn validate(&self) -> ApiResult<()> {
+        let mut violations = Violations::body();
+        if let Some(name) = &self.name {
+            check_name(&mut violations, name);
+        }
+        if let Some(description) = &self.description {
+            check_description(&mut violations, description);
+        }
+        if let Some(price) = self.price {
+            check_price(&mut violations, price);
+        }
+        if let Some(category) = &self.category {
+            check_category(&mut violations, category);
+        }
+        let empty = self.name.is_none()
+            && self.description.is_none()
+            && self.price.is_none()
+            && self.category.is_none();
+        if empty {
+            violations.add_at(
+                [],
+                "Give at least one of name, description, price, category",
+                "value_error",
+            );
+        }
+        violations.finish()
+    }
+}
+
+fn check_name(violations: &mut Violations, name: &str) {
+    let length = name.trim().chars().count();
+    if length == 0 {
+        violations.add("name", "Name should not be empty", "string_too_short");
+    } else if length > MAX_NAME_CHARS {
+        violations.add(
+            "name",
+            format!("Name should have at most {MAX_NAME_CHARS} characters"),
+            "string_too_long",
+        );
+    }
+}
+
+fn check_description(violations: &mut Violations, description: &str) {
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        violations.add(
+            "description",
+            format!("Description should have at most {MAX_DESCRIPTION_CHARS} characters"),
+            "string_too_long",
+        );
+    }
+}
+
+fn check_price(violations: &mut Violations, price: f64) {
+    if !price.is_finite() || !(0.0..=MAX_PRICE).contains(&price) {
+        violations.add(
+            "price",
+            "Price should be a finite number from 0 to 1000000000",
+            "value_error",
+        );
+    }
+}
+
+fn check_category(violations: &mut Violations, category: &str) {
+    if category.trim().chars().count() > MAX_CATEGORY_CHARS {
+        violations.add(
+            "category",
+            format!("Category should have at most {MAX_CATEGORY_CHARS} characters"),
+            "string_too_long",
+        );
+    }
+}
+
+/// `POST /products/{id}/stock`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"delta": -2}))]
+pub struct StockChange {
+    /// Units to add (positive) or take (negative); not zero.
+    pub delta: i64,
+}
+
+impl Validate for StockChange {
+    fn validate(&self) -> ApiResult<()> {
+        let mut violations = Violations::body();
+        if self.delta == 0 || self.delta.unsigned_abs() > MAX_STOCK.unsigned_abs() {
+            violations.add(
+                "delta",
+                format!("Delta should be a non-zero whole number from -{MAX_STOCK} to {MAX_STOCK}"),
+                "value_error",
+            );
+        }
+        violations.finish()
+    }
+}
+
+/// A product as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductResponse {
+    /// The product's id.
+    #[schema(example = "6560b5f2a1b2c3d4e5f60718")]
+    pub id: String,
+    /// The name.
+    pub name: String,
+    /// The description.
+    pub description: String,
+    /// The price, as the seller gave it.
+    pub price: f64,
+    /// The category ("" for none).
+    pub category: String,
+    /// Units in stock.
+    pub stock: i64,
+    /// The seller who owns the product.
+    pub seller_id: String,
+    /// When the product was created (RFC 3339, UTC).
+    #[schema(format = DateTime, example = "2026-11-23T13:45:00Z")]
+    pub created_at: String,
+    /// When the product last changed (RFC 3339, UTC).
+    #[schema(format = DateTime, example = "2026-11-23T13:45:00Z")]
+    pub updated_at: String,
+}
+
+impl From<ProductDoc> for ProductResponse {
+    fn from(product: ProductDoc) -> Self {
+        Self {
+            id: product.id.to_hex(),
+            name: product.name,
+            description: product.description,
+            price: product.price,
+            category: product.category,
+            stock: product.stock,
+            seller_id: product.seller_id.to_hex(),
+            created_at: rfc3339(product.created_at),
+            updated_at: rfc3339(product.updated_at),
+        }
+    }
+}
+
+/// Filters of `GET /products`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProductFilter {
+    /// Text the name contains, in any case, taken literally (`(`, `.*` and `\` are characters,
+    /// not a pattern); empty means no filter. At most 200 characters.
+    pub q: Option<String>,
+    /// Exactly this category, in any case.
+    pub category: Option<String>,
+}
+
+impl Validate for ProductFilter {
+    fn validate(&self) -> ApiResult<()> {
+        let mut violations = Violations::query();
+        if let Some(q) = &self.q {
+            if q.chars().count() > MAX_QUERY_CHARS {
+                violations.add(
+                    "q",
+                    format!("Search text should have at most {MAX_QUERY_CHARS} characters"),
+                    "string_too_long",
+                );
+            }
+            if q.contains('\0') {
+                violations.add("q", "Search text should not contain NUL", "value_error");
+            }
+        }
+        if self.category.as_ref().is_some_and(|c| c.contains('\0')) {
+            violations.add("category", "Category should not contain NUL", "value_error");
+        }
+        violations.finish()
+    }
+}
+
+/// One category with how many products it has.
+#[derive(Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Category {
+    /// The category's name, as its first product spelled it.
+    pub name: String,
+    /// How many products are in it.
+    pub product_count: u64,
+}

@@ -1,0 +1,282 @@
+//! The product service's HTTP handlers and their OpenAPI descriptions.
+
+use axum::{
+    Json,
+    extract::{OriginalUri, Path, State},
+    http::StatusCode,
+};
+use common::{
+    ApiError, ApiResult,
+    auth::{AuthUser, RequireRole, SellerOrAdmin},
+    error::{ErrorBody, ValidationErrorBody},
+    extract::{JsonBody, QueryParams, parse_id},
+    pagination::{Page, Paged},
+};
+use mongodb::bson::{DateTime, oid::ObjectId};
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    AppState,
+    models::{Category, CreateProduct, ProductFilter, ProductResponse, StockChange, UpdateProduct},
+    store::{ProductChanges, ProductDoc, ProductQuery, category_key},
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Product service",
+        description = "The catalog: products, literal case-insensitive search, paging, atomic stock adjustments and categories."
+    ),
+    tags(
+        (name = "products", description = "The catalog"),
+        (name = "health", description = "Liveness and database health"),
+    )
+)]
+struct ApiDoc;
+
+/// The service's own routes with their OpenAPI description.
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(create_product, list_products))
+        .routes(routes!(get_product, update_product, delete_product))
+        .routes(routes!(adjust_stock))
+        .routes(routes!(list_categories))
+        .with_state(state)
+}
+
+fn product_not_found() -> ApiError {
+    ApiError::not_found("PRODUCT_NOT_FOUND", "Product not found")
+}
+
+fn not_owner() -> ApiError {
+    ApiError::forbidden("Only the product's seller or an admin may change it")
+}
+
+/// After a conditional write matched nothing: why not? 404 if the product is gone, 403 if it is
+/// not the caller's, otherwise `Ok` with the product for the caller to judge.
+async fn explain_no_match(
+    state: &AppState,
+    id: ObjectId,
+    caller: &AuthUser,
+) -> ApiResult<ProductDoc> {
+    let product = state
+        .products
+        .find(id)
+        .await?
+        .ok_or_else(product_not_found)?;
+    if caller.may_act_for(product.seller_id) {
+        Ok(product)
+    } else {
+        Err(not_owner())
+    }
+}
+
+/// Adds a product, owned by the calling seller (or admin).
+#[utoipa::path(post, path = "/products", tag = "products",
+    security(("bearer" = [])),
+    request_body = CreateProduct,
+    responses(
+        (status = 201, description = "The new product", body = ProductResponse),
+        (status = 400, description = "Malformed JSON (`INVALID_JSON`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
+        (status = 403, description = "Not a seller or admin (`FORBIDDEN`)", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "Empty or over-long name, price not a finite number from 0 to 1e9, stock not a whole number from 0 to 1e9", body = ValidationErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn create_product(
+    State(state): State<AppState>,
+    RequireRole { user: seller, .. }: RequireRole<SellerOrAdmin>,
+    JsonBody(body): JsonBody<CreateProduct>,
+) -> ApiResult<(StatusCode, Json<ProductResponse>)> {
+    let now = DateTime::now();
+    let category = body.category.trim().to_owned();
+    let product = ProductDoc {
+        id: ObjectId::new(),
+        name: body.name.trim().to_owned(),
+        description: body.description,
+        // `+ 0.0` turns -0.0 into 0.0.
+        price: body.price + 0.0,
+        category_key: category_key(&category),
+        category,
+        stock: body.stock,
+        seller_id: seller.id,
+        created_at: now,
+        updated_at: now,
+    };
+    state.products.insert(&product).await?;
+    tracing::info!(product_id = %product.id, seller_id = %seller.id, "product created");
+    Ok((StatusCode::CREATED, Json(product.into())))
+}
+
+/// Lists products, oldest first, optionally searched by name and filtered by category.
+#[utoipa::path(get, path = "/products", tag = "products",
+    params(ProductFilter, Page),
+    responses(
+        (status = 200, description = "One page of products", body = [ProductResponse],
+            headers(
+                ("X-Total-Count" = u64, description = "How many products match"),
+                ("Link" = String, description = "RFC 8288 links to the next and previous pages"),
+            )),
+        (status = 422, description = "`limit` outside 1–1000, negative `offset`, or `q` over 200 characters", body = ValidationErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn list_products(
+    State(state): State<AppState>,
+    QueryParams(filter): QueryParams<ProductFilter>,
+    QueryParams(page): QueryParams<Page>,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Paged<ProductResponse>> {
+    let query = ProductQuery {
+        name_contains: filter.q,
+        category: filter.category,
+    };
+    let (products, total) = state.products.list(&query, page).await?;
+    let products = products.into_iter().map(ProductResponse::from).collect();
+    Ok(Paged::new(products, total, page, uri))
+}
+
+/// One product.
+#[utoipa::path(get, path = "/products/{id}", tag = "products",
+    params(("id" = String, Path, description = "The product's id (24 hex characters)")),
+    responses(
+        (status = 200, description = "The product", body = ProductResponse),
+        (status = 400, description = "Malformed id (`INVALID_ID`)", body = ErrorBody),
+        (status = 404, description = "No such product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn get_product(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProductResponse>> {
+    let id = parse_id(&id, "product")?;
+    let product = state
+        .products
+        .find(id)
+        .await?
+        .ok_or_else(product_not_found)?;
+    Ok(Json(product.into()))
+}
+
+/// Changes name, description, price or category (the owning seller or an admin).
+#[utoipa::path(patch, path = "/products/{id}", tag = "products",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The product's id (24 hex characters)")),
+    request_body = UpdateProduct,
+    responses(
+        (status = 200, description = "The changed product", body = ProductResponse),
+        (status = 400, description = "Malformed id (`INVALID_ID`) or JSON (`INVALID_JSON`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
+        (status = 403, description = "Not the product's seller or an admin (`FORBIDDEN`)", body = ErrorBody),
+        (status = 404, description = "No such product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "No field given, or a field out of range", body = ValidationErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn update_product(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateProduct>,
+) -> ApiResult<Json<ProductResponse>> {
+    let id = parse_id(&id, "product")?;
+    let changes = ProductChanges {
+        name: body.name.map(|name| name.trim().to_owned()),
+        description: body.description,
+        price: body.price.map(|price| price + 0.0),
+        category: body.category.map(|category| category.trim().to_owned()),
+    };
+    if let Some(product) = state.products.update(id, &caller, changes).await? {
+        return Ok(Json(product.into()));
+    }
+    explain_no_match(&state, id, &caller).await?;
+    // Exists and is the caller's, yet the update missed it: it was deleted in between.
+    Err(product_not_found())
+}
+
+/// Adds to or takes from the stock in one atomic conditional update; it never goes below zero.
+#[utoipa::path(post, path = "/products/{id}/stock", tag = "products",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The product's id (24 hex characters)")),
+    request_body = StockChange,
+    responses(
+        (status = 200, description = "The product with its new stock", body = ProductResponse),
+        (status = 400, description = "Malformed id (`INVALID_ID`) or JSON (`INVALID_JSON`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
+        (status = 403, description = "Not the product's seller or an admin (`FORBIDDEN`)", body = ErrorBody),
+        (status = 404, description = "No such product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
+        (status = 409, description = "The stock would go below 0 (`INSUFFICIENT_STOCK`) or above 1e9 (`STOCK_LIMIT`); nothing changed", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "`delta` zero, fractional or beyond ±1e9", body = ValidationErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn adjust_stock(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<StockChange>,
+) -> ApiResult<Json<ProductResponse>> {
+    let id = parse_id(&id, "product")?;
+    if let Some(product) = state.products.adjust_stock(id, &caller, body.delta).await? {
+        tracing::info!(product_id = %id, delta = body.delta, stock = product.stock, "stock adjusted");
+        return Ok(Json(product.into()));
+    }
+    let product = explain_no_match(&state, id, &caller).await?;
+    Err(if body.delta < 0 {
+        ApiError::conflict(
+            "INSUFFICIENT_STOCK",
+            format!(
+                "Insufficient stock for product {id}: {} in stock, {} requested",
+                product.stock,
+                body.delta.unsigned_abs()
+            ),
+        )
+    } else {
+        ApiError::conflict(
+            "STOCK_LIMIT",
+            format!(
+                "Stock of product {id} would exceed {}",
+                crate::models::MAX_STOCK
+            ),
+        )
+    })
+}
+
+/// Removes a product (the owning seller or an admin).
+#[utoipa::path(delete, path = "/products/{id}", tag = "products",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The product's id (24 hex characters)")),
+    responses(
+        (status = 204, description = "The product was removed"),
+        (status = 400, description = "Malformed id (`INVALID_ID`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
+        (status = 403, description = "Not the product's seller or an admin (`FORBIDDEN`)", body = ErrorBody),
+        (status = 404, description = "No such product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn delete_product(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_id(&id, "product")?;
+    if state.products.delete(id, &caller).await? {
+        tracing::info!(product_id = %id, "product deleted");
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    explain_no_match(&state, id, &caller).await?;
+    // Exists and is the caller's, yet was not deleted: someone deleted it in between.
+    Err(product_not_found())
+}
+
+/// Every category that has products, with how many, sorted by name.
+#[utoipa::path(get, path = "/categories", tag = "products",
+    responses(
+        (status = 200, description = "The categories", body = [Category]),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn list_categories(State(state): State<AppState>) -> ApiResult<Json<Vec<Category>>> {
+    Ok(Json(state.products.categories().await?))
+}

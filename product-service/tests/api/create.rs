@@ -1,0 +1,178 @@
+use axum::http::StatusCode;
+use common::auth::Role;
+use mongodb::bson::doc;
+use serde_json::{Value, json};
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn a_seller_creates_a_product_and_owns_it() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+
+    let response = app
+        .post("/products")
+        .bearer(&seller.token)
+        .json(&json!({"name": "  Desk lamp ", "description": "Warm light", "price": 39.9, "category": "Home", "stock": 25}))
+        .send()
+        .await;
+
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    let product = response.json();
+    assert_eq!(product["name"], "Desk lamp");
+    assert_eq!(product["description"], "Warm light");
+    assert_eq!(product["price"], 39.9);
+    assert_eq!(product["category"], "Home");
+    assert_eq!(product["stock"], 25);
+    assert_eq!(product["seller_id"], seller.id.to_hex());
+    assert_eq!(product["id"].as_str().unwrap().len(), 24);
+    assert_eq!(product["created_at"], product["updated_at"]);
+    let keys: Vec<&str> = product
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys.len(),
+        9,
+        "exactly id, name, description, price, category, stock, seller_id, created_at, updated_at: {keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn optional_fields_default_and_prices_are_kept_as_sent() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+
+    let product = app
+        .create_product(&seller, json!({"name": "Pencil", "price": 0.1}))
+        .await;
+    let whole = app
+        .create_product(&seller, json!({"name": "Book", "price": 12}))
+        .await;
+
+    assert_eq!(product["description"], "");
+    assert_eq!(product["category"], "");
+    assert_eq!(product["stock"], 0);
+    assert_eq!(product["price"], 0.1);
+    assert_eq!(whole["price"].as_f64(), Some(12.0));
+}
+
+#[tokio::test]
+async fn an_admin_may_create_products_but_a_buyer_may_not() {
+    let app = spawn_app().await;
+    let admin = app.caller(Role::Admin);
+    let buyer = app.caller(Role::Buyer);
+    let body = json!({"name": "Mug", "price": 8.5});
+
+    let by_admin = app
+        .post("/products")
+        .bearer(&admin.token)
+        .json(&body)
+        .send()
+        .await;
+    let by_buyer = app
+        .post("/products")
+        .bearer(&buyer.token)
+        .json(&body)
+        .send()
+        .await;
+    let anonymous = app.post("/products").json(&body).send().await;
+
+    assert_eq!(by_admin.status, StatusCode::CREATED);
+    by_buyer.assert_error(StatusCode::FORBIDDEN, "FORBIDDEN");
+    anonymous.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    let stored = app.db.count("products", doc! {}).await;
+    assert_eq!(stored, 1);
+}
+
+#[tokio::test]
+async fn invalid_products_are_422_at_the_field_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+    let valid = json!({"name": "Mug", "price": 8.5, "stock": 3});
+    let with = |field: &str, value: Value| {
+        let mut body = valid.clone();
+        body[field] = value;
+        body
+    };
+    let cases = [
+        (with("price", json!(-1)), "price"),
+        (with("price", json!("12")), "price"),
+        (with("price", json!("NaN")), "price"),
+        (with("price", json!(1_000_000_000.01)), "price"),
+        (with("price", Value::Null), "price"),
+        (with("stock", json!(1.5)), "stock"),
+        (with("stock", json!(-3)), "stock"),
+        (with("stock", json!(1_000_000_001)), "stock"),
+        (with("name", json!("n".repeat(201))), "name"),
+        (with("name", json!("   ")), "name"),
+        (with("name", json!("")), "name"),
+        (with("category", json!("c".repeat(101))), "category"),
+        (with("description", json!("d".repeat(5001))), "description"),
+        (json!({"price": 8.5}), "name"),
+        (json!({"name": "Mug"}), "price"),
+    ];
+
+    for (body, field) in cases {
+        let response = app
+            .post("/products")
+            .bearer(&seller.token)
+            .json(&body)
+            .send()
+            .await;
+
+        let locs = response.assert_validation_error();
+        assert!(locs.contains(&json!(["body", field])), "{body} → {locs:?}");
+    }
+    let stored = app.db.count("products", doc! {}).await;
+    assert_eq!(stored, 0);
+}
+
+#[tokio::test]
+async fn a_price_beyond_any_float_is_422_and_a_bare_nan_is_malformed_json() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+
+    let huge = app
+        .post("/products")
+        .bearer(&seller.token)
+        .header("content-type", "application/json")
+        .body(r#"{"name": "Mug", "price": 1e309}"#)
+        .send()
+        .await;
+    let nan = app
+        .post("/products")
+        .bearer(&seller.token)
+        .header("content-type", "application/json")
+        .body(r#"{"name": "Mug", "price": NaN}"#)
+        .send()
+        .await;
+
+    assert_eq!(
+        huge.assert_validation_error(),
+        vec![json!(["body", "price"])]
+    );
+    nan.assert_error(StatusCode::BAD_REQUEST, "INVALID_JSON");
+}
+
+#[tokio::test]
+async fn a_price_of_exactly_the_limits_is_accepted() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+
+    let free = app
+        .create_product(&seller, json!({"name": "Sticker", "price": 0}))
+        .await;
+    let dear = app
+        .create_product(
+            &seller,
+            json!({"name": "Yacht", "price": 1e9, "stock": 1_000_000_000}),
+        )
+        .await;
+
+    assert_eq!(free["price"].as_f64(), Some(0.0));
+    assert_eq!(dear["price"].as_f64(), Some(1e9));
+    assert_eq!(dear["stock"], 1_000_000_000);
+}

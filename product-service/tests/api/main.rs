@@ -1,0 +1,10 @@
+//! Integration tests of the product service against a real MongoDB; one binary, one module per area.
+
+mod helpers;
+
+mod categories;
+mod create;
+mod docs;
+mod list;
+mod product;
+mod stock;
