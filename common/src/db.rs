@@ -21,10 +21,14 @@ use crate::{config::Config, pagination::Page};
 pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How long opening one connection may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connections per server unless the URI's `maxPoolSize` says otherwise. The Rust driver's own
+/// default is 10, which queues requests behind each other under load long before the database
+/// is busy; 100 is what the other official drivers use.
+pub const DEFAULT_MAX_POOL_SIZE: u32 = 100;
 
 /// Builds a client for `config.mongo_uri` and returns its database `config.db_name`.
 ///
-/// A connect timeout given in the URI wins; server selection is capped at
+/// A connect timeout or pool size given in the URI wins; server selection is capped at
 /// [`SERVER_SELECTION_TIMEOUT`] whatever the URI says, since the contract promises an answer within
 /// 2 s during an outage. No I/O happens until the first operation, so callers follow with
 /// [`wait_until_reachable`].
@@ -39,6 +43,7 @@ pub async fn connect(config: &Config, app_name: &str) -> Result<Database, Error>
             }),
     );
     options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
+    options.max_pool_size.get_or_insert(DEFAULT_MAX_POOL_SIZE);
     let client = Client::with_options(options)?;
     Ok(client.database(&config.db_name))
 }

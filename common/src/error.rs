@@ -279,6 +279,14 @@ impl Violations {
         }
     }
 
+    /// Errors of request headers (`loc` starts with `header`).
+    pub fn header() -> Self {
+        Self {
+            root: "header",
+            errors: Vec::new(),
+        }
+    }
+
     /// Records an error of the top-level field `field`.
     pub fn add(&mut self, field: &str, msg: impl Into<String>, kind: &'static str) {
         self.add_at([Loc::from(field)], msg, kind);

@@ -3,17 +3,19 @@
 //!
 //! Each service's `main` is one call to [`run`], so the three binaries start and stop alike.
 
-use std::{future::Future, process::ExitCode};
+use std::{future::Future, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use axum::Router;
 use mongodb::Database;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::watch};
 
 use crate::{config::Config, db, telemetry};
 
 /// How many times startup pings the database before giving up.
 const STARTUP_PING_ATTEMPTS: u32 = 5;
+/// How long background tasks get to finish after the server has stopped.
+const BACKGROUND_DRAIN: Duration = Duration::from_secs(10);
 
 /// What a service needs to build its router.
 pub struct ServiceContext {
@@ -21,6 +23,32 @@ pub struct ServiceContext {
     pub config: Config,
     /// The database, already reachable.
     pub db: Database,
+    /// Given to background tasks: tells them to stop, and lets [`run`] wait for them.
+    pub shutdown: Shutdown,
+}
+
+/// Tells background tasks that the service is stopping.
+///
+/// A task keeps a clone for as long as it runs. Once the server has drained its requests, [`run`]
+/// signals shutdown and waits (up to 10 s) until every clone has been dropped, so work such as a
+/// pending batch of writes is finished instead of cut off.
+#[derive(Clone, Debug)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// A handle whose shutdown never comes: for tests and tools that run no server.
+    pub fn never() -> Self {
+        let (sender, receiver) = watch::channel(false);
+        // Kept alive for the life of the process, so the signal never fires.
+        std::mem::forget(sender);
+        Self(receiver)
+    }
+
+    /// Resolves once shutdown has been signalled.
+    pub async fn signalled(&mut self) {
+        // An error means the sender is gone, which also means the service is stopping.
+        let _ = self.0.wait_for(|stopping| *stopping).await;
+    }
 }
 
 /// Runs the service `name` on `default_port` (overridden by `PORT`), with the router `build`
@@ -58,7 +86,13 @@ where
         .context("MongoDB could not be reached at MONGO_URI")?;
 
     let address = (config.host, config.port);
-    let app = build(ServiceContext { config, db }).await?;
+    let (stop, stopping) = watch::channel(false);
+    let app = build(ServiceContext {
+        config,
+        db,
+        shutdown: Shutdown(stopping),
+    })
+    .await?;
     let listener = TcpListener::bind(address).await.with_context(|| {
         format!(
             "could not listen on {}:{} (HOST, PORT)",
@@ -71,6 +105,13 @@ where
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server error")?;
+    let _ = stop.send(true);
+    if tokio::time::timeout(BACKGROUND_DRAIN, stop.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!("background tasks did not finish within {BACKGROUND_DRAIN:?}");
+    }
     tracing::info!("{name} stopped");
     Ok(())
 }

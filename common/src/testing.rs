@@ -73,9 +73,13 @@ impl TestDb {
 
     /// Like [`TestDb::new`], with extra configuration variables.
     pub async fn with_overrides(service: &str, overrides: &[(&str, &str)]) -> Self {
-        let uri = test_mongo_uri();
+        Self::on_server(&test_mongo_uri(), service, overrides).await
+    }
+
+    /// Like [`TestDb::with_overrides`], on the server at `uri` (such as a [`Mongod`]).
+    pub async fn on_server(uri: &str, service: &str, overrides: &[(&str, &str)]) -> Self {
         let name = format!("{}_test_{}", service.replace('-', "_"), ObjectId::new());
-        let config = test_config(&uri, &name, overrides);
+        let config = test_config(uri, &name, overrides);
         let db = db::connect(&config, "tests")
             .await
             .expect("MONGO_URI parses");
