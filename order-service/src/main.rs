@@ -1,0 +1,6 @@
+//! The order service binary (default port 8003); see the crate documentation.
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    common::server::run("order-service", 8003, order_service::start).await
+}

@@ -1,0 +1,250 @@
+//! Request and response bodies of the order service, and the rules their fields must follow.
+
+use axum::http::{HeaderMap, HeaderName};
+use common::{ApiError, ApiResult, error::Violations, extract::Validate, time::rfc3339};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::store::{OrderDoc, StoredStatus};
+
+/// The most lines an order may have.
+pub const MAX_LINES: usize = 100;
+/// The most units a line may ask for.
+pub const MAX_QUANTITY: i64 = 10_000;
+/// The longest `Idempotency-Key`.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// An order's status as clients see it (a cancel in progress reads as `CANCELLED`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum OrderStatus {
+    /// Placed: its stock is taken.
+    Placed,
+    /// On its way.
+    Shipped,
+    /// Arrived.
+    Delivered,
+    /// Cancelled: its stock is back.
+    Cancelled,
+}
+
+impl From<StoredStatus> for OrderStatus {
+    fn from(status: StoredStatus) -> Self {
+        match status {
+            StoredStatus::Placed => Self::Placed,
+            StoredStatus::Shipped => Self::Shipped,
+            StoredStatus::Delivered => Self::Delivered,
+            // FAILED never reaches a client; CANCELLING is a cancel in progress.
+            StoredStatus::Cancelling | StoredStatus::Cancelled | StoredStatus::Failed => {
+                Self::Cancelled
+            }
+        }
+    }
+}
+
+impl OrderStatus {
+    /// The name clients see.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Placed => "PLACED",
+            Self::Shipped => "SHIPPED",
+            Self::Delivered => "DELIVERED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// The stored statuses that read as this one.
+    pub fn stored(self) -> &'static [StoredStatus] {
+        match self {
+            Self::Placed => &[StoredStatus::Placed],
+            Self::Shipped => &[StoredStatus::Shipped],
+            Self::Delivered => &[StoredStatus::Delivered],
+            Self::Cancelled => &[StoredStatus::Cancelled, StoredStatus::Cancelling],
+        }
+    }
+}
+
+/// `POST /orders`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"items": [{"product_id": "6560b5f2a1b2c3d4e5f60718", "quantity": 2}]}))]
+pub struct CreateOrder {
+    /// Whose order it is: the caller by default; only admins may name another user.
+    pub user_id: Option<String>,
+    /// 1 to 100 lines; lines naming the same product are combined.
+    pub items: Vec<OrderItemRequest>,
+}
+
+/// One line of `POST /orders`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OrderItemRequest {
+    /// The product's id (24 hex characters).
+    pub product_id: String,
+    /// Whole units from 1 to 10000.
+    pub quantity: i64,
+}
+
+impl Validate for CreateOrder {
+    fn validate(&self) -> ApiResult<()> {
+        let mut violations = Violations::body();
+        if self.items.is_empty() {
+            violations.add("items", "An order needs at least one item", "too_short");
+        } else if self.items.len() > MAX_LINES {
+            violations.add(
+                "items",
+                format!("An order may have at most {MAX_LINES} items"),
+                "too_long",
+            );
+        }
+        for (index, item) in self.items.iter().enumerate() {
+            if !(1..=MAX_QUANTITY).contains(&item.quantity) {
+                violations.add_at(
+                    ["items".into(), index.into(), "quantity".into()],
+                    format!("Quantity should be a whole number from 1 to {MAX_QUANTITY}"),
+                    "value_error",
+                );
+            }
+        }
+        violations.finish()
+    }
+}
+
+/// `PATCH /orders/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"status": "SHIPPED"}))]
+pub struct StatusChange {
+    /// The new status: `SHIPPED` after `PLACED`, `DELIVERED` after `SHIPPED`.
+    pub status: OrderStatus,
+}
+
+impl Validate for StatusChange {
+    fn validate(&self) -> ApiResult<()> {
+        Ok(())
+    }
+}
+
+/// The answer to placing an order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlacedOrder {
+    /// The order's id.
+    #[schema(example = "6560b5f2a1b2c3d4e5f60718")]
+    pub id: String,
+    /// `PLACED` (or the order's current status when a repeated key replays it).
+    pub status: OrderStatus,
+    /// Sum of `unit_price × quantity`, rounded to cents.
+    pub total: f64,
+}
+
+impl From<&OrderDoc> for PlacedOrder {
+    fn from(order: &OrderDoc) -> Self {
+        Self {
+            id: order.id.to_hex(),
+            status: order.status.into(),
+            total: order.total,
+        }
+    }
+}
+
+/// One line of an order, with the product's name and price when it was ordered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderItemResponse {
+    /// The product's id.
+    pub product_id: String,
+    /// Units ordered.
+    pub quantity: i64,
+    /// The product's name when ordered.
+    pub name: String,
+    /// The product's price when ordered.
+    pub unit_price: f64,
+}
+
+/// An order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderResponse {
+    /// The order's id.
+    #[schema(example = "6560b5f2a1b2c3d4e5f60718")]
+    pub id: String,
+    /// Whose order it is.
+    pub user_id: String,
+    /// One line per product.
+    pub items: Vec<OrderItemResponse>,
+    /// The status.
+    pub status: OrderStatus,
+    /// Sum of `unit_price × quantity`, rounded to cents.
+    pub total: f64,
+    /// When it was placed (RFC 3339, UTC).
+    #[schema(format = DateTime, example = "2026-11-23T13:45:00Z")]
+    pub created_at: String,
+    /// When its status last changed (RFC 3339, UTC).
+    #[schema(format = DateTime, example = "2026-11-23T13:45:00Z")]
+    pub updated_at: String,
+}
+
+impl From<OrderDoc> for OrderResponse {
+    fn from(order: OrderDoc) -> Self {
+        Self {
+            id: order.id.to_hex(),
+            user_id: order.user_id.to_hex(),
+            items: order
+                .items
+                .into_iter()
+                .map(|line| OrderItemResponse {
+                    product_id: line.product_id.to_hex(),
+                    quantity: line.quantity,
+                    name: line.name,
+                    unit_price: line.unit_price,
+                })
+                .collect(),
+            status: order.status.into(),
+            total: order.total,
+            created_at: rfc3339(order.created_at),
+            updated_at: rfc3339(order.updated_at),
+        }
+    }
+}
+
+/// Filters of `GET /orders`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderFilter {
+    /// Only this user's orders: yours by default; admins may name anyone (or no one, for all).
+    pub user_id: Option<String>,
+    /// Only orders with this status.
+    pub status: Option<OrderStatus>,
+}
+
+impl Validate for OrderFilter {
+    fn validate(&self) -> ApiResult<()> {
+        Ok(())
+    }
+}
+
+/// The `Idempotency-Key` header.
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// The request's `Idempotency-Key`, if any: 1 to 255 visible ASCII characters, else 422.
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let bytes = value.as_bytes();
+    let visible = bytes.iter().all(|byte| (0x21..=0x7e).contains(byte));
+    if bytes.is_empty() || bytes.len() > MAX_KEY_LEN || !visible {
+        let mut violations = Violations::header();
+        violations.add(
+            "Idempotency-Key",
+            format!("Idempotency-Key should be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+            "value_error",
+        );
+        violations.finish()?;
+    }
+    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// 422 `IDEMPOTENCY_KEY_REUSED`.
+pub fn key_reused() -> ApiError {
+    ApiError::client(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "IDEMPOTENCY_KEY_REUSED",
+        "This Idempotency-Key was used with a different request",
+    )
+}

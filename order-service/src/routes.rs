@@ -1,0 +1,311 @@
+//! The order service's HTTP handlers and their OpenAPI descriptions.
+
+use axum::{
+    Json,
+    extract::{OriginalUri, Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use common::{
+    ApiError, ApiResult,
+    auth::{AdminOnly, AuthUser, RequireRole},
+    error::{ErrorBody, ValidationErrorBody},
+    extract::{JsonBody, QueryParams, parse_id},
+    pagination::{Page, Paged},
+};
+use mongodb::bson::oid::ObjectId;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    AppState,
+    cancelling::{self, order_not_found},
+    models::{
+        CreateOrder, OrderFilter, OrderResponse, OrderStatus, PlacedOrder, StatusChange,
+        idempotency_key,
+    },
+    placing::{Line, OrderRequest, Placed, place_order},
+    store::StoredStatus,
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Order service",
+        description = "All-or-nothing orders that never oversell and never lose stock, with idempotency keys, cancel, reorder and status changes."
+    ),
+    tags(
+        (name = "orders", description = "Orders"),
+        (name = "health", description = "Liveness and database health"),
+    )
+)]
+struct ApiDoc;
+
+/// The service's own routes with their OpenAPI description.
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(create_order, list_orders))
+        .routes(routes!(get_order, update_order_status))
+        .routes(routes!(cancel_order))
+        .routes(routes!(reorder))
+        .with_state(state)
+}
+
+/// Places an order: every line's stock is taken, or none is.
+#[utoipa::path(post, path = "/orders", tag = "orders",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1 to 255 visible ASCII characters: a repeat with the same key returns the first order and takes no stock again")),
+    request_body = CreateOrder,
+    responses(
+        (status = 201, description = "The order was placed (or, with `Idempotent-Replayed: true`, placed earlier with the same key)", body = PlacedOrder,
+            headers(("Idempotent-Replayed" = bool, description = "`true` when an earlier request with the same key placed this order"))),
+        (status = 400, description = "Malformed JSON (`INVALID_JSON`), a malformed product or user id (`INVALID_ID`), or an unknown product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
+        (status = 403, description = "`user_id` is another user's and the caller is not an admin (`FORBIDDEN`)", body = ErrorBody),
+        (status = 409, description = "A line has too little stock (`INSUFFICIENT_STOCK`; nothing was taken), or the same key is still being processed (`IDEMPOTENCY_KEY_IN_USE`)", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "No items, over 100 lines, a quantity not from 1 to 10000, a malformed `Idempotency-Key`, or a key reused with a different body (`IDEMPOTENCY_KEY_REUSED`)", body = ValidationErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn create_order(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CreateOrder>,
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers)?;
+    let request = order_request(&caller, body)?;
+    let placed = state
+        .run_detached(move |state| async move {
+            place_order(&state, caller.id, &request, key.as_deref()).await
+        })
+        .await?;
+    Ok(created(&placed))
+}
+
+/// Turns a valid body into lines to take, checking ids and who the order is for.
+fn order_request(caller: &AuthUser, body: CreateOrder) -> ApiResult<OrderRequest> {
+    let lines = body
+        .items
+        .iter()
+        .map(|item| {
+            Ok(Line {
+                product_id: parse_product_id(&item.product_id)?,
+                quantity: item.quantity,
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let user_id = match body.user_id {
+        None => caller.id,
+        Some(raw) => parse_id(&raw, "user")?,
+    };
+    if !caller.may_act_for(user_id) {
+        return Err(ApiError::forbidden(
+            "Only admins may order for another user",
+        ));
+    }
+    Ok(OrderRequest::new(user_id, lines))
+}
+
+/// 400 `INVALID_ID` "Invalid product id X".
+fn parse_product_id(raw: &str) -> ApiResult<ObjectId> {
+    parse_id(raw, "product").map_err(|_| {
+        let shown: String = raw.chars().take(64).collect();
+        ApiError::bad_request("INVALID_ID", format!("Invalid product id {shown}"))
+    })
+}
+
+fn created(placed: &Placed) -> Response {
+    let mut response =
+        (StatusCode::CREATED, Json(PlacedOrder::from(&placed.order))).into_response();
+    if placed.replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// Lists orders, newest first: the caller's own; an admin sees anyone's.
+#[utoipa::path(get, path = "/orders", tag = "orders",
+    security(("bearer" = [])),
+    params(OrderFilter, Page),
+    responses(
+        (status = 200, description = "One page of orders", body = [OrderResponse],
+            headers(
+                ("X-Total-Count" = u64, description = "How many orders match"),
+                ("Link" = String, description = "RFC 8288 links to the next and previous pages"),
+            )),
+        (status = 400, description = "Malformed `user_id` (`INVALID_ID`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
+        (status = 403, description = "`user_id` is another user's and the caller is not an admin (`FORBIDDEN`)", body = ErrorBody),
+        (status = 422, description = "Unknown `status`, `limit` outside 1–1000 or negative `offset`", body = ValidationErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn list_orders(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    QueryParams(filter): QueryParams<OrderFilter>,
+    QueryParams(page): QueryParams<Page>,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Paged<OrderResponse>> {
+    let user = match filter.user_id {
+        Some(raw) => {
+            let user = parse_id(&raw, "user")?;
+            if !caller.may_act_for(user) {
+                return Err(ApiError::forbidden("You may only list your own orders"));
+            }
+            Some(user)
+        }
+        None if caller.is_admin() => None,
+        None => Some(caller.id),
+    };
+    let statuses = filter.status.map(OrderStatus::stored);
+    let (orders, total) = state.orders.list(user, statuses, page).await?;
+    let orders = orders.into_iter().map(OrderResponse::from).collect();
+    Ok(Paged::new(orders, total, page, uri))
+}
+
+/// One order: the owner's, or any for an admin.
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The order's id (24 hex characters)")),
+    responses(
+        (status = 200, description = "The order", body = OrderResponse),
+        (status = 400, description = "Malformed id (`INVALID_ID`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
+        (status = 404, description = "No such order, or someone else's (`ORDER_NOT_FOUND`)", body = ErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn get_order(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderResponse>> {
+    let id = parse_id(&id, "order")?;
+    let owner = (!caller.is_admin()).then_some(caller.id);
+    let order = state
+        .orders
+        .find(id, owner)
+        .await?
+        .ok_or_else(order_not_found)?;
+    Ok(Json(order.into()))
+}
+
+/// Cancels a `PLACED` order; every line's units go back to stock exactly once.
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The order's id (24 hex characters)")),
+    responses(
+        (status = 200, description = "The cancelled order", body = OrderResponse),
+        (status = 400, description = "Malformed id (`INVALID_ID`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
+        (status = 404, description = "No such order, or someone else's (`ORDER_NOT_FOUND`)", body = ErrorBody),
+        (status = 409, description = "The order is not `PLACED` (`ORDER_NOT_CANCELLABLE`)", body = ErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`); a cancel already begun is finished by the service", body = ErrorBody),
+    ))]
+async fn cancel_order(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderResponse>> {
+    let id = parse_id(&id, "order")?;
+    let order = state
+        .run_detached(
+            move |state| async move { cancelling::cancel_order(&state, &caller, id).await },
+        )
+        .await?;
+    Ok(Json(order.into()))
+}
+
+/// Orders the same lines again, at today's prices, under the same rules as `POST /orders`.
+#[utoipa::path(post, path = "/orders/{id}/reorder", tag = "orders",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The id of one of the caller's orders"),
+        ("Idempotency-Key" = Option<String>, Header, description = "As for `POST /orders`"),
+    ),
+    responses(
+        (status = 201, description = "The new order", body = PlacedOrder),
+        (status = 400, description = "Malformed id (`INVALID_ID`) or a product that no longer exists (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
+        (status = 404, description = "No such order of the caller's (`ORDER_NOT_FOUND`)", body = ErrorBody),
+        (status = 409, description = "A line has too little stock (`INSUFFICIENT_STOCK`; nothing was taken)", body = ErrorBody),
+        (status = 422, description = "A malformed `Idempotency-Key`, or one reused with different lines", body = ValidationErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn reorder(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = parse_id(&id, "order")?;
+    let key = idempotency_key(&headers)?;
+    let original = state
+        .orders
+        .find(id, Some(caller.id))
+        .await?
+        .ok_or_else(order_not_found)?;
+    let lines = original.items.iter().map(|line| Line {
+        product_id: line.product_id,
+        quantity: line.quantity,
+    });
+    let request = OrderRequest::new(caller.id, lines);
+    let placed = state
+        .run_detached(move |state| async move {
+            place_order(&state, caller.id, &request, key.as_deref()).await
+        })
+        .await?;
+    Ok(created(&placed))
+}
+
+/// Moves an order along `PLACED → SHIPPED → DELIVERED` (admins only).
+#[utoipa::path(patch, path = "/orders/{id}", tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The order's id (24 hex characters)")),
+    request_body = StatusChange,
+    responses(
+        (status = 200, description = "The order with its new status", body = OrderResponse),
+        (status = 400, description = "Malformed id (`INVALID_ID`) or JSON (`INVALID_JSON`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
+        (status = 403, description = "Not an admin (`FORBIDDEN`)", body = ErrorBody),
+        (status = 404, description = "No such order (`ORDER_NOT_FOUND`)", body = ErrorBody),
+        (status = 409, description = "Not the next status of this order (`INVALID_TRANSITION`)", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "Unknown status", body = ValidationErrorBody),
+        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+    ))]
+async fn update_order_status(
+    State(state): State<AppState>,
+    _admin: RequireRole<AdminOnly>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<StatusChange>,
+) -> ApiResult<Json<OrderResponse>> {
+    let id = parse_id(&id, "order")?;
+    let step = match body.status {
+        OrderStatus::Shipped => Some((StoredStatus::Placed, StoredStatus::Shipped)),
+        OrderStatus::Delivered => Some((StoredStatus::Shipped, StoredStatus::Delivered)),
+        OrderStatus::Placed | OrderStatus::Cancelled => None,
+    };
+    if let Some((from, to)) = step
+        && let Some(order) = state.orders.transition(id, None, from, to).await?
+    {
+        tracing::info!(order_id = %id, status = body.status.as_str(), "order status changed");
+        return Ok(Json(order.into()));
+    }
+    let order = state
+        .orders
+        .find(id, None)
+        .await?
+        .ok_or_else(order_not_found)?;
+    Err(ApiError::conflict(
+        "INVALID_TRANSITION",
+        format!(
+            "An order cannot go from {} to {}; allowed: PLACED → SHIPPED → DELIVERED",
+            OrderStatus::from(order.status).as_str(),
+            body.status.as_str()
+        ),
+    ))
+}

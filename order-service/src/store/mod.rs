@@ -1,0 +1,10 @@
+//! Database access of the order service: orders, the stock side of orders on products (holds
+//! and return markers), and idempotency claims.
+
+mod claims;
+mod inventory;
+mod orders;
+
+pub use claims::{Claim, ClaimDoc, ClaimId, Claims};
+pub use inventory::{Hold, Inventory, Snapshot};
+pub use orders::{OrderDoc, OrderLine, OrderStore, StoredStatus};

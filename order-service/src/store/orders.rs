@@ -1,0 +1,249 @@
+//! The `orders` collection.
+//!
+//! Besides the orders users see, it holds two kinds of bookkeeping that are never shown to them:
+//! `CANCELLING` (a cancel in progress, shown as `CANCELLED`) and `FAILED` tombstones, which the
+//! recovery pass inserts under the id of an order that never completed, so that the order id's
+//! uniqueness decides once and for all between "placed" and "given back".
+
+use std::time::Duration;
+
+use common::{db::find_page, pagination::Page};
+use futures_util::TryStreamExt;
+use mongodb::{
+    Collection, Database, IndexModel,
+    bson::{DateTime, Document, doc, oid::ObjectId},
+    error::Error,
+    options::{IndexOptions, ReturnDocument},
+};
+use serde::{Deserialize, Serialize};
+
+/// How long a `FAILED` tombstone is kept: far longer than any request or recovery pass.
+const TOMBSTONE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// An order's status as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum StoredStatus {
+    /// Placed: its stock is taken.
+    Placed,
+    /// Shipped.
+    Shipped,
+    /// Delivered.
+    Delivered,
+    /// A cancel in progress: some lines may already be back in stock.
+    Cancelling,
+    /// Cancelled: every line is back in stock.
+    Cancelled,
+    /// A tombstone: this order id never completed, and its stock was given back.
+    Failed,
+}
+
+impl StoredStatus {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Placed => "PLACED",
+            Self::Shipped => "SHIPPED",
+            Self::Delivered => "DELIVERED",
+            Self::Cancelling => "CANCELLING",
+            Self::Cancelled => "CANCELLED",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
+/// One line of an order, with the product as it was when the order was placed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderLine {
+    /// The product.
+    pub product_id: ObjectId,
+    /// Units ordered.
+    pub quantity: i64,
+    /// The product's name when ordered.
+    pub name: String,
+    /// The product's price when ordered.
+    pub unit_price: f64,
+}
+
+/// A stored order (never a tombstone: queries that return this type exclude `FAILED`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OrderDoc {
+    /// The order id, chosen before any stock is taken.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// Whose order it is.
+    pub user_id: ObjectId,
+    /// The lines, one per product, in product-id order.
+    pub items: Vec<OrderLine>,
+    /// The status.
+    pub status: StoredStatus,
+    /// Sum of `unit_price × quantity`, rounded to cents.
+    pub total: f64,
+    /// When it was placed.
+    pub created_at: DateTime,
+    /// When its status last changed.
+    pub updated_at: DateTime,
+}
+
+/// Reads and writes orders.
+#[derive(Clone)]
+pub struct OrderStore {
+    orders: Collection<OrderDoc>,
+    raw: Collection<Document>,
+}
+
+/// Everything but tombstones.
+fn visible() -> Document {
+    doc! { "status": { "$ne": StoredStatus::Failed.as_str() } }
+}
+
+impl OrderStore {
+    /// The store over `db.orders`.
+    pub fn new(db: &Database) -> Self {
+        Self {
+            orders: db.collection("orders"),
+            raw: db.collection("orders"),
+        }
+    }
+
+    /// Creates the indexes: a user's orders newest first, stuck cancels, tombstone expiry. The
+    /// last two are partial, so placing an order (the hot path) writes no entry into them.
+    pub async fn ensure_indexes(&self) -> Result<(), Error> {
+        let by_user = IndexModel::builder()
+            .keys(doc! { "user_id": 1, "_id": -1 })
+            .build();
+        let cancelling = IndexModel::builder()
+            .keys(doc! { "updated_at": 1 })
+            .options(
+                IndexOptions::builder()
+                    .partial_filter_expression(doc! { "status": StoredStatus::Cancelling.as_str() })
+                    .name("cancelling_since".to_owned())
+                    .build(),
+            )
+            .build();
+        let tombstone_expiry = IndexModel::builder()
+            .keys(doc! { "expires_at": 1 })
+            .options(
+                IndexOptions::builder()
+                    .expire_after(Duration::ZERO)
+                    .partial_filter_expression(doc! { "status": StoredStatus::Failed.as_str() })
+                    .name("tombstone_ttl".to_owned())
+                    .build(),
+            )
+            .build();
+        self.orders
+            .create_indexes([by_user, cancelling, tombstone_expiry])
+            .await?;
+        Ok(())
+    }
+
+    /// Inserts a placed order; fails with a duplicate key if its id was tombstoned.
+    pub async fn insert(&self, order: &OrderDoc) -> Result<(), Error> {
+        self.orders.insert_one(order).await?;
+        Ok(())
+    }
+
+    /// Inserts a `FAILED` tombstone under `id`; `false` if an order with that id already exists
+    /// (the real order, or another pass's tombstone).
+    pub async fn insert_tombstone(&self, id: ObjectId) -> Result<bool, Error> {
+        let now = DateTime::now();
+        let expires_at = DateTime::from_millis(
+            now.timestamp_millis()
+                .saturating_add(i64::try_from(TOMBSTONE_RETENTION.as_millis()).unwrap_or(i64::MAX)),
+        );
+        let tombstone = doc! {
+            "_id": id,
+            "status": StoredStatus::Failed.as_str(),
+            "items": [],
+            "created_at": now,
+            "updated_at": now,
+            "expires_at": expires_at,
+        };
+        match self.raw.insert_one(tombstone).await {
+            Ok(_) => Ok(true),
+            Err(err) if common::db::is_duplicate_key(&err) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The status of order `id`, tombstones included.
+    pub async fn status_of(&self, id: ObjectId) -> Result<Option<StoredStatus>, Error> {
+        #[derive(Deserialize)]
+        struct StatusOnly {
+            status: StoredStatus,
+        }
+        let found = self
+            .raw
+            .clone_with_type::<StatusOnly>()
+            .find_one(doc! { "_id": id })
+            .projection(doc! { "status": 1 })
+            .await?;
+        Ok(found.map(|order| order.status))
+    }
+
+    /// Order `id` unless it is a tombstone; with `owner`, only if it is theirs.
+    pub async fn find(
+        &self,
+        id: ObjectId,
+        owner: Option<ObjectId>,
+    ) -> Result<Option<OrderDoc>, Error> {
+        let mut filter = visible();
+        filter.insert("_id", id);
+        if let Some(owner) = owner {
+            filter.insert("user_id", owner);
+        }
+        self.orders.find_one(filter).await
+    }
+
+    /// One page of orders, newest first, with the total count.
+    pub async fn list(
+        &self,
+        user: Option<ObjectId>,
+        statuses: Option<&[StoredStatus]>,
+        page: Page,
+    ) -> Result<(Vec<OrderDoc>, u64), Error> {
+        let mut filter = visible();
+        if let Some(user) = user {
+            filter.insert("user_id", user);
+        }
+        if let Some(statuses) = statuses {
+            let names: Vec<&str> = statuses.iter().map(|status| status.as_str()).collect();
+            filter.insert("status", doc! { "$in": names });
+        }
+        find_page(&self.orders, filter, doc! { "_id": -1 }, page).await
+    }
+
+    /// Moves order `id` from `from` to `to` in one conditional update; with `owner`, only if it is
+    /// theirs. `None` when the order is not in `from` (or not theirs, or absent).
+    pub async fn transition(
+        &self,
+        id: ObjectId,
+        owner: Option<ObjectId>,
+        from: StoredStatus,
+        to: StoredStatus,
+    ) -> Result<Option<OrderDoc>, Error> {
+        let mut filter = doc! { "_id": id, "status": from.as_str() };
+        if let Some(owner) = owner {
+            filter.insert("user_id", owner);
+        }
+        self.orders
+            .find_one_and_update(
+                filter,
+                doc! { "$set": { "status": to.as_str(), "updated_at": DateTime::now() } },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+    }
+
+    /// Cancels left `CANCELLING` since before `cutoff` (their canceller stopped).
+    pub async fn stuck_cancellations(&self, cutoff: DateTime) -> Result<Vec<OrderDoc>, Error> {
+        self.orders
+            .find(doc! {
+                "status": StoredStatus::Cancelling.as_str(),
+                "updated_at": { "$lt": cutoff },
+            })
+            .await?
+            .try_collect()
+            .await
+    }
+}

@@ -1,0 +1,44 @@
+use axum::http::StatusCode;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn health_and_docs_are_served_and_every_route_is_described() {
+    let app = spawn_app().await;
+
+    let health = app.get("/health/db").send().await;
+    let docs = app.get("/docs/").send().await;
+    let doc = app.get("/openapi.json").send().await.json();
+
+    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(docs.status, StatusCode::OK);
+    for (path, method) in [
+        ("/orders", "post"),
+        ("/orders", "get"),
+        ("/orders/{id}", "get"),
+        ("/orders/{id}", "patch"),
+        ("/orders/{id}/cancel", "post"),
+        ("/orders/{id}/reorder", "post"),
+        ("/health", "get"),
+        ("/health/db", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is documented"
+        );
+        if path.starts_with("/orders") {
+            assert!(
+                doc["paths"][path][method]["security"].is_array(),
+                "{method} {path} needs a token"
+            );
+        }
+    }
+    let parameters = doc["paths"]["/orders"]["post"]["parameters"]
+        .as_array()
+        .unwrap();
+    assert!(
+        parameters
+            .iter()
+            .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
+    );
+}

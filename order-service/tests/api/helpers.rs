@@ -1,0 +1,225 @@
+//! An order service on a fresh database, products to order, and checks of the stock invariant.
+
+use std::{collections::HashMap, ops::Deref};
+
+use axum::http::StatusCode;
+use common::{
+    auth::Role,
+    server::Shutdown,
+    testing::{TestClient, TestDb, TestResponse, access_token},
+};
+use mongodb::bson::{DateTime, Document, doc, oid::ObjectId};
+use order_service::{
+    AppState, app,
+    recovery::{Cutoffs, RecoveryReport, recover},
+};
+use serde_json::{Value, json};
+
+/// The app under test, its state (to drive the order steps directly) and its database.
+pub struct TestApp {
+    pub client: TestClient,
+    pub state: AppState,
+    pub db: TestDb,
+    /// Initial stock of every product created, for the invariant.
+    initial: std::sync::Mutex<HashMap<ObjectId, i64>>,
+}
+
+impl Deref for TestApp {
+    type Target = TestClient;
+
+    fn deref(&self) -> &TestClient {
+        &self.client
+    }
+}
+
+/// A caller: a user id and an access token for it.
+#[derive(Clone)]
+pub struct Caller {
+    pub id: ObjectId,
+    pub token: String,
+}
+
+/// Starts the order service on a database of its own on the test MongoDB.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_on(TestDb::new("order_service").await).await
+}
+
+/// Starts the order service on `db`.
+pub async fn spawn_app_on(db: TestDb) -> TestApp {
+    let state = AppState::new(db.config.clone(), db.db.clone(), Shutdown::never())
+        .await
+        .expect("the service starts");
+    TestApp {
+        client: TestClient::new(app(state.clone())),
+        state,
+        db,
+        initial: Default::default(),
+    }
+}
+
+impl TestApp {
+    /// A new user with `role`, signed with the shared secret as the user service would.
+    pub fn caller(&self, role: Role) -> Caller {
+        let id = ObjectId::new();
+        Caller {
+            id,
+            token: access_token(&self.db.config, id, role),
+        }
+    }
+
+    /// Stores a product as the product service would, and remembers its initial stock.
+    pub async fn product(&self, name: &str, price: f64, stock: i64) -> ObjectId {
+        let id = ObjectId::new();
+        let now = DateTime::now();
+        self.db
+            .db
+            .collection::<Document>("products")
+            .insert_one(doc! {
+                "_id": id, "name": name, "description": "", "price": price,
+                "category": "", "category_key": "", "stock": stock,
+                "seller_id": ObjectId::new(), "created_at": now, "updated_at": now,
+            })
+            .await
+            .unwrap();
+        self.initial.lock().unwrap().insert(id, stock);
+        id
+    }
+
+    /// A product field, read from the database.
+    async fn product_doc(&self, id: ObjectId) -> Document {
+        self.db
+            .db
+            .collection::<Document>("products")
+            .find_one(doc! { "_id": id })
+            .await
+            .unwrap()
+            .expect("the product exists")
+    }
+
+    /// The product's stock.
+    pub async fn stock(&self, id: ObjectId) -> i64 {
+        self.product_doc(id).await.get_i64("stock").unwrap()
+    }
+
+    /// How many holds and return markers the product carries.
+    pub async fn markers(&self, id: ObjectId) -> (usize, usize) {
+        let product = self.product_doc(id).await;
+        let count = |field| product.get_array(field).map_or(0, Vec::len);
+        (count("holds"), count("returns"))
+    }
+
+    /// Places an order for `items` (pairs of product and quantity) as `caller`.
+    pub async fn order(&self, caller: &Caller, items: &[(ObjectId, i64)]) -> TestResponse {
+        self.order_with(caller, items, None).await
+    }
+
+    /// Places an order, with an `Idempotency-Key` if given.
+    pub async fn order_with(
+        &self,
+        caller: &Caller,
+        items: &[(ObjectId, i64)],
+        key: Option<&str>,
+    ) -> TestResponse {
+        send_order(&self.client, caller, items, key).await
+    }
+
+    /// Places an order that must succeed; returns its id.
+    pub async fn placed(&self, caller: &Caller, items: &[(ObjectId, i64)]) -> ObjectId {
+        let response = self.order(caller, items).await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+        ObjectId::parse_str(response.json()["id"].as_str().unwrap()).unwrap()
+    }
+
+    /// Waits until every queued hold release is written.
+    pub async fn settle(&self) {
+        self.state.releaser.flush().await;
+    }
+
+    /// Runs a recovery pass that treats everything as old, as a pass long after a crash would.
+    pub async fn recover_all(&self) -> RecoveryReport {
+        let later = DateTime::from_millis(DateTime::now().timestamp_millis() + 1000);
+        let cutoffs = Cutoffs {
+            stale_before: later,
+            markers_before: later,
+        };
+        recover(&self.state, cutoffs)
+            .await
+            .expect("the recovery pass runs")
+    }
+
+    /// The stored status of an order, tombstones included.
+    pub async fn status(&self, order: ObjectId) -> Option<String> {
+        let found = self
+            .db
+            .db
+            .collection::<Document>("orders")
+            .find_one(doc! { "_id": order })
+            .await
+            .unwrap();
+        found.map(|order| order.get_str("status").unwrap().to_owned())
+    }
+
+    /// Asserts, for every product, initial stock = current stock + units in orders that are not
+    /// cancelled or failed, and that no product carries a hold.
+    pub async fn assert_stock_invariant(&self) {
+        let mut sold: HashMap<ObjectId, i64> = HashMap::new();
+        let orders: Vec<Document> = {
+            use futures_util::TryStreamExt;
+            self.db
+                .db
+                .collection::<Document>("orders")
+                .find(doc! { "status": { "$nin": ["CANCELLED", "FAILED"] } })
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap()
+        };
+        for order in orders {
+            for line in order.get_array("items").unwrap() {
+                let line = line.as_document().unwrap();
+                *sold
+                    .entry(line.get_object_id("product_id").unwrap())
+                    .or_default() += line.get_i64("quantity").unwrap();
+            }
+        }
+        let initial = self.initial.lock().unwrap().clone();
+        for (product, initial) in initial {
+            let stock = self.stock(product).await;
+            let sold = sold.get(&product).copied().unwrap_or_default();
+            assert_eq!(
+                initial,
+                stock + sold,
+                "product {product}: stock {stock}, sold {sold}"
+            );
+            assert!(stock >= 0);
+            assert_eq!(
+                self.markers(product).await.0,
+                0,
+                "product {product} still has holds"
+            );
+        }
+    }
+}
+
+/// `POST /orders` for `items` (pairs of product and quantity) as `caller`, with an optional key;
+/// usable from spawned tasks with a clone of the client.
+pub async fn send_order(
+    client: &TestClient,
+    caller: &Caller,
+    items: &[(ObjectId, i64)],
+    key: Option<&str>,
+) -> TestResponse {
+    let items: Vec<Value> = items
+        .iter()
+        .map(|(product, quantity)| json!({"product_id": product.to_hex(), "quantity": quantity}))
+        .collect();
+    let mut request = client
+        .post("/orders")
+        .bearer(&caller.token)
+        .json(&json!({"items": items}));
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    request.send().await
+}

@@ -1,0 +1,13 @@
+//! Integration tests of the order service against a real MongoDB; one binary, one module per area.
+
+mod helpers;
+mod scenarios;
+
+mod cancel;
+mod concurrency;
+mod docs;
+mod idempotency;
+mod orders;
+mod place;
+mod recovery;
+mod standalone;

@@ -1,0 +1,342 @@
+//! Reading and listing orders, status changes and reorders.
+
+use axum::http::StatusCode;
+use common::auth::Role;
+use mongodb::bson::doc;
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn someone_elses_order_is_404_to_a_buyer_and_visible_to_an_admin() {
+    let app = spawn_app().await;
+    let mug = app.product("Mug", 8.0, 10).await;
+    let (owner, other, admin) = (
+        app.caller(Role::Buyer),
+        app.caller(Role::Buyer),
+        app.caller(Role::Admin),
+    );
+    let order = app.placed(&owner, &[(mug, 1)]).await;
+    let uri = format!("/orders/{order}");
+
+    let by_other = app.get(&uri).bearer(&other.token).send().await;
+    let by_admin = app.get(&uri).bearer(&admin.token).send().await;
+    let by_owner = app.get(&uri).bearer(&owner.token).send().await;
+    let anonymous = app.get(&uri).send().await;
+
+    let body = by_other.assert_error(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND");
+    assert_eq!(body["detail"], "Order not found");
+    assert_eq!(by_admin.status, StatusCode::OK);
+    assert_eq!(by_admin.json(), by_owner.json());
+    anonymous.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn a_malformed_order_id_is_400_and_an_unknown_one_404() {
+    let app = spawn_app().await;
+    let buyer = app.caller(Role::Buyer);
+
+    let malformed = app.get("/orders/123").bearer(&buyer.token).send().await;
+    let unknown = app
+        .get("/orders/0123456789abcdef01234567")
+        .bearer(&buyer.token)
+        .send()
+        .await;
+
+    let body = malformed.assert_error(StatusCode::BAD_REQUEST, "INVALID_ID");
+    assert_eq!(body["detail"], "Invalid order id");
+    unknown.assert_error(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_users_list_is_their_own_paged_and_newest_first() {
+    let app = spawn_app().await;
+    let mug = app.product("Mug", 1.0, 100).await;
+    let (buyer, other) = (app.caller(Role::Buyer), app.caller(Role::Buyer));
+    let mut placed = Vec::new();
+    for quantity in 1..=5 {
+        placed.push(app.placed(&buyer, &[(mug, quantity)]).await.to_hex());
+    }
+    app.placed(&other, &[(mug, 1)]).await;
+
+    let first_page = app.get("/orders?limit=3").bearer(&buyer.token).send().await;
+    let second_page = app
+        .get("/orders?limit=3&offset=3")
+        .bearer(&buyer.token)
+        .send()
+        .await;
+
+    assert_eq!(first_page.header("x-total-count"), Some("5"));
+    let ids = |page: &common::testing::TestResponse| -> Vec<String> {
+        page.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut seen = ids(&first_page);
+    seen.extend(ids(&second_page));
+    placed.reverse();
+    assert_eq!(seen, placed, "newest first, no gaps or repeats");
+    assert_eq!(
+        first_page.header("link"),
+        Some("</orders?limit=3&offset=3>; rel=\"next\"")
+    );
+    assert!(first_page.json()[0]["items"].is_array());
+}
+
+#[tokio::test]
+async fn another_users_list_is_403_to_a_buyer_and_open_to_an_admin() {
+    let app = spawn_app().await;
+    let mug = app.product("Mug", 1.0, 100).await;
+    let (buyer, other, admin) = (
+        app.caller(Role::Buyer),
+        app.caller(Role::Buyer),
+        app.caller(Role::Admin),
+    );
+    app.placed(&other, &[(mug, 1)]).await;
+    app.placed(&buyer, &[(mug, 1)]).await;
+
+    let forbidden = app
+        .get(&format!("/orders?user_id={}", other.id))
+        .bearer(&buyer.token)
+        .send()
+        .await;
+    let own = app
+        .get(&format!("/orders?user_id={}", buyer.id))
+        .bearer(&buyer.token)
+        .send()
+        .await;
+    let by_admin = app
+        .get(&format!("/orders?user_id={}", other.id))
+        .bearer(&admin.token)
+        .send()
+        .await;
+    let everyone = app.get("/orders").bearer(&admin.token).send().await;
+
+    forbidden.assert_error(StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert_eq!(own.header("x-total-count"), Some("1"));
+    assert_eq!(by_admin.header("x-total-count"), Some("1"));
+    assert_eq!(by_admin.json()[0]["user_id"], other.id.to_hex());
+    assert_eq!(everyone.header("x-total-count"), Some("2"));
+}
+
+#[tokio::test]
+async fn the_list_filters_by_status_and_never_shows_bookkeeping() {
+    let app = spawn_app().await;
+    let mug = app.product("Mug", 1.0, 100).await;
+    let buyer = app.caller(Role::Buyer);
+    let kept = app.placed(&buyer, &[(mug, 1)]).await;
+    let cancelled = app.placed(&buyer, &[(mug, 1)]).await;
+    let cancelling = app.placed(&buyer, &[(mug, 1)]).await;
+    app.post(&format!("/orders/{cancelled}/cancel"))
+        .bearer(&buyer.token)
+        .send()
+        .await;
+    app.db
+        .db
+        .collection::<mongodb::bson::Document>("orders")
+        .update_one(
+            doc! { "_id": cancelling },
+            doc! { "$set": { "status": "CANCELLING" } },
+        )
+        .await
+        .unwrap();
+    app.state
+        .orders
+        .insert_tombstone(mongodb::bson::oid::ObjectId::new())
+        .await
+        .unwrap();
+
+    let placed = app
+        .get("/orders?status=PLACED")
+        .bearer(&buyer.token)
+        .send()
+        .await;
+    let cancelled_list = app
+        .get("/orders?status=CANCELLED")
+        .bearer(&buyer.token)
+        .send()
+        .await;
+    let all = app
+        .get("/orders")
+        .bearer(&app.caller(Role::Admin).token)
+        .send()
+        .await;
+    let in_progress = app
+        .get(&format!("/orders/{cancelling}"))
+        .bearer(&buyer.token)
+        .send()
+        .await;
+    let unknown_status = app
+        .get("/orders?status=FAILED")
+        .bearer(&buyer.token)
+        .send()
+        .await;
+
+    assert_eq!(placed.json()[0]["id"], kept.to_hex());
+    assert_eq!(placed.header("x-total-count"), Some("1"));
+    assert_eq!(cancelled_list.header("x-total-count"), Some("2"));
+    for order in cancelled_list.json().as_array().unwrap() {
+        assert_eq!(
+            order["status"], "CANCELLED",
+            "a cancel in progress reads as CANCELLED"
+        );
+    }
+    assert_eq!(
+        all.header("x-total-count"),
+        Some("3"),
+        "tombstones are never listed"
+    );
+    assert_eq!(in_progress.json()["status"], "CANCELLED");
+    assert_eq!(
+        unknown_status.assert_validation_error(),
+        vec![json!(["query", "status"])]
+    );
+}
+
+#[tokio::test]
+async fn an_admin_moves_an_order_from_placed_to_shipped_to_delivered_only() {
+    let app = spawn_app().await;
+    let mug = app.product("Mug", 1.0, 100).await;
+    let (buyer, admin) = (app.caller(Role::Buyer), app.caller(Role::Admin));
+    let order = app.placed(&buyer, &[(mug, 1)]).await;
+    let uri = format!("/orders/{order}");
+    let set = |status: &'static str| {
+        let (client, token, uri) = (app.client.clone(), admin.token.clone(), uri.clone());
+        async move {
+            client
+                .patch(&uri)
+                .bearer(&token)
+                .json(&json!({"status": status}))
+                .send()
+                .await
+        }
+    };
+
+    let skip = set("DELIVERED").await;
+    let shipped = set("SHIPPED").await;
+    let again = set("SHIPPED").await;
+    let delivered = set("DELIVERED").await;
+    let back = set("PLACED").await;
+    let cancel = set("CANCELLED").await;
+
+    let body = skip.assert_error(StatusCode::CONFLICT, "INVALID_TRANSITION");
+    assert!(
+        body["detail"].as_str().unwrap().contains("PLACED"),
+        "{body}"
+    );
+    assert_eq!(shipped.status, StatusCode::OK);
+    assert_eq!(shipped.json()["status"], "SHIPPED");
+    again.assert_error(StatusCode::CONFLICT, "INVALID_TRANSITION");
+    assert_eq!(delivered.json()["status"], "DELIVERED");
+    back.assert_error(StatusCode::CONFLICT, "INVALID_TRANSITION");
+    cancel.assert_error(StatusCode::CONFLICT, "INVALID_TRANSITION");
+    assert_eq!(app.stock(mug).await, 99, "shipping does not touch stock");
+}
+
+#[tokio::test]
+async fn status_changes_are_for_admins_and_checked() {
+    let app = spawn_app().await;
+    let mug = app.product("Mug", 1.0, 100).await;
+    let (buyer, admin) = (app.caller(Role::Buyer), app.caller(Role::Admin));
+    let order = app.placed(&buyer, &[(mug, 1)]).await;
+
+    let by_buyer = app
+        .patch(&format!("/orders/{order}"))
+        .bearer(&buyer.token)
+        .json(&json!({"status": "SHIPPED"}))
+        .send()
+        .await;
+    let unknown_status = app
+        .patch(&format!("/orders/{order}"))
+        .bearer(&admin.token)
+        .json(&json!({"status": "LOST"}))
+        .send()
+        .await;
+    let unknown_order = app
+        .patch("/orders/0123456789abcdef01234567")
+        .bearer(&admin.token)
+        .json(&json!({"status": "SHIPPED"}))
+        .send()
+        .await;
+    let malformed = app
+        .patch("/orders/xyz")
+        .bearer(&admin.token)
+        .json(&json!({"status": "SHIPPED"}))
+        .send()
+        .await;
+
+    by_buyer.assert_error(StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert_eq!(
+        unknown_status.assert_validation_error(),
+        vec![json!(["body", "status"])]
+    );
+    unknown_order.assert_error(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND");
+    malformed.assert_error(StatusCode::BAD_REQUEST, "INVALID_ID");
+}
+
+#[tokio::test]
+async fn a_reorder_places_the_same_lines_at_todays_prices() {
+    let app = spawn_app().await;
+    let kettle = app.product("Kettle", 30.0, 10).await;
+    let mug = app.product("Mug", 8.0, 10).await;
+    let buyer = app.caller(Role::Buyer);
+    let original = app.placed(&buyer, &[(kettle, 1), (mug, 2)]).await;
+    app.post(&format!("/orders/{original}/cancel"))
+        .bearer(&buyer.token)
+        .send()
+        .await;
+    app.db
+        .db
+        .collection::<mongodb::bson::Document>("products")
+        .update_one(doc! { "_id": kettle }, doc! { "$set": { "price": 25.0 } })
+        .await
+        .unwrap();
+
+    let response = app
+        .post(&format!("/orders/{original}/reorder"))
+        .bearer(&buyer.token)
+        .send()
+        .await;
+
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    let placed = response.json();
+    assert_ne!(placed["id"], original.to_hex());
+    assert_eq!(placed["status"], "PLACED");
+    assert_eq!(placed["total"], 41.0);
+    assert_eq!((app.stock(kettle).await, app.stock(mug).await), (9, 8));
+    app.settle().await;
+    app.assert_stock_invariant().await;
+}
+
+#[tokio::test]
+async fn a_reorder_is_for_the_owner_and_follows_the_ordering_rules() {
+    let app = spawn_app().await;
+    let mug = app.product("Mug", 8.0, 3).await;
+    let (owner, other, admin) = (
+        app.caller(Role::Buyer),
+        app.caller(Role::Buyer),
+        app.caller(Role::Admin),
+    );
+    let original = app.placed(&owner, &[(mug, 2)]).await;
+    let uri = format!("/orders/{original}/reorder");
+
+    let by_other = app.post(&uri).bearer(&other.token).send().await;
+    let by_admin = app.post(&uri).bearer(&admin.token).send().await;
+    let short = app.post(&uri).bearer(&owner.token).send().await;
+    let malformed = app
+        .post("/orders/nope/reorder")
+        .bearer(&owner.token)
+        .send()
+        .await;
+
+    by_other.assert_error(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND");
+    by_admin.assert_error(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND");
+    short.assert_error(StatusCode::CONFLICT, "INSUFFICIENT_STOCK");
+    malformed.assert_error(StatusCode::BAD_REQUEST, "INVALID_ID");
+    assert_eq!(app.stock(mug).await, 1, "the refused reorder took nothing");
+    app.settle().await;
+    app.assert_stock_invariant().await;
+}
