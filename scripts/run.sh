@@ -45,6 +45,7 @@ done
 
 echo "Building the services (release)…"
 cargo build --release --locked $(printf -- '-p %s ' "${services[@]%%:*}")
+bin="${CARGO_TARGET_DIR:-target}/release"
 
 pids=()
 started_mongodb=''
@@ -71,7 +72,7 @@ fi
 
 for entry in "${services[@]}"; do
   name=${entry%%:*} port=${entry##*:}
-  PORT=$port "target/release/$name" &
+  PORT=$port "$bin/$name" &
   pids+=($!)
 done
 
