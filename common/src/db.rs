@@ -72,7 +72,8 @@ pub async fn wait_until_reachable(db: &Database, attempts: u32) -> Result<(), Er
     }
 }
 
-/// One page of the documents matching `filter` in `sort` order, and how many match in all.
+/// One page of the documents matching `filter` in `sort` order, and how many match in all. The
+/// count and the page are read concurrently, so a list costs one round trip of latency.
 pub async fn find_page<T>(
     collection: &Collection<T>,
     filter: Document,
@@ -82,16 +83,18 @@ pub async fn find_page<T>(
 where
     T: DeserializeOwned + Send + Sync,
 {
-    let total = collection.count_documents(filter.clone()).await?;
-    let items = collection
-        .find(filter)
-        .sort(sort)
-        .skip(page.skip())
-        .limit(page.limit())
-        .await?
-        .try_collect()
-        .await?;
-    Ok((items, total))
+    let total = collection.count_documents(filter.clone()).into_future();
+    let items = async move {
+        collection
+            .find(filter)
+            .sort(sort)
+            .skip(page.skip())
+            .limit(page.limit())
+            .await?
+            .try_collect()
+            .await
+    };
+    tokio::try_join!(items, total)
 }
 
 /// The server error code of a unique index violation.

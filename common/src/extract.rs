@@ -18,8 +18,11 @@ use crate::error::{ApiError, ApiResult, FieldError, Loc};
 
 /// Range and consistency checks that types alone cannot express.
 pub trait Validate {
-    /// `Ok` when the value is acceptable, otherwise a 422 listing every problem.
-    fn validate(&self) -> ApiResult<()>;
+    /// `Ok` when the value is acceptable, otherwise a 422 listing every problem. Types whose
+    /// deserialization already checks everything keep the default.
+    fn validate(&self) -> ApiResult<()> {
+        Ok(())
+    }
 }
 
 /// A JSON request body of type `T`, deserialized and validated.

@@ -91,9 +91,7 @@ impl TestDb {
         }
         Self { config, db }
     }
-}
 
-impl TestDb {
     /// How many documents of `collection` match `filter`.
     pub async fn count(&self, collection: &str, filter: mongodb::bson::Document) -> u64 {
         self.db

@@ -116,11 +116,7 @@ pub struct StatusChange {
     pub status: OrderStatus,
 }
 
-impl Validate for StatusChange {
-    fn validate(&self) -> ApiResult<()> {
-        Ok(())
-    }
-}
+impl Validate for StatusChange {}
 
 /// The answer to placing an order.
 #[derive(Debug, Serialize, ToSchema)]
@@ -212,11 +208,7 @@ pub struct OrderFilter {
     pub status: Option<OrderStatus>,
 }
 
-impl Validate for OrderFilter {
-    fn validate(&self) -> ApiResult<()> {
-        Ok(())
-    }
-}
+impl Validate for OrderFilter {}
 
 /// The `Idempotency-Key` header.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");

@@ -124,11 +124,7 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-impl Validate for RefreshRequest {
-    fn validate(&self) -> ApiResult<()> {
-        Ok(())
-    }
-}
+impl Validate for RefreshRequest {}
 
 /// Tokens issued by login and refresh.
 #[derive(Debug, Serialize, ToSchema)]
@@ -206,11 +202,7 @@ pub struct UserFilter {
     pub email: Option<String>,
 }
 
-impl Validate for UserFilter {
-    fn validate(&self) -> ApiResult<()> {
-        Ok(())
-    }
-}
+impl Validate for UserFilter {}
 
 #[cfg(test)]
 mod tests {
