@@ -156,19 +156,23 @@ impl ProductStore {
             .await
     }
 
-    /// Adds `delta` to the stock in one conditional update, if `caller` may and the stock stays
-    /// within 0 and the maximum; `None` otherwise.
+    /// Adds `delta` to the stock in one conditional update, if `caller` may and a decrease leaves
+    /// it at 0 or more, an increase at the maximum or less; `None` otherwise.
     pub async fn adjust_stock(
         &self,
         id: ObjectId,
         caller: &AuthUser,
         delta: i64,
     ) -> Result<Option<ProductDoc>, Error> {
+        // Only the bound this delta moves towards is checked: stock returned by cancelled orders
+        // may sit above the maximum, and must still be sellable.
         let mut filter = owned_by(id, caller);
-        filter.insert(
-            "stock",
-            doc! { "$gte": -delta.min(0), "$lte": MAX_STOCK - delta.max(0) },
-        );
+        let bound = if delta < 0 {
+            doc! { "$gte": -delta }
+        } else {
+            doc! { "$lte": MAX_STOCK - delta }
+        };
+        filter.insert("stock", bound);
         self.products
             .find_one_and_update(
                 filter,

@@ -1,5 +1,6 @@
 use axum::http::StatusCode;
 use common::auth::Role;
+use mongodb::bson::doc;
 use serde_json::json;
 use tokio::task::JoinSet;
 
@@ -68,6 +69,41 @@ async fn stock_above_the_maximum_is_409_and_changes_nothing() {
 
     response.assert_error(StatusCode::CONFLICT, "STOCK_LIMIT");
     assert_eq!(app.stock_of(&id).await, 999_999_999);
+}
+
+#[tokio::test]
+async fn stock_above_the_maximum_can_still_be_taken_but_not_raised() {
+    // Cancelled orders give their units back without a cap, so stock can end above the maximum
+    // (an order took 5 from a full product, the seller topped it up, the order was cancelled).
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+    let id = app.product_with_stock(&seller, "Mug", 1_000_000_000).await;
+    let oid = mongodb::bson::oid::ObjectId::parse_str(&id).unwrap();
+    app.db
+        .db
+        .collection::<mongodb::bson::Document>("products")
+        .update_one(doc! { "_id": oid }, doc! { "$inc": { "stock": 5 } })
+        .await
+        .unwrap();
+    let uri = format!("/products/{id}/stock");
+
+    let taken = app
+        .post(&uri)
+        .bearer(&seller.token)
+        .json(&json!({"delta": -2}))
+        .send()
+        .await;
+    let raised = app
+        .post(&uri)
+        .bearer(&seller.token)
+        .json(&json!({"delta": 1}))
+        .send()
+        .await;
+
+    assert_eq!(taken.status, StatusCode::OK, "{}", taken.text());
+    assert_eq!(taken.json()["stock"], 1_000_000_003);
+    raised.assert_error(StatusCode::CONFLICT, "STOCK_LIMIT");
+    assert_eq!(app.stock_of(&id).await, 1_000_000_003);
 }
 
 #[tokio::test]
