@@ -89,10 +89,18 @@ impl Passwords {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> ApiResult<T> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(work)
+        // The permit moves into the blocking task: if the request is dropped (client gone,
+        // timeout), the hash still runs to the end, and keeps its slot until then.
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
-            .map_err(ApiError::internal)
+            .map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(ApiError::internal)
     }
 }
 

@@ -139,14 +139,14 @@ async fn refresh_tokens(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    match state.refresh_tokens.spend(&body.refresh_token).await? {
-        RefreshOutcome::Rotated(user_id) => {
+    match state.refresh_tokens.rotate(&body.refresh_token).await? {
+        RefreshOutcome::Rotated { user_id, successor } => {
             let user = state
                 .users
                 .find_by_id(user_id)
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("The account no longer exists"))?;
-            issue_tokens(&state, &user).await
+            token_pair(&state, &user, successor)
         }
         RefreshOutcome::ReuseDetected(user_id) => {
             tracing::warn!(%user_id, "a spent refresh token was presented again; revoked all refresh tokens of the user");
@@ -255,8 +255,17 @@ async fn list_users(
 }
 
 async fn issue_tokens(state: &AppState, user: &UserDoc) -> ApiResult<Json<TokenResponse>> {
-    let access = state.keys.issue_access(user.id, user.role)?;
     let refresh_token = state.refresh_tokens.issue(user.id).await?;
+    token_pair(state, user, refresh_token)
+}
+
+/// The response carrying a new access token for `user` and `refresh_token`.
+fn token_pair(
+    state: &AppState,
+    user: &UserDoc,
+    refresh_token: String,
+) -> ApiResult<Json<TokenResponse>> {
+    let access = state.keys.issue_access(user.id, user.role)?;
     Ok(Json(TokenResponse {
         access_token: access.token,
         token_type: "bearer",

@@ -2,7 +2,9 @@
 //!
 //! A token is spent by one conditional update, so of two concurrent refreshes with the same token
 //! exactly one succeeds. A spent token is kept until it would have expired: presenting it again
-//! means it was copied, and every refresh token of its user is revoked. A TTL index removes
+//! means it was copied, and every refresh token of its user is revoked. The successor is stored
+//! before the old token is spent, so a reuse (which revokes only after it sees the old token
+//! spent) always revokes the successor too, however the requests interleave. A TTL index removes
 //! expired tokens.
 
 use std::time::Duration;
@@ -33,8 +35,13 @@ struct RefreshTokenDoc {
 /// What presenting a refresh token led to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RefreshOutcome {
-    /// The token was valid and is now spent; issue new tokens for this user.
-    Rotated(ObjectId),
+    /// The token was valid and is now spent; `successor` is the user's new refresh token.
+    Rotated {
+        /// Whose token it was.
+        user_id: ObjectId,
+        /// The new refresh token, already stored.
+        successor: String,
+    },
     /// The token was already spent: every refresh token of this user was revoked.
     ReuseDetected(ObjectId),
     /// Unknown or expired.
@@ -95,21 +102,38 @@ impl RefreshTokens {
         Ok(token)
     }
 
-    /// Spends `token` if it is valid; detects the reuse of a spent one.
-    pub async fn spend(&self, token: &str) -> Result<RefreshOutcome, Error> {
-        let hash = hash(token);
-        let now = DateTime::now();
+    /// Trades `token`, if it is valid, for a new one; detects the reuse of a spent one.
+    pub async fn rotate(&self, token: &str) -> ApiResult<RefreshOutcome> {
+        let old = hash(token);
+        let valid = doc! { "_id": &old, "spent": false, "expires_at": { "$gt": DateTime::now() } };
+        let Some(current) = self.tokens.find_one(valid.clone()).await? else {
+            return Ok(self.spent_or_invalid(&old).await?);
+        };
+        let successor = self.issue(current.user_id).await?;
         let spent = self
             .tokens
-            .find_one_and_update(
-                doc! { "_id": &hash, "spent": false, "expires_at": { "$gt": now } },
-                doc! { "$set": { "spent": true, "spent_at": now } },
+            .update_one(
+                valid,
+                doc! { "$set": { "spent": true, "spent_at": DateTime::now() } },
             )
             .await?;
-        if let Some(token) = spent {
-            return Ok(RefreshOutcome::Rotated(token.user_id));
+        if spent.modified_count == 1 {
+            return Ok(RefreshOutcome::Rotated {
+                user_id: current.user_id,
+                successor,
+            });
         }
-        match self.tokens.find_one(doc! { "_id": &hash }).await? {
+        // A concurrent request spent it first.
+        self.tokens
+            .delete_one(doc! { "_id": hash(&successor) })
+            .await?;
+        Ok(self.spent_or_invalid(&old).await?)
+    }
+
+    /// For a token that could not be spent: revokes every token of its user if it was spent
+    /// already, and tells which case it was.
+    async fn spent_or_invalid(&self, hash: &str) -> Result<RefreshOutcome, Error> {
+        match self.tokens.find_one(doc! { "_id": hash }).await? {
             Some(token) if token.spent => {
                 self.revoke_all(token.user_id).await?;
                 Ok(RefreshOutcome::ReuseDetected(token.user_id))
@@ -132,9 +156,9 @@ impl RefreshTokens {
     }
 
     /// Removes every refresh token of `user_id`.
-    pub async fn revoke_all(&self, user_id: ObjectId) -> Result<u64, Error> {
-        let result = self.tokens.delete_many(doc! { "user_id": user_id }).await?;
-        Ok(result.deleted_count)
+    pub async fn revoke_all(&self, user_id: ObjectId) -> Result<(), Error> {
+        self.tokens.delete_many(doc! { "user_id": user_id }).await?;
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@ use common::{
 };
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
+use tokio::task::JoinSet;
 
 use crate::helpers::{access, refresh, spawn_app};
 
@@ -87,6 +88,34 @@ async fn a_spent_refresh_token_presented_again_revokes_every_refresh_token_of_th
             .await;
         response.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
     }
+}
+
+#[tokio::test]
+async fn racing_refreshes_with_one_token_leave_no_usable_refresh_token() {
+    let app = spawn_app().await;
+    let (_, tokens) = app.signed_in("ada@example.com", "buyer").await;
+    let body = json!({"refresh_token": refresh(&tokens)});
+    let mut requests = JoinSet::new();
+    for _ in 0..8 {
+        let (client, body) = (app.client.clone(), body.clone());
+        requests.spawn(async move { client.post("/users/refresh").json(&body).send().await });
+    }
+
+    let responses = requests.join_all().await;
+
+    let renewed: Vec<_> = responses
+        .iter()
+        .filter(|response| response.status == StatusCode::OK)
+        .collect();
+    assert_eq!(renewed.len(), 1, "exactly one refresh spends the token");
+    // The others saw a spent token: a reuse, which revokes every refresh token of the user,
+    // including the one just issued to the winner, whatever the interleaving.
+    let successor = app
+        .post("/users/refresh")
+        .json(&json!({"refresh_token": refresh(&renewed[0].json())}))
+        .send()
+        .await;
+    successor.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
 }
 
 #[tokio::test]
