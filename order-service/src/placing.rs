@@ -154,12 +154,14 @@ async fn place_once(state: &AppState, id: &ClaimId, request: &OrderRequest) -> A
                     Err(Failure::Unknown(err)) => Err(err),
                 };
             }
-            Claim::Held(claim) if claim.fingerprint != fingerprint => return Err(key_reused()),
             Claim::Held(claim) => {
                 if state.orders.status_of(claim.order_id).await? == Some(StoredStatus::Failed) {
-                    // Its order was abandoned: the key is free again.
+                    // Its order was abandoned: the key is free again, for any body.
                     state.claims.release(id, claim.order_id).await?;
                     continue;
+                }
+                if claim.fingerprint != fingerprint {
+                    return Err(key_reused());
                 }
                 if let Some(order) = state.orders.find(claim.order_id, None).await? {
                     return Ok(Placed {
@@ -238,7 +240,7 @@ async fn place(
     match state.orders.insert(&order).await {
         Ok(()) => {
             let products = order.items.iter().map(|line| line.product_id).collect();
-            state.releaser.release(order_id, products);
+            state.releaser.release(order_id, products).await;
             Ok(order)
         }
         Err(err) if is_duplicate_key(&err) => {

@@ -10,10 +10,10 @@
 //!    pulled. If O does not exist, a `FAILED` tombstone is inserted under O's id; only if that
 //!    insert wins is the stock given back. A late insert of the real order then fails on the
 //!    duplicate id, so an order is never both sold and given back, nor neither.
-//! 3. **Return markers** of cancelled orders are cleared once no one can still be returning
-//!    their lines.
-//! 4. **Idempotency keys** whose order never appeared are released; those whose order exists
-//!    are confirmed.
+//! 3. **Return markers** are cleared once their order has been `CANCELLED` for twice the grace
+//!    period, when no one can still be returning its lines.
+//! 4. **Idempotency keys** are settled through their order id like holds: if the order does
+//!    not exist, a tombstone is inserted and the key is released; otherwise it is confirmed.
 
 use std::collections::HashMap;
 
@@ -93,10 +93,16 @@ async fn finish_stuck_cancels(
         .stuck_cancellations(cutoffs.stale_before)
         .await?
     {
-        // Bounded like a request, so that the markers it leaves are cleared only after it is
-        // certainly done.
-        match tokio::time::timeout(state.settings.step_timeout, finish_cancel(state, &order)).await
-        {
+        // The list may be old by now: check the order is still being cancelled, then finish it
+        // within a request's time. So this step is over well before the markers are cleared,
+        // which waits for the order to have been CANCELLED for twice the grace period.
+        let step = async {
+            if state.orders.status_of(order.id).await? != Some(StoredStatus::Cancelling) {
+                return Ok(None);
+            }
+            finish_cancel(state, &order).await
+        };
+        match tokio::time::timeout(state.settings.step_timeout, step).await {
             Ok(Ok(Some(_))) => report.cancels_finished += 1,
             Ok(Ok(None)) => {}
             Ok(Err(err)) => return Err(err),
@@ -155,7 +161,7 @@ async fn decide_fate(
         return Ok(Some(status));
     }
     if state.orders.insert_tombstone(order).await? {
-        tracing::warn!(order_id = %order, "order never completed; giving its stock back");
+        tracing::warn!(order_id = %order, "order never completed; settled as abandoned");
         report.orders_abandoned += 1;
         return Ok(Some(StoredStatus::Failed));
     }
@@ -173,7 +179,11 @@ async fn clear_return_markers(
         .returns_before(cutoffs.markers_before)
         .await?
     {
-        if state.orders.status_of(order).await? == Some(StoredStatus::Cancelled) {
+        if state
+            .orders
+            .cancelled_before(order, cutoffs.markers_before)
+            .await?
+        {
             state.inventory.clear_return_marker(product, order).await?;
             report.markers_cleared += 1;
         }
@@ -191,8 +201,10 @@ async fn settle_keys(
         .unconfirmed_before(cutoffs.stale_before)
         .await?
     {
-        match state.orders.status_of(claim.order_id).await? {
-            None | Some(StoredStatus::Failed) => {
+        // Settled like a hold, through the order id: a late insert of the order can then no
+        // longer succeed once its key is free again.
+        match decide_fate(state, claim.order_id, report).await? {
+            Some(StoredStatus::Failed) => {
                 state.claims.release(&claim.id, claim.order_id).await?;
                 report.keys_released += 1;
             }
@@ -200,6 +212,8 @@ async fn settle_keys(
                 state.claims.confirm(&claim.id, claim.order_id).await?;
                 report.keys_confirmed += 1;
             }
+            // A tombstone that expired in between: the next pass decides again.
+            None => {}
         }
     }
     Ok(())

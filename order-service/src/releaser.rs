@@ -18,7 +18,8 @@ use crate::store::Inventory;
 const MAX_BATCH: usize = 1024;
 /// How long a batch gathers after its first release.
 const BATCH_WINDOW: Duration = Duration::from_millis(10);
-/// Releases queued beyond this are written directly by the request that queued them.
+/// Releases queued beyond this make requests wait for room (back-pressure), rather than grow
+/// the queue or add writes to a hot product.
 const QUEUE_CAPACITY: usize = 16 * 1024;
 
 enum Message {
@@ -33,7 +34,6 @@ enum Message {
 #[derive(Clone)]
 pub struct HoldReleaser {
     queue: mpsc::Sender<Message>,
-    inventory: Inventory,
 }
 
 impl HoldReleaser {
@@ -41,22 +41,20 @@ impl HoldReleaser {
     /// queued. `guard` is kept until then so the process waits for it at shutdown.
     pub fn spawn(inventory: Inventory, guard: Shutdown) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(receiver, inventory.clone(), guard));
-        Self { queue, inventory }
+        tokio::spawn(run(receiver, inventory, guard));
+        Self { queue }
     }
 
-    /// Queues the release of `order`'s holds on `products`.
-    pub fn release(&self, order: ObjectId, products: Vec<ObjectId>) {
-        if let Err(mpsc::error::TrySendError::Full(Message::Release { order, products })) =
-            self.queue.try_send(Message::Release { order, products })
+    /// Queues the release of `order`'s holds on `products`, waiting if the queue is full.
+    pub async fn release(&self, order: ObjectId, products: Vec<ObjectId>) {
+        if self
+            .queue
+            .send(Message::Release { order, products })
+            .await
+            .is_err()
         {
-            // Overloaded: write this one directly rather than grow the queue without bound.
-            let inventory = self.inventory.clone();
-            tokio::spawn(async move {
-                if let Err(err) = inventory.release_holds(&products, &[order]).await {
-                    tracing::warn!(error = %err, "hold release failed; left to the recovery pass");
-                }
-            });
+            // The task has stopped (shutting down): the recovery pass pulls these holds.
+            tracing::warn!(%order, "hold release not queued; left to the recovery pass");
         }
     }
 

@@ -181,6 +181,20 @@ impl OrderStore {
         Ok(found.map(|order| order.status))
     }
 
+    /// Whether order `id` was marked `CANCELLED` before `cutoff`.
+    pub async fn cancelled_before(&self, id: ObjectId, cutoff: DateTime) -> Result<bool, Error> {
+        let found = self
+            .raw
+            .find_one(doc! {
+                "_id": id,
+                "status": StoredStatus::Cancelled.as_str(),
+                "updated_at": { "$lt": cutoff },
+            })
+            .projection(doc! { "_id": 1 })
+            .await?;
+        Ok(found.is_some())
+    }
+
     /// Order `id` unless it is a tombstone; with `owner`, only if it is theirs.
     pub async fn find(
         &self,

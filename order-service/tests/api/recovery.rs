@@ -198,10 +198,11 @@ async fn a_key_claimed_for_an_order_that_never_appeared_is_released() {
         key: "crashed-checkout".to_owned(),
     };
     // A crash right after claiming the key.
+    let abandoned = ObjectId::new();
     let won = app
         .state
         .claims
-        .claim(&claim, "fingerprint", ObjectId::new())
+        .claim(&claim, "fingerprint", abandoned)
         .await
         .unwrap();
     assert!(matches!(won, Claim::Won));
@@ -212,6 +213,11 @@ async fn a_key_claimed_for_an_order_that_never_appeared_is_released() {
         .await;
 
     assert_eq!(report.keys_released, 1);
+    assert_eq!(
+        app.status(abandoned).await.as_deref(),
+        Some("FAILED"),
+        "the order id is settled, so that order can never be stored under the freed key"
+    );
     assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.text());
     assert_eq!(retry.header("idempotent-replayed"), None);
     assert_eq!(app.stock(mug).await, 4);
