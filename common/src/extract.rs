@@ -16,6 +16,21 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult, FieldError, Loc};
 
+/// For `#[serde(default, deserialize_with = "common::extract::empty_as_none")]` on an optional
+/// query parameter: `?status=` (as a form sends an unset filter) means no filter, like an absent
+/// parameter, instead of a filter on the empty string or a 422.
+pub fn empty_as_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::{Deserialize, de::value::StrDeserializer};
+    match Option::<String>::deserialize(deserializer)?.as_deref() {
+        None | Some("") => Ok(None),
+        Some(value) => T::deserialize(StrDeserializer::<D::Error>::new(value)).map(Some),
+    }
+}
+
 /// Range and consistency checks that types alone cannot express.
 pub trait Validate {
     /// `Ok` when the value is acceptable, otherwise a 422 listing every problem. Types whose

@@ -203,8 +203,10 @@ impl From<OrderDoc> for OrderResponse {
 #[into_params(parameter_in = Query)]
 pub struct OrderFilter {
     /// Only this user's orders: yours by default; admins may name anyone (or no one, for all).
+    #[serde(default, deserialize_with = "common::extract::empty_as_none")]
     pub user_id: Option<String>,
     /// Only orders with this status.
+    #[serde(default, deserialize_with = "common::extract::empty_as_none")]
     pub status: Option<OrderStatus>,
 }
 

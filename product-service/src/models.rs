@@ -215,6 +215,7 @@ pub struct ProductFilter {
     /// not a pattern); empty means no filter. At most 200 characters.
     pub q: Option<String>,
     /// Exactly this category, in any case.
+    #[serde(default, deserialize_with = "common::extract::empty_as_none")]
     pub category: Option<String>,
 }
 

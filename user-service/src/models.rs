@@ -199,6 +199,7 @@ impl From<UserDoc> for UserProfile {
 #[into_params(parameter_in = Query)]
 pub struct UserFilter {
     /// Only the user with this email (compared trimmed and lowercased).
+    #[serde(default, deserialize_with = "common::extract::empty_as_none")]
     pub email: Option<String>,
 }
 

@@ -174,6 +174,11 @@ async fn the_list_filters_by_status_and_never_shows_bookkeeping() {
         .bearer(&buyer.token)
         .send()
         .await;
+    let empty_filters = app
+        .get("/orders?user_id=&status=")
+        .bearer(&buyer.token)
+        .send()
+        .await;
 
     assert_eq!(placed.json()[0]["id"], kept.to_hex());
     assert_eq!(placed.header("x-total-count"), Some("1"));
@@ -194,6 +199,12 @@ async fn the_list_filters_by_status_and_never_shows_bookkeeping() {
         unknown_status.assert_validation_error(),
         vec![json!(["query", "status"])]
     );
+    assert_eq!(
+        empty_filters.status,
+        StatusCode::OK,
+        "empty means no filter"
+    );
+    assert_eq!(empty_filters.header("x-total-count"), Some("3"));
 }
 
 #[tokio::test]

@@ -180,9 +180,15 @@ async fn the_category_filter_is_exact_and_case_insensitive() {
     }
 
     let response = app.get("/products?category=HOME").send().await;
+    let unfiltered = app.get("/products?category=").send().await;
 
     assert_eq!(names(&response.json()), ["Lamp", "Mug"]);
     assert_eq!(response.header("x-total-count"), Some("2"));
+    assert_eq!(
+        unfiltered.header("x-total-count"),
+        Some("4"),
+        "an empty category is no filter"
+    );
 }
 
 #[tokio::test]

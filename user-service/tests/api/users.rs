@@ -164,6 +164,7 @@ async fn the_user_list_filters_by_email_in_any_case() {
         .bearer(access(&admin))
         .send()
         .await;
+    let unfiltered = app.get("/users?email=").bearer(access(&admin)).send().await;
 
     assert_eq!(response.status, StatusCode::OK);
     let users = response.json();
@@ -171,6 +172,11 @@ async fn the_user_list_filters_by_email_in_any_case() {
     assert_eq!(users[0]["email"], "ada@example.com");
     assert_eq!(response.header("x-total-count"), Some("1"));
     assert!(users[0].get("password_hash").is_none());
+    assert_eq!(
+        unfiltered.header("x-total-count"),
+        Some("3"),
+        "an empty email is no filter: the admin and both users"
+    );
 }
 
 #[tokio::test]
