@@ -31,6 +31,22 @@ where
     }
 }
 
+/// Like [`empty_as_none`], for values read from their text with [`FromStr`](std::str::FromStr),
+/// such as numbers and booleans (`?min_price=9.5`, `?in_stock=true`), which serde does not parse
+/// from a query string's text on its own once it has been read as a string.
+pub fn empty_as_none_parsed<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    use serde::{Deserialize, de::Error};
+    match Option::<String>::deserialize(deserializer)?.as_deref() {
+        None | Some("") => Ok(None),
+        Some(value) => value.parse().map(Some).map_err(D::Error::custom),
+    }
+}
+
 /// Range and consistency checks that types alone cannot express.
 pub trait Validate {
     /// `Ok` when the value is acceptable, otherwise a 422 listing every problem. Types whose

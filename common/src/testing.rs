@@ -4,7 +4,8 @@
 //!   `scripts/test.sh` points at a throwaway server), dropped when the test ends, so tests run in
 //!   parallel without seeing each other's data.
 //! - [`TestClient`]: drives a service's `app()` in process with `tower::ServiceExt::oneshot`.
-//! - [`Mongod`]: a private `mongod` (binary from `MONGOD_BIN`) that a test may stop and restart.
+//! - [`Mongod`]: a private `mongod` (binary from `MONGOD_BIN`), standalone or a single-node replica
+//!   set, that a test may stop and restart.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -290,11 +291,46 @@ pub struct Mongod {
     port: u16,
     data: tempfile::TempDir,
     child: Option<Child>,
+    replica_set: bool,
 }
 
 impl Mongod {
-    /// Starts a standalone server (no replica set) and waits until it accepts connections.
+    /// Starts a standalone server (no replica set, so no change streams) and waits until it
+    /// accepts connections.
     pub async fn start_standalone() -> Self {
+        Self::start(false).await
+    }
+
+    /// Starts a single-node replica set with test commands enabled (fail points), and waits until
+    /// it is a writable primary.
+    pub async fn start_replica_set() -> Self {
+        let mongod = Self::start(true).await;
+        let client = mongodb::Client::with_uri_str(mongod.uri()).await.unwrap();
+        let admin = client.database("admin");
+        let config = mongodb::bson::doc! {
+            "_id": "rs0",
+            "members": [{ "_id": 0, "host": format!("127.0.0.1:{}", mongod.port) }],
+        };
+        admin
+            .run_command(mongodb::bson::doc! { "replSetInitiate": config })
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let hello = admin
+                .run_command(mongodb::bson::doc! { "hello": 1 })
+                .await
+                .unwrap();
+            if hello.get_bool("isWritablePrimary").unwrap_or(false) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no primary within 30 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        mongod
+    }
+
+    async fn start(replica_set: bool) -> Self {
         let binary = std::env::var_os("MONGOD_BIN").map(PathBuf::from).expect(
             "MONGOD_BIN must name a mongod binary; scripts/test.sh sets it \
              (scripts/mongodb.sh install prints the path)",
@@ -306,6 +342,7 @@ impl Mongod {
             port,
             data,
             child: None,
+            replica_set,
         };
         mongod.restart().await;
         mongod
@@ -327,7 +364,11 @@ impl Mongod {
     /// Starts the server again on the same port and data, and waits until it accepts connections.
     pub async fn restart(&mut self) {
         self.stop();
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if self.replica_set {
+            command.args(["--replSet", "rs0", "--setParameter", "enableTestCommands=1"]);
+        }
+        let child = command
             .args(["--port", &self.port.to_string(), "--bind_ip", "127.0.0.1"])
             .arg("--dbpath")
             .arg(self.data.path())

@@ -1,0 +1,145 @@
+//! The `products` collection: one definition of the document that two services write.
+//!
+//! The product service owns the catalog fields (name, description, price, category, seller) and
+//! adjusts stock on a seller's request; the order service takes and returns stock and leaves its
+//! bookkeeping on the same document: `holds` while an order is being placed and `returns` after a
+//! cancel gave a line back (see `order-service`'s inventory store). Both services name fields
+//! through [`field`], so a rename happens in one place.
+
+use mongodb::bson::{DateTime, oid::ObjectId};
+use serde::{Deserialize, Serialize};
+
+/// The name of the collection.
+pub const PRODUCTS: &str = "products";
+
+/// Field names, for filters and updates.
+pub mod field {
+    /// The product id.
+    pub const ID: &str = "_id";
+    /// The name, trimmed.
+    pub const NAME: &str = "name";
+    /// The description.
+    pub const DESCRIPTION: &str = "description";
+    /// The price.
+    pub const PRICE: &str = "price";
+    /// The category as first spelled.
+    pub const CATEGORY: &str = "category";
+    /// The category lowercased, what filters match.
+    pub const CATEGORY_KEY: &str = "category_key";
+    /// Units in stock.
+    pub const STOCK: &str = "stock";
+    /// The owning seller.
+    pub const SELLER_ID: &str = "seller_id";
+    /// When the product was created.
+    pub const CREATED_AT: &str = "created_at";
+    /// When a catalog field last changed (stock changes by orders do not touch it).
+    pub const UPDATED_AT: &str = "updated_at";
+    /// Orders' claims on the stock while they are being placed ([`super::Hold`]).
+    pub const HOLDS: &str = "holds";
+    /// Markers of cancelled lines already given back ([`super::ReturnMarker`]).
+    pub const RETURNS: &str = "returns";
+}
+
+/// Field names inside a [`Hold`] and a [`ReturnMarker`], for filters on array elements.
+pub mod marker {
+    /// The order a hold or return marker belongs to.
+    pub const ORDER: &str = "order";
+    /// A hold's units.
+    pub const QTY: &str = "qty";
+    /// When the marker was left.
+    pub const AT: &str = "at";
+}
+
+/// A stored product.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProductDoc {
+    /// The product id.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// The name, trimmed.
+    pub name: String,
+    /// The description.
+    #[serde(default)]
+    pub description: String,
+    /// The price as sent.
+    pub price: f64,
+    /// The category as first spelled, trimmed ("" for none).
+    #[serde(default)]
+    pub category: String,
+    /// The category lowercased: what filters and groups match on.
+    #[serde(default)]
+    pub category_key: String,
+    /// Units in stock; never below zero.
+    pub stock: i64,
+    /// The owning seller.
+    pub seller_id: ObjectId,
+    /// When it was created.
+    pub created_at: DateTime,
+    /// When a catalog field last changed.
+    pub updated_at: DateTime,
+    /// Orders being placed that took stock from this product.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<Hold>,
+    /// Cancelled lines given back to this product, kept until the recovery pass clears them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub returns: Vec<ReturnMarker>,
+}
+
+/// An order's claim on a product's stock, left while the order is being placed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hold {
+    /// The order that took the stock.
+    pub order: ObjectId,
+    /// Units taken.
+    pub qty: i64,
+    /// When they were taken.
+    pub at: DateTime,
+}
+
+/// A return marker: this order's line was given back by a cancel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReturnMarker {
+    /// The cancelled order.
+    pub order: ObjectId,
+    /// When the line was given back.
+    pub at: DateTime,
+}
+
+/// The key a category is matched and grouped by: trimmed and lowercased.
+pub fn category_key(category: &str) -> String {
+    category.trim().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_match_trimmed_and_in_any_case() {
+        assert_eq!(category_key("  Home & Kitchen "), "home & kitchen");
+    }
+
+    #[test]
+    fn a_product_without_bookkeeping_stores_none() {
+        let now = DateTime::now();
+        let product = ProductDoc {
+            id: ObjectId::new(),
+            name: "Lamp".into(),
+            description: String::new(),
+            price: 1.5,
+            category: String::new(),
+            category_key: String::new(),
+            stock: 3,
+            seller_id: ObjectId::new(),
+            created_at: now,
+            updated_at: now,
+            holds: Vec::new(),
+            returns: Vec::new(),
+        };
+        let stored = mongodb::bson::to_document(&product).unwrap();
+        assert!(!stored.contains_key(field::HOLDS));
+        assert!(!stored.contains_key(field::RETURNS));
+        let read: ProductDoc = mongodb::bson::from_document(stored).unwrap();
+        assert_eq!(read, product);
+    }
+}
