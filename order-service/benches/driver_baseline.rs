@@ -17,9 +17,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use common::catalog::{Hold, PRODUCTS, field};
 use mongodb::{
     Client, Collection,
-    bson::{DateTime, Document, doc, oid::ObjectId},
+    bson::{DateTime, Document, doc, oid::ObjectId, to_bson},
     options::ClientOptions,
 };
 
@@ -36,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
         .get_or_insert(common::db::DEFAULT_MAX_POOL_SIZE);
     let client = Client::with_options(options)?;
     let database = client.database(&format!("bench_driver_{}", ObjectId::new()));
-    let products: Collection<Document> = database.collection("products");
+    let products: Collection<Document> = database.collection(PRODUCTS);
     let orders: Collection<Document> = database.collection("orders");
 
     for (label, with_holds) in [
@@ -46,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
         let product = ObjectId::new();
         products
             .insert_one(
-                doc! { "_id": product, "name": "Hot", "price": 9.99, "stock": 1_000_000_000_i64 },
+                doc! { field::ID: product, field::NAME: "Hot", field::PRICE: 9.99, field::STOCK: 1_000_000_000_i64 },
             )
             .await?;
         let placed = Arc::new(AtomicU64::new(0));
@@ -59,26 +60,27 @@ async fn main() -> anyhow::Result<()> {
                 while Instant::now() < deadline {
                     let id = ObjectId::new();
                     let at = DateTime::now();
-                    let mut update = doc! { "$inc": { "stock": -1 } };
+                    let mut update = doc! { "$inc": { field::STOCK: -1 } };
                     if with_holds {
-                        update.insert("$push", doc! { "holds": { "order": id, "qty": 1, "at": at } });
+                        let hold = to_bson(&Hold { order: id, qty: 1, at })?;
+                        update.insert("$push", doc! { field::HOLDS: hold });
                     }
                     let taken = products
-                        .find_one_and_update(doc! { "_id": product, "stock": { "$gte": 1 } }, update)
-                        .projection(doc! { "name": 1, "price": 1 })
+                        .find_one_and_update(doc! { field::ID: product, field::STOCK: { "$gte": 1 } }, update)
+                        .projection(doc! { field::NAME: 1, field::PRICE: 1 })
                         .await?;
                     let Some(snapshot) = taken else { continue };
                     orders
                         .insert_one(doc! {
                             "_id": id, "user_id": ObjectId::new(), "status": "PLACED",
                             "items": [{ "product_id": product, "quantity": 1,
-                                        "name": snapshot.get_str("name")?, "unit_price": snapshot.get_f64("price")? }],
+                                        "name": snapshot.get_str(field::NAME)?, "unit_price": snapshot.get_f64(field::PRICE)? }],
                             "total": 9.99, "created_at": at, "updated_at": at,
                         })
                         .await?;
                     if with_holds {
                         products
-                            .update_one(doc! { "_id": product }, doc! { "$pull": { "holds": { "order": id } } })
+                            .update_one(doc! { field::ID: product }, doc! { "$pull": { field::HOLDS: { "order": id } } })
                             .await?;
                     }
                     placed.fetch_add(1, Ordering::Relaxed);

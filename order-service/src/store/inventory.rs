@@ -10,42 +10,34 @@
 //! - **return** (cancel): only while no return marker of the order is there → `stock += q` and
 //!   push the marker `{order, at}`, which the recovery pass clears long after the cancel is done.
 
+use common::catalog::{Hold, PRODUCTS, ProductDoc, ReturnMarker, field, marker};
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,
-    bson::{DateTime, Document, doc, oid::ObjectId},
+    bson::{DateTime, doc, oid::ObjectId, to_bson},
     error::Error,
     options::ReturnDocument,
 };
 use serde::Deserialize;
 
-/// A product's name and price when a line took its stock.
+/// A product's name and price when a line took its stock: a projection of [`ProductDoc`].
 #[derive(Clone, Debug, Deserialize)]
 pub struct Snapshot {
-    /// The name.
+    /// The name ([`field::NAME`]).
     pub name: String,
-    /// The price.
+    /// The price ([`field::PRICE`]).
     pub price: f64,
 }
 
-/// An order's claim on a product's stock, left while the order is being placed.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct Hold {
-    /// The order that took the stock.
-    pub order: ObjectId,
-    /// Units taken.
-    pub qty: i64,
-    /// When they were taken.
-    pub at: DateTime,
+/// A product's id alone: a projection of [`ProductDoc`], read to learn that it exists.
+#[derive(Debug, Deserialize)]
+struct ProductId {
+    #[serde(rename = "_id")]
+    #[expect(dead_code, reason = "only whether a product is found matters")]
+    id: ObjectId,
 }
 
-/// A product's return marker: this order's line was given back by a cancel.
-#[derive(Clone, Debug, Deserialize)]
-struct ReturnMarker {
-    order: ObjectId,
-    at: DateTime,
-}
-
+/// A product's markers of one kind: a projection of [`ProductDoc`] with one of its arrays read.
 #[derive(Debug, Deserialize)]
 struct Markers {
     #[serde(rename = "_id")]
@@ -56,24 +48,33 @@ struct Markers {
     returns: Vec<ReturnMarker>,
 }
 
+/// `array.sub`, the path of a field of an array's elements.
+fn path(array: &str, sub: &str) -> String {
+    format!("{array}.{sub}")
+}
+
 /// Takes and gives back stock for orders.
 #[derive(Clone)]
 pub struct Inventory {
-    products: Collection<Document>,
+    products: Collection<ProductDoc>,
 }
 
 impl Inventory {
-    /// The inventory over `db.products`.
+    /// The inventory over the shared products collection ([`PRODUCTS`]).
     pub fn new(db: &Database) -> Self {
         Self {
-            products: db.collection("products"),
+            products: db.collection(PRODUCTS),
         }
     }
 
     /// Creates the indexes the recovery pass uses to find old markers.
     pub async fn ensure_indexes(&self) -> Result<(), Error> {
-        let holds = IndexModel::builder().keys(doc! { "holds.at": 1 }).build();
-        let returns = IndexModel::builder().keys(doc! { "returns.at": 1 }).build();
+        let holds = IndexModel::builder()
+            .keys(doc! { path(field::HOLDS, marker::AT): 1 })
+            .build();
+        let returns = IndexModel::builder()
+            .keys(doc! { path(field::RETURNS, marker::AT): 1 })
+            .build();
         self.products.create_indexes([holds, returns]).await?;
         Ok(())
     }
@@ -87,16 +88,17 @@ impl Inventory {
         order: ObjectId,
         at: DateTime,
     ) -> Result<Option<Snapshot>, Error> {
+        let hold = to_bson(&Hold { order, qty, at })?;
         self.products
             .clone_with_type::<Snapshot>()
             .find_one_and_update(
-                doc! { "_id": product, "stock": { "$gte": qty } },
+                doc! { field::ID: product, field::STOCK: { "$gte": qty } },
                 doc! {
-                    "$inc": { "stock": -qty },
-                    "$push": { "holds": { "order": order, "qty": qty, "at": at } },
+                    "$inc": { field::STOCK: -qty },
+                    "$push": { field::HOLDS: hold },
                 },
             )
-            .projection(doc! { "_id": 0, "name": 1, "price": 1 })
+            .projection(doc! { field::ID: 0, field::NAME: 1, field::PRICE: 1 })
             .return_document(ReturnDocument::Before)
             .await
     }
@@ -105,8 +107,9 @@ impl Inventory {
     pub async fn exists(&self, product: ObjectId) -> Result<bool, Error> {
         let found = self
             .products
-            .find_one(doc! { "_id": product })
-            .projection(doc! { "_id": 1 })
+            .clone_with_type::<ProductId>()
+            .find_one(doc! { field::ID: product })
+            .projection(doc! { field::ID: 1 })
             .await?;
         Ok(found.is_some())
     }
@@ -122,10 +125,13 @@ impl Inventory {
         let result = self
             .products
             .update_one(
-                doc! { "_id": product, "holds": { "$elemMatch": { "order": order, "qty": qty } } },
                 doc! {
-                    "$inc": { "stock": qty },
-                    "$pull": { "holds": { "order": order } },
+                    field::ID: product,
+                    field::HOLDS: { "$elemMatch": { marker::ORDER: order, marker::QTY: qty } },
+                },
+                doc! {
+                    "$inc": { field::STOCK: qty },
+                    "$pull": { field::HOLDS: { marker::ORDER: order } },
                 },
             )
             .await?;
@@ -140,8 +146,8 @@ impl Inventory {
     ) -> Result<(), Error> {
         self.products
             .update_many(
-                doc! { "_id": { "$in": products } },
-                doc! { "$pull": { "holds": { "order": { "$in": orders } } } },
+                doc! { field::ID: { "$in": products } },
+                doc! { "$pull": { field::HOLDS: { marker::ORDER: { "$in": orders } } } },
             )
             .await?;
         Ok(())
@@ -155,30 +161,34 @@ impl Inventory {
         order: ObjectId,
         qty: i64,
     ) -> Result<bool, Error> {
+        let marker = to_bson(&ReturnMarker {
+            order,
+            at: DateTime::now(),
+        })?;
         let result = self
             .products
             .update_one(
-                doc! { "_id": product, "returns.order": { "$ne": order } },
+                doc! { field::ID: product, path(field::RETURNS, marker::ORDER): { "$ne": order } },
                 doc! {
-                    "$inc": { "stock": qty },
-                    "$push": { "returns": { "order": order, "at": DateTime::now() } },
+                    "$inc": { field::STOCK: qty },
+                    "$push": { field::RETURNS: marker },
                 },
             )
             .await?;
         Ok(result.modified_count == 1)
     }
 
-    /// The products carrying a marker in array `field` (`holds` or `returns`) older than
-    /// `cutoff`, with only that array read.
+    /// The products carrying a marker in array `array` ([`field::HOLDS`] or
+    /// [`field::RETURNS`]) older than `cutoff`, with only that array read.
     async fn with_markers_before(
         &self,
-        field: &str,
+        array: &str,
         cutoff: DateTime,
     ) -> Result<Vec<Markers>, Error> {
         self.products
             .clone_with_type::<Markers>()
-            .find(doc! { format!("{field}.at"): { "$lt": cutoff } })
-            .projection(doc! { field: 1 })
+            .find(doc! { path(array, marker::AT): { "$lt": cutoff } })
+            .projection(doc! { array: 1 })
             .await?
             .try_collect()
             .await
@@ -187,7 +197,7 @@ impl Inventory {
     /// Holds taken before `cutoff`, with their product.
     pub async fn holds_before(&self, cutoff: DateTime) -> Result<Vec<(ObjectId, Hold)>, Error> {
         Ok(self
-            .with_markers_before("holds", cutoff)
+            .with_markers_before(field::HOLDS, cutoff)
             .await?
             .into_iter()
             .flat_map(|product| {
@@ -207,7 +217,7 @@ impl Inventory {
         cutoff: DateTime,
     ) -> Result<Vec<(ObjectId, ObjectId)>, Error> {
         Ok(self
-            .with_markers_before("returns", cutoff)
+            .with_markers_before(field::RETURNS, cutoff)
             .await?
             .into_iter()
             .flat_map(|product| {
@@ -229,10 +239,70 @@ impl Inventory {
     ) -> Result<(), Error> {
         self.products
             .update_one(
-                doc! { "_id": product },
-                doc! { "$pull": { "returns": { "order": order } } },
+                doc! { field::ID: product },
+                doc! { "$pull": { field::RETURNS: { marker::ORDER: order } } },
             )
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mongodb::bson::{Document, from_document, to_document};
+
+    use super::*;
+
+    fn product() -> ProductDoc {
+        let now = DateTime::now();
+        let order = ObjectId::new();
+        ProductDoc {
+            id: ObjectId::new(),
+            name: "Mug".into(),
+            description: String::new(),
+            price: 8.5,
+            category: String::new(),
+            category_key: String::new(),
+            stock: 3,
+            seller_id: ObjectId::new(),
+            created_at: now,
+            updated_at: now,
+            holds: vec![Hold {
+                order,
+                qty: 2,
+                at: now,
+            }],
+            returns: vec![ReturnMarker { order, at: now }],
+        }
+    }
+
+    #[test]
+    fn the_projections_read_a_stored_product() {
+        let product = product();
+        let stored = to_document(&product).unwrap();
+
+        let snapshot: Snapshot = from_document(stored.clone()).unwrap();
+        let markers: Markers = from_document(stored.clone()).unwrap();
+        let id = from_document::<ProductId>(stored);
+
+        assert_eq!(
+            (snapshot.name, snapshot.price),
+            (product.name, product.price)
+        );
+        assert_eq!((markers.id, markers.holds), (product.id, product.holds));
+        assert_eq!(markers.returns, product.returns);
+        assert!(id.is_ok(), "{id:?}");
+    }
+
+    #[test]
+    fn marker_fields_are_those_of_the_shared_definitions() {
+        let product = product();
+        let keys = |value: Document| value.keys().cloned().collect::<Vec<_>>();
+
+        let hold = keys(to_document(&product.holds[0]).unwrap());
+        let returned = keys(to_document(&product.returns[0]).unwrap());
+
+        assert_eq!(hold, [marker::ORDER, marker::QTY, marker::AT]);
+        assert_eq!(returned, [marker::ORDER, marker::AT]);
     }
 }

@@ -3,8 +3,9 @@
 
 mod claims;
 mod inventory;
+pub mod listing;
 mod orders;
 
 pub use claims::{Claim, ClaimDoc, ClaimId, Claims};
-pub use inventory::{Hold, Inventory, Snapshot};
+pub use inventory::{Inventory, Snapshot};
 pub use orders::{OrderDoc, OrderLine, OrderStore, StoredStatus};

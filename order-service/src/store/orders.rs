@@ -7,15 +7,17 @@
 
 use std::time::Duration;
 
-use common::{db::find_page, pagination::Page};
+use common::pagination::Page;
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,
     bson::{DateTime, Document, doc, oid::ObjectId},
-    error::Error,
+    error::{Error, ErrorKind},
     options::{IndexOptions, ReturnDocument},
 };
 use serde::{Deserialize, Serialize};
+
+use super::listing::{self, CountCache, ListQuery};
 
 /// How long a `FAILED` tombstone is kept: far longer than any request or recovery pass.
 const TOMBSTONE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -39,6 +41,16 @@ pub enum StoredStatus {
 }
 
 impl StoredStatus {
+    /// The statuses of orders users see (as such or, `CANCELLING`, as `CANCELLED`); the others
+    /// are bookkeeping, never listed.
+    pub const VISIBLE: [StoredStatus; 5] = [
+        Self::Placed,
+        Self::Shipped,
+        Self::Delivered,
+        Self::Cancelling,
+        Self::Cancelled,
+    ];
+
     /// The name stored in the database.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -90,6 +102,7 @@ pub struct OrderDoc {
 pub struct OrderStore {
     orders: Collection<OrderDoc>,
     raw: Collection<Document>,
+    counts: CountCache,
 }
 
 /// Everything but tombstones.
@@ -103,15 +116,16 @@ impl OrderStore {
         Self {
             orders: db.collection("orders"),
             raw: db.collection("orders"),
+            counts: CountCache::default(),
         }
     }
 
-    /// Creates the indexes: a user's orders newest first, stuck cancels, tombstone expiry. The
-    /// last two are partial, so placing an order (the hot path) writes no entry into them.
+    /// Creates the indexes: the two that lists read (see [`listing`]), stuck cancels, tombstone
+    /// expiry. The last two are partial, so placing an order (the hot path) writes no entry into
+    /// them. Then drops the index the list indexes replaced, which every insert would otherwise
+    /// still pay for.
     pub async fn ensure_indexes(&self) -> Result<(), Error> {
-        let by_user = IndexModel::builder()
-            .keys(doc! { "user_id": 1, "_id": -1 })
-            .build();
+        let [by_status, by_user] = listing::indexes();
         let cancelling = IndexModel::builder()
             .keys(doc! { "updated_at": 1 })
             .options(
@@ -132,9 +146,13 @@ impl OrderStore {
             )
             .build();
         self.orders
-            .create_indexes([by_user, cancelling, tombstone_expiry])
+            .create_indexes([by_status, by_user, cancelling, tombstone_expiry])
             .await?;
-        Ok(())
+        match self.orders.drop_index(listing::RETIRED_BY_USER).await {
+            // Several replicas may start at once: whoever drops it first, it is gone.
+            Err(err) if is_index_not_found(&err) => Ok(()),
+            other => other,
+        }
     }
 
     /// Inserts a placed order; fails with a duplicate key if its id was tombstoned.
@@ -145,6 +163,9 @@ impl OrderStore {
 
     /// Inserts a `FAILED` tombstone under `id`; `false` if an order with that id already exists
     /// (the real order, or another pass's tombstone).
+    ///
+    /// A tombstone has no `user_id`: a user's list counts their `user_id` index keys alone and
+    /// relies on finding no tombstone among them (see [`listing`]).
     pub async fn insert_tombstone(&self, id: ObjectId) -> Result<bool, Error> {
         let now = DateTime::now();
         let expires_at = DateTime::from_millis(
@@ -209,22 +230,17 @@ impl OrderStore {
         self.orders.find_one(filter).await
     }
 
-    /// One page of orders, newest first, with the total count.
+    /// One page of `user`'s orders (everyone's with `None`) with one of `statuses` (any with
+    /// `None`), newest first, with the total count; tombstones are never listed.
     pub async fn list(
         &self,
         user: Option<ObjectId>,
         statuses: Option<&[StoredStatus]>,
         page: Page,
     ) -> Result<(Vec<OrderDoc>, u64), Error> {
-        let mut filter = visible();
-        if let Some(user) = user {
-            filter.insert("user_id", user);
-        }
-        if let Some(statuses) = statuses {
-            let names: Vec<&str> = statuses.iter().map(|status| status.as_str()).collect();
-            filter.insert("status", doc! { "$in": names });
-        }
-        find_page(&self.orders, filter, doc! { "_id": -1 }, page).await
+        ListQuery::new(user, statuses)
+            .run(&self.orders, &self.counts, page)
+            .await
     }
 
     /// Moves order `id` from `from` to `to` in one conditional update; with `owner`, only if it is
@@ -260,4 +276,11 @@ impl OrderStore {
             .try_collect()
             .await
     }
+}
+
+/// The server error code of dropping an index that does not exist.
+const INDEX_NOT_FOUND: i32 = 27;
+
+fn is_index_not_found(err: &Error) -> bool {
+    matches!(err.kind.as_ref(), ErrorKind::Command(e) if e.code == INDEX_NOT_FOUND)
 }

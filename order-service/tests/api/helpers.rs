@@ -5,6 +5,7 @@ use std::{collections::HashMap, ops::Deref};
 use axum::http::StatusCode;
 use common::{
     auth::Role,
+    catalog::{PRODUCTS, ProductDoc, field},
     server::Shutdown,
     testing::{TestClient, TestDb, TestResponse, access_token},
 };
@@ -73,11 +74,20 @@ impl TestApp {
         let now = DateTime::now();
         self.db
             .db
-            .collection::<Document>("products")
-            .insert_one(doc! {
-                "_id": id, "name": name, "description": "", "price": price,
-                "category": "", "category_key": "", "stock": stock,
-                "seller_id": ObjectId::new(), "created_at": now, "updated_at": now,
+            .collection::<ProductDoc>(PRODUCTS)
+            .insert_one(ProductDoc {
+                id,
+                name: name.to_owned(),
+                description: String::new(),
+                price,
+                category: String::new(),
+                category_key: String::new(),
+                stock,
+                seller_id: ObjectId::new(),
+                created_at: now,
+                updated_at: now,
+                holds: Vec::new(),
+                returns: Vec::new(),
             })
             .await
             .unwrap();
@@ -85,12 +95,12 @@ impl TestApp {
         id
     }
 
-    /// A product field, read from the database.
-    async fn product_doc(&self, id: ObjectId) -> Document {
+    /// A product, read from the database.
+    async fn product_doc(&self, id: ObjectId) -> ProductDoc {
         self.db
             .db
-            .collection::<Document>("products")
-            .find_one(doc! { "_id": id })
+            .collection::<ProductDoc>(PRODUCTS)
+            .find_one(doc! { field::ID: id })
             .await
             .unwrap()
             .expect("the product exists")
@@ -98,14 +108,24 @@ impl TestApp {
 
     /// The product's stock.
     pub async fn stock(&self, id: ObjectId) -> i64 {
-        self.product_doc(id).await.get_i64("stock").unwrap()
+        self.product_doc(id).await.stock
     }
 
     /// How many holds and return markers the product carries.
     pub async fn markers(&self, id: ObjectId) -> (usize, usize) {
         let product = self.product_doc(id).await;
-        let count = |field| product.get_array(field).map_or(0, Vec::len);
-        (count("holds"), count("returns"))
+        (product.holds.len(), product.returns.len())
+    }
+
+    /// Sets fields of a product behind the service's back, as the product service or a seller
+    /// would.
+    pub async fn update_product(&self, id: ObjectId, update: Document) {
+        self.db
+            .db
+            .collection::<ProductDoc>(PRODUCTS)
+            .update_one(doc! { field::ID: id }, update)
+            .await
+            .unwrap();
     }
 
     /// Places an order for `items` (pairs of product and quantity) as `caller`.

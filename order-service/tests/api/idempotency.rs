@@ -1,5 +1,5 @@
 use axum::http::StatusCode;
-use common::auth::Role;
+use common::{auth::Role, catalog::field};
 use mongodb::bson::doc;
 use serde_json::json;
 
@@ -57,12 +57,8 @@ async fn a_refused_order_frees_its_key_for_a_later_attempt() {
     let buyer = app.caller(Role::Buyer);
 
     let refused = app.order_with(&buyer, &[(mug, 2)], Some("retry-me")).await;
-    app.db
-        .db
-        .collection::<mongodb::bson::Document>("products")
-        .update_one(doc! { "_id": mug }, doc! { "$inc": { "stock": 5 } })
-        .await
-        .unwrap();
+    app.update_product(mug, doc! { "$inc": { field::STOCK: 5 } })
+        .await;
     let retried = app.order_with(&buyer, &[(mug, 2)], Some("retry-me")).await;
 
     refused.assert_error(StatusCode::CONFLICT, "INSUFFICIENT_STOCK");

@@ -7,6 +7,7 @@ mod cancel;
 mod concurrency;
 mod docs;
 mod idempotency;
+mod listing;
 mod orders;
 mod place;
 mod recovery;

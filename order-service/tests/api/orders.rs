@@ -1,7 +1,7 @@
 //! Reading and listing orders, status changes and reorders.
 
 use axum::http::StatusCode;
-use common::auth::Role;
+use common::{auth::Role, catalog::field};
 use mongodb::bson::doc;
 use serde_json::json;
 
@@ -299,12 +299,8 @@ async fn a_reorder_places_the_same_lines_at_todays_prices() {
         .bearer(&buyer.token)
         .send()
         .await;
-    app.db
-        .db
-        .collection::<mongodb::bson::Document>("products")
-        .update_one(doc! { "_id": kettle }, doc! { "$set": { "price": 25.0 } })
-        .await
-        .unwrap();
+    app.update_product(kettle, doc! { "$set": { field::PRICE: 25.0 } })
+        .await;
 
     let response = app
         .post(&format!("/orders/{original}/reorder"))

@@ -1,7 +1,7 @@
 //! Placing orders: what is stored, what is refused, and that a refusal takes nothing.
 
 use axum::http::StatusCode;
-use common::auth::Role;
+use common::{auth::Role, catalog::field};
 use mongodb::bson::{doc, oid::ObjectId};
 use serde_json::{Value, json};
 
@@ -25,15 +25,11 @@ async fn an_order_takes_the_stock_and_keeps_the_products_as_they_were() {
     );
     assert_eq!(response.header("idempotent-replayed"), None);
     assert_eq!((app.stock(kettle).await, app.stock(mug).await), (8, 7));
-    app.db
-        .db
-        .collection::<mongodb::bson::Document>("products")
-        .update_one(
-            doc! { "_id": kettle },
-            doc! { "$set": { "price": 99.0, "name": "Kettle 2" } },
-        )
-        .await
-        .unwrap();
+    app.update_product(
+        kettle,
+        doc! { "$set": { field::PRICE: 99.0, field::NAME: "Kettle 2" } },
+    )
+    .await;
     let order = app
         .get(&format!("/orders/{id}"))
         .bearer(&buyer.token)
