@@ -1,23 +1,33 @@
-//! The product service: the catalog, with literal case-insensitive search, paging, atomic stock
-//! adjustments and categories.
+//! The product service: the catalog, with literal case-insensitive search, filters, sorts, paging,
+//! atomic stock adjustments and categories.
 //!
-//! [`app`] builds the whole router from an [`AppState`], so tests drive it without a socket;
-//! [`start`] is what the binary runs after the shared startup in `common::server`.
+//! Writes go to MongoDB; lists, searches, counts and categories are answered from the in-memory
+//! [`catalog`], which MongoDB feeds. [`app`] builds the whole router from an [`AppState`], so tests
+//! drive it without a socket; [`start`] is what the binary runs after the shared startup in
+//! `common::server`.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod catalog;
 pub mod models;
 mod routes;
 pub mod store;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{Router, extract::FromRef};
-use common::{auth::TokenKeys, config::Config, server::ServiceContext};
+use common::{
+    auth::TokenKeys,
+    config::{Config, ConfigError, Env},
+    server::{ServiceContext, Shutdown},
+};
 use mongodb::Database;
 
-use crate::store::ProductStore;
+use crate::{
+    catalog::{Catalog, feed},
+    store::ProductStore,
+};
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -26,8 +36,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The database.
     pub db: Database,
-    /// Products.
+    /// Products: writes and reads by id.
     pub products: ProductStore,
+    /// The read model that answers lists.
+    pub catalog: Catalog,
     /// Access-token verification.
     pub keys: TokenKeys,
 }
@@ -38,19 +50,61 @@ impl FromRef<AppState> for TokenKeys {
     }
 }
 
+/// Settings of the catalog read model.
+#[derive(Clone, Debug)]
+pub struct CatalogSettings {
+    /// How often the catalog is reloaded where MongoDB has no change streams (a standalone
+    /// server); `CATALOG_POLL_SECS`, 1 to 3600, default 5.
+    pub poll_interval: Duration,
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        Self {
+            poll_interval: feed::DEFAULT_POLL_INTERVAL,
+        }
+    }
+}
+
+impl CatalogSettings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let env = Env::new(|name| std::env::var(name).ok());
+        let default = feed::DEFAULT_POLL_INTERVAL.as_secs();
+        Ok(Self {
+            poll_interval: Duration::from_secs(env.parse_in_range(
+                "CATALOG_POLL_SECS",
+                default,
+                1..=3600,
+            )?),
+        })
+    }
+}
+
 impl AppState {
-    /// Builds the state and creates the indexes the service relies on.
+    /// Builds the state with default catalog settings, loading the catalog; it is kept current
+    /// for as long as the runtime runs.
     pub async fn new(config: Config, db: Database) -> anyhow::Result<Self> {
-        let products = ProductStore::new(&db);
-        products
-            .ensure_indexes()
+        Self::with_catalog(config, db, CatalogSettings::default(), Shutdown::never()).await
+    }
+
+    /// Builds the state, loading the catalog and keeping it current until `shutdown`.
+    pub async fn with_catalog(
+        config: Config,
+        db: Database,
+        settings: CatalogSettings,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Self> {
+        let catalog = feed::start(&db, settings.poll_interval, shutdown)
             .await
-            .context("could not create the product service's indexes")?;
+            .context("could not load the catalog")?;
+        tracing::info!(products = catalog.len(), "catalog loaded");
         Ok(Self {
             keys: TokenKeys::new(&config.jwt_secret, config.access_token_ttl),
             config: Arc::new(config),
+            products: ProductStore::new(&db),
+            catalog,
             db,
-            products,
         })
     }
 }
@@ -64,5 +118,8 @@ pub fn app(state: AppState) -> Router {
 
 /// Builds the service for the binary.
 pub async fn start(context: ServiceContext) -> anyhow::Result<Router> {
-    Ok(app(AppState::new(context.config, context.db).await?))
+    let settings = CatalogSettings::from_env()?;
+    let state =
+        AppState::with_catalog(context.config, context.db, settings, context.shutdown).await?;
+    Ok(app(state))
 }

@@ -1,10 +1,18 @@
 //! Request and response bodies of the product service, and the rules their fields must follow.
 
-use common::{ApiResult, error::Violations, extract::Validate, time::rfc3339};
+use common::{
+    ApiResult,
+    catalog::{ProductDoc, category_key},
+    error::Violations,
+    extract::Validate,
+    pagination::Page,
+    time::rfc3339,
+};
+use mongodb::bson::oid::ObjectId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::store::ProductDoc;
+use crate::catalog::{Query, Sort};
 
 /// The longest product name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -207,16 +215,92 @@ impl From<ProductDoc> for ProductResponse {
     }
 }
 
-/// Filters of `GET /products`.
+/// Filters and order of `GET /products`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ProductFilter {
     /// Text the name contains, in any case, taken literally (`(`, `.*` and `\` are characters,
-    /// not a pattern); empty means no filter. At most 200 characters.
+    /// not a pattern); empty means no filter. At most 200 characters, no NUL.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Exactly this category, in any case.
     #[serde(default, deserialize_with = "common::extract::empty_as_none")]
     pub category: Option<String>,
+    /// Only this seller's products (24 hex characters).
+    #[serde(default, deserialize_with = "common::extract::empty_as_none")]
+    #[param(pattern = "^[0-9a-fA-F]{24}$")]
+    pub seller_id: Option<String>,
+    /// The lowest price, inclusive.
+    #[serde(default, deserialize_with = "common::extract::empty_as_none_parsed")]
+    pub min_price: Option<f64>,
+    /// The highest price, inclusive; not below `min_price`.
+    #[serde(default, deserialize_with = "common::extract::empty_as_none_parsed")]
+    pub max_price: Option<f64>,
+    /// `true`: only products with stock. `false` or absent: any.
+    #[serde(default, deserialize_with = "common::extract::empty_as_none_parsed")]
+    pub in_stock: Option<bool>,
+    /// The order (default `created_at`, oldest first). Ties are broken by id, so pages neither
+    /// skip nor repeat.
+    #[serde(default, deserialize_with = "common::extract::empty_as_none")]
+    #[param(inline)]
+    pub sort: Option<ProductSort>,
+}
+
+/// The orders of `GET /products`; `-` means descending.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
+pub enum ProductSort {
+    /// Oldest first.
+    #[default]
+    #[serde(rename = "created_at")]
+    CreatedAt,
+    /// Newest first.
+    #[serde(rename = "-created_at")]
+    CreatedAtDesc,
+    /// Cheapest first.
+    #[serde(rename = "price")]
+    Price,
+    /// Dearest first.
+    #[serde(rename = "-price")]
+    PriceDesc,
+    /// By name, in any case.
+    #[serde(rename = "name")]
+    Name,
+}
+
+impl From<ProductSort> for Sort {
+    fn from(sort: ProductSort) -> Self {
+        match sort {
+            ProductSort::CreatedAt => Sort::CreatedAt,
+            ProductSort::CreatedAtDesc => Sort::CreatedAtDesc,
+            ProductSort::Price => Sort::Price,
+            ProductSort::PriceDesc => Sort::PriceDesc,
+            ProductSort::Name => Sort::Name,
+        }
+    }
+}
+
+impl ProductFilter {
+    /// The catalog query for this filter and `page` (both validated).
+    pub fn to_query(&self, page: Page) -> Query {
+        Query {
+            text: self
+                .q
+                .as_deref()
+                .filter(|q| !q.is_empty())
+                .map(str::to_lowercase),
+            category_key: self.category.as_deref().map(category_key),
+            seller: self
+                .seller_id
+                .as_deref()
+                .and_then(|id| ObjectId::parse_str(id).ok()),
+            min_price: self.min_price,
+            max_price: self.max_price,
+            in_stock: self.in_stock == Some(true),
+            sort: self.sort.unwrap_or_default().into(),
+            offset: usize::try_from(page.offset).unwrap_or(usize::MAX),
+            limit: usize::try_from(page.limit).unwrap_or(0),
+        }
+    }
 }
 
 impl Validate for ProductFilter {
@@ -237,12 +321,35 @@ impl Validate for ProductFilter {
         if self.category.as_ref().is_some_and(|c| c.contains('\0')) {
             violations.add("category", "Category should not contain NUL", "value_error");
         }
+        if let Some(seller) = &self.seller_id
+            && ObjectId::parse_str(seller).is_err()
+        {
+            violations.add(
+                "seller_id",
+                "Seller id should be 24 hex characters",
+                "value_error",
+            );
+        }
+        for (name, price) in [("min_price", self.min_price), ("max_price", self.max_price)] {
+            if price.is_some_and(|price| !price.is_finite()) {
+                violations.add(name, "Price should be a finite number", "value_error");
+            }
+        }
+        if let (Some(min), Some(max)) = (self.min_price, self.max_price)
+            && min > max
+        {
+            violations.add(
+                "min_price",
+                "min_price should not be above max_price",
+                "value_error",
+            );
+        }
         violations.finish()
     }
 }
 
 /// One category with how many products it has.
-#[derive(Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct Category {
     /// The category's name, as its first product spelled it.
     pub name: String,

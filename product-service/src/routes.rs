@@ -5,6 +5,7 @@ use axum::{
     extract::{OriginalUri, Path, State},
     http::StatusCode,
 };
+use common::catalog::{ProductDoc, category_key};
 use common::{
     ApiError, ApiResult,
     auth::{AuthUser, RequireRole, SellerOrAdmin},
@@ -19,7 +20,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     AppState,
     models::{Category, CreateProduct, ProductFilter, ProductResponse, StockChange, UpdateProduct},
-    store::{ProductChanges, ProductDoc, ProductQuery, category_key},
+    store::ProductChanges,
 };
 
 #[derive(OpenApi)]
@@ -105,13 +106,18 @@ async fn create_product(
         seller_id: seller.id,
         created_at: now,
         updated_at: now,
+        holds: Vec::new(),
+        returns: Vec::new(),
     };
     state.products.insert(&product).await?;
+    state.catalog.wrote(&product);
     tracing::info!(product_id = %product.id, seller_id = %seller.id, "product created");
     Ok((StatusCode::CREATED, Json(product.into())))
 }
 
-/// Lists products, oldest first, optionally searched by name and filtered by category.
+/// Lists products, oldest first unless `sort` says otherwise, optionally searched by name and
+/// filtered by category, seller, price and stock. Answered from the in-memory catalog, so its cost
+/// follows the number of matches, not the size of the catalog.
 #[utoipa::path(get, path = "/products", tag = "products",
     params(ProductFilter, Page),
     responses(
@@ -120,7 +126,7 @@ async fn create_product(
                 ("X-Total-Count" = u64, description = "How many products match"),
                 ("Link" = String, description = "RFC 8288 links to the next and previous pages"),
             )),
-        (status = 422, description = "`limit` outside 1–1000, negative `offset`, or `q` over 200 characters", body = ValidationErrorBody),
+        (status = 422, description = "`limit` outside 1–1000, negative `offset`, `q` over 200 characters or with NUL, malformed `seller_id`, a price that is not a number, `min_price` above `max_price`, `in_stock` not `true`/`false`, or an unknown `sort`", body = ValidationErrorBody),
         (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
     ))]
 async fn list_products(
@@ -129,13 +135,10 @@ async fn list_products(
     QueryParams(page): QueryParams<Page>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Paged<ProductResponse>> {
-    let query = ProductQuery {
-        name_contains: filter.q,
-        category: filter.category,
-    };
-    let (products, total) = state.products.list(&query, page).await?;
+    let hits = state.catalog.search(&filter.to_query(page));
+    let products = state.products.find_many(&hits.ids).await?;
     let products = products.into_iter().map(ProductResponse::from).collect();
-    Ok(Paged::new(products, total, page, uri))
+    Ok(Paged::new(products, hits.total as u64, page, uri))
 }
 
 /// One product.
@@ -189,6 +192,7 @@ async fn update_product(
         category: body.category.map(|category| category.trim().to_owned()),
     };
     if let Some(product) = state.products.update(id, &caller, changes).await? {
+        state.catalog.wrote(&product);
         return Ok(Json(product.into()));
     }
     explain_no_match(&state, id, &caller).await?;
@@ -220,6 +224,7 @@ async fn adjust_stock(
 ) -> ApiResult<Json<ProductResponse>> {
     let id = parse_id(&id, "product")?;
     if let Some(product) = state.products.adjust_stock(id, &caller, body.delta).await? {
+        state.catalog.wrote(&product);
         tracing::info!(product_id = %id, delta = body.delta, stock = product.stock, "stock adjusted");
         return Ok(Json(product.into()));
     }
@@ -263,6 +268,7 @@ async fn delete_product(
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "product")?;
     if state.products.delete(id, &caller).await? {
+        state.catalog.deleted(id);
         tracing::info!(product_id = %id, "product deleted");
         return Ok(StatusCode::NO_CONTENT);
     }
@@ -271,12 +277,11 @@ async fn delete_product(
     Err(product_not_found())
 }
 
-/// Every category that has products, with how many, sorted by name.
+/// Every category that has products, with how many, sorted by name (from the in-memory catalog).
 #[utoipa::path(get, path = "/categories", tag = "products",
     responses(
         (status = 200, description = "The categories", body = [Category]),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
     ))]
-async fn list_categories(State(state): State<AppState>) -> ApiResult<Json<Vec<Category>>> {
-    Ok(Json(state.products.categories().await?))
+async fn list_categories(State(state): State<AppState>) -> Json<Vec<Category>> {
+    Json(state.catalog.categories().as_ref().clone())
 }

@@ -3,12 +3,13 @@
 use std::ops::Deref;
 
 use axum::http::StatusCode;
+use common::server::Shutdown;
 use common::{
     auth::Role,
     testing::{TestClient, TestDb, access_token},
 };
 use mongodb::bson::oid::ObjectId;
-use product_service::{AppState, app};
+use product_service::{AppState, CatalogSettings, app};
 use serde_json::{Value, json};
 
 /// The app under test and its database, dropped last.
@@ -33,14 +34,28 @@ pub struct Caller {
 
 /// Starts the product service on a database of its own.
 pub async fn spawn_app() -> TestApp {
-    let db = TestDb::new("product_service").await;
-    let state = AppState::new(db.config.clone(), db.db.clone())
-        .await
-        .expect("the service starts");
+    spawn_app_on(TestDb::new("product_service").await).await
+}
+
+/// Starts the product service on `db`.
+pub async fn spawn_app_on(db: TestDb) -> TestApp {
     TestApp {
-        client: TestClient::new(app(state)),
+        client: spawn_instance(&db, CatalogSettings::default()).await,
         db,
     }
+}
+
+/// Another instance of the service on `db`, as a second replica would run.
+pub async fn spawn_instance(db: &TestDb, settings: CatalogSettings) -> TestClient {
+    let state = AppState::with_catalog(
+        db.config.clone(),
+        db.db.clone(),
+        settings,
+        Shutdown::never(),
+    )
+    .await
+    .expect("the service starts");
+    TestClient::new(app(state))
 }
 
 impl TestApp {

@@ -2,9 +2,11 @@
 
 mod helpers;
 
+mod catalog;
 mod categories;
 mod create;
 mod docs;
+mod filters;
 mod list;
 mod product;
 mod stock;

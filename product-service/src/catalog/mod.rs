@@ -1,0 +1,212 @@
+//! The catalog read model: what lists, searches, their counts and `/categories` are answered from.
+//!
+//! **Where its truth comes from.** MongoDB's `products` collection is the only state. The model
+//! holds, per product, the fields that filters and sorts read (id, lowercased name, category,
+//! seller, price, stock, creation time) and nothing else; a page's documents are always read from
+//! MongoDB by id. It is loaded in full at startup, before the service listens, and then kept
+//! current by [`feed`]:
+//! - on a replica set (production, Atlas): a change stream on `products`, opened before the load so
+//!   no change between the two is missed; after an invalidate or an error the stream is reopened
+//!   and the model reloaded;
+//! - on a standalone server (no change streams): a full reload every `CATALOG_POLL_SECS`.
+//!
+//! The service's own writes are applied at once, so a writer reads their own write.
+//!
+//! **How stale it may be.** Another replica's writes, the order service's stock changes and
+//! direct database edits arrive within the change stream's delay (milliseconds; about a second
+//! under load) or, on a standalone server, within one poll interval. A filter can therefore
+//! briefly judge a product by a value that has just changed; the documents returned are always
+//! read fresh.
+
+pub mod feed;
+pub mod model;
+mod names;
+pub mod query;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError, RwLock},
+    time::{Duration, Instant},
+};
+
+use common::catalog::ProductDoc;
+use mongodb::bson::oid::ObjectId;
+
+pub use self::{
+    model::{Model, Row},
+    query::{Hits, Query, Sort},
+};
+use crate::models::Category;
+
+/// How long a product deleted here is kept from coming back through a late change event.
+const DELETED_MEMORY: Duration = Duration::from_secs(120);
+
+/// The shared read model. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Catalog {
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    model: RwLock<Model>,
+    /// Products this instance deleted, until their delete event arrives: an insert or update event
+    /// that was already on its way must not bring them back.
+    deleted: Mutex<HashMap<ObjectId, Instant>>,
+    /// `/categories`, and the model version it was computed at.
+    categories: Mutex<Option<(u64, Arc<Vec<Category>>)>>,
+}
+
+impl Catalog {
+    /// The page of products matching `query`, and how many match.
+    pub fn search(&self, query: &Query) -> Hits {
+        self.read().search(query)
+    }
+
+    /// Every category that has products, with how many, sorted by key; named as the oldest
+    /// product in it spells it.
+    pub fn categories(&self) -> Arc<Vec<Category>> {
+        let model = self.read();
+        let mut cached = lock(&self.shared.categories);
+        if let Some((version, categories)) = cached.as_ref()
+            && *version == model.categories_version
+        {
+            return Arc::clone(categories);
+        }
+        let mut categories: Vec<(&str, Category)> = model
+            .groups
+            .iter()
+            .filter(|group| !group.key.is_empty() && !group.slots.is_empty())
+            .filter_map(|group| {
+                Some((
+                    group.key.as_str(),
+                    Category {
+                        name: model.group_name(group)?.to_owned(),
+                        product_count: group.slots.len() as u64,
+                    },
+                ))
+            })
+            .collect();
+        categories.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let categories = Arc::new(categories.into_iter().map(|(_, c)| c).collect());
+        *cached = Some((model.categories_version, Arc::clone(&categories)));
+        categories
+    }
+
+    /// How many products the model holds.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Whether the model holds no product.
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    /// Applies a product this instance just wrote.
+    pub fn wrote(&self, product: &ProductDoc) {
+        self.write().upsert(Row::from(product));
+    }
+
+    /// Applies a delete this instance just made.
+    pub fn deleted(&self, id: ObjectId) {
+        lock(&self.shared.deleted).insert(id, Instant::now());
+        self.write().remove(id);
+    }
+
+    /// Replaces the whole model with `model` (a reload), keeping out what was deleted here.
+    pub(crate) fn replace(&self, mut model: Model) {
+        let deleted = self.recently_deleted();
+        for id in deleted {
+            model.remove(id);
+        }
+        *self.write() = model;
+    }
+
+    /// Applies a batch of changes read from the database.
+    pub(crate) fn apply(&self, changes: Vec<Change>) {
+        let deleted = self.recently_deleted();
+        let mut model = self.write();
+        let bulk = changes.len() > BULK_THRESHOLD;
+        if bulk {
+            model.begin_bulk();
+        }
+        for change in changes {
+            match change {
+                Change::Upsert(row) if !deleted.contains(&row.id) => model.upsert(row),
+                Change::Upsert(_) => {}
+                Change::Stock(id, stock) => {
+                    model.set_stock(id, stock);
+                }
+                Change::Remove(id) => {
+                    lock(&self.shared.deleted).remove(&id);
+                    model.remove(id);
+                }
+            }
+        }
+        if bulk {
+            model.end_bulk();
+        }
+    }
+
+    /// The current row of product `id`, to apply a partial update to.
+    pub(crate) fn row(&self, id: ObjectId) -> Option<Row> {
+        self.read().row(id)
+    }
+
+    fn recently_deleted(&self) -> Vec<ObjectId> {
+        let mut deleted = lock(&self.shared.deleted);
+        deleted.retain(|_, at| at.elapsed() < DELETED_MEMORY);
+        deleted.keys().copied().collect()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Model> {
+        // The model is only changed by code that cannot leave it half-done on a panic short of a
+        // bug; serving on is better than failing every list.
+        self.shared
+            .model
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Model> {
+        self.shared
+            .model
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Past this many changes in one batch, the model's orders are rebuilt once instead of kept
+/// sorted change by change.
+const BULK_THRESHOLD: usize = 256;
+
+/// One change read from the database.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Change {
+    /// The product as it now is.
+    Upsert(Row),
+    /// Only its stock changed.
+    Stock(ObjectId, i64),
+    /// It was deleted.
+    Remove(ObjectId),
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl From<&ProductDoc> for Row {
+    fn from(product: &ProductDoc) -> Self {
+        Row {
+            id: product.id,
+            name_lower: product.name.to_lowercase(),
+            category: product.category.clone(),
+            category_key: product.category_key.clone(),
+            seller: product.seller_id,
+            price: product.price,
+            stock: product.stock,
+            created_ms: product.created_at.timestamp_millis(),
+        }
+    }
+}
