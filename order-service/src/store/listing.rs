@@ -219,7 +219,7 @@ async fn count_one(
 }
 
 /// Counts at or above this many orders may be answered from [`CountCache`].
-pub const LARGE_COUNT: u64 = 10_000;
+pub const LARGE_COUNT: u64 = 1_000;
 /// How long a large count is reused.
 pub const LARGE_COUNT_TTL: Duration = Duration::from_secs(2);
 /// The most counts kept; past it, expired ones are dropped, then the whole cache if need be.
@@ -228,9 +228,9 @@ const CACHED_COUNTS: usize = 1024;
 /// Large counts, reused for [`LARGE_COUNT_TTL`].
 ///
 /// An exact count walks every matching index key: about 40 ms for 180 000 orders of one status,
-/// on every request of an admin's status list. A count under [`LARGE_COUNT`] is always exact (a
-/// user's own list, a test, a small shop); one above it may be up to [`LARGE_COUNT_TTL`] old,
-/// which nobody paging through ten thousand orders can tell. So a list's cost stops growing with
+/// and a millisecond for a buyer with 10 000 orders, on every request. A count under
+/// [`LARGE_COUNT`] is always exact (most users' own lists, a test, a small shop); one above it may
+/// be up to [`LARGE_COUNT_TTL`] old, which nobody paging through a thousand orders can tell. So a list's cost stops growing with
 /// the number of orders it counts, at one count per filter every two seconds.
 #[derive(Clone, Debug, Default)]
 pub struct CountCache {

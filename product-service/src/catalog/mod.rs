@@ -32,6 +32,7 @@ use std::{
 use common::catalog::ProductDoc;
 use mongodb::bson::oid::ObjectId;
 
+use self::query::Answer;
 pub use self::{
     model::{Model, Row},
     query::{Hits, Query, Sort},
@@ -55,12 +56,29 @@ struct Shared {
     deleted: Mutex<HashMap<ObjectId, Instant>>,
     /// `/categories`, and the model version it was computed at.
     categories: Mutex<Option<(u64, Arc<Vec<Category>>)>>,
+    /// Sorted matches of recent filtered lists.
+    results: Mutex<ResultCache>,
 }
 
 impl Catalog {
     /// The page of products matching `query`, and how many match.
+    ///
+    /// A filtered list's sorted matches are kept until the model changes in a way that could
+    /// change them, so the next page, or the next visitor's same search, costs only its page.
     pub fn search(&self, query: &Query) -> Hits {
-        self.read().search(query)
+        let model = self.read();
+        let key = ResultKey::of(query);
+        if let Some(sorted) = lock(&self.shared.results).get(&key, &model) {
+            return model.page(&sorted, query);
+        }
+        match model.answer(query) {
+            Answer::Page(hits) => hits,
+            Answer::Sorted(sorted) => {
+                let hits = model.page(&sorted, query);
+                lock(&self.shared.results).put(key, &model, sorted);
+                hits
+            }
+        }
     }
 
     /// Every category that has products, with how many, sorted by key; named as the oldest
@@ -69,7 +87,7 @@ impl Catalog {
         let model = self.read();
         let mut cached = lock(&self.shared.categories);
         if let Some((version, categories)) = cached.as_ref()
-            && *version == model.categories_version
+            && *version == model.version
         {
             return Arc::clone(categories);
         }
@@ -89,7 +107,7 @@ impl Catalog {
             .collect();
         categories.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let categories = Arc::new(categories.into_iter().map(|(_, c)| c).collect());
-        *cached = Some((model.categories_version, Arc::clone(&categories)));
+        *cached = Some((model.version, Arc::clone(&categories)));
         categories
     }
 
@@ -177,6 +195,101 @@ impl Catalog {
     }
 }
 
+/// The most filtered lists kept, and the most matches they may hold together (4 bytes each).
+const CACHED_RESULTS: usize = 256;
+const CACHED_MATCHES: usize = 4_000_000;
+
+/// A query's filters and order, without its page: what its sorted matches are kept under.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct ResultKey {
+    text: Option<String>,
+    category_key: Option<String>,
+    seller: Option<ObjectId>,
+    min_price: Option<u64>,
+    max_price: Option<u64>,
+    in_stock: bool,
+    sort: Sort,
+}
+
+impl ResultKey {
+    fn of(query: &Query) -> Self {
+        Self {
+            text: query.text.clone().filter(|text| !text.is_empty()),
+            category_key: query.category_key.clone(),
+            seller: query.seller,
+            min_price: query.min_price.map(f64::to_bits),
+            max_price: query.max_price.map(f64::to_bits),
+            in_stock: query.in_stock,
+            sort: query.sort,
+        }
+    }
+}
+
+/// Sorted matches of one filtered list, valid while the model is at the versions it was
+/// computed at (the stock version matters only to `in_stock` lists).
+struct CachedResult {
+    version: u64,
+    stock_version: u64,
+    sorted: Arc<Vec<u32>>,
+    used: u64,
+}
+
+/// Recent filtered lists' sorted matches, least recently used out first.
+#[derive(Default)]
+struct ResultCache {
+    entries: HashMap<ResultKey, CachedResult>,
+    matches: usize,
+    clock: u64,
+}
+
+impl ResultCache {
+    fn get(&mut self, key: &ResultKey, model: &Model) -> Option<Arc<Vec<u32>>> {
+        self.clock += 1;
+        let entry = self.entries.get_mut(key)?;
+        let current = entry.version == model.version
+            && (!key.in_stock || entry.stock_version == model.stock_version);
+        if !current {
+            return None;
+        }
+        entry.used = self.clock;
+        Some(Arc::clone(&entry.sorted))
+    }
+
+    fn put(&mut self, key: ResultKey, model: &Model, sorted: Vec<u32>) {
+        if sorted.len() > CACHED_MATCHES / 4 {
+            return;
+        }
+        self.entries.retain(|key, entry| {
+            entry.version == model.version
+                && (!key.in_stock || entry.stock_version == model.stock_version)
+        });
+        self.matches = self.entries.values().map(|e| e.sorted.len()).sum();
+        while self.entries.len() >= CACHED_RESULTS || self.matches + sorted.len() > CACHED_MATCHES {
+            let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, entry)| entry.used)
+                .map(|(key, _)| key.clone())
+            else {
+                break;
+            };
+            if let Some(entry) = self.entries.remove(&oldest) {
+                self.matches -= entry.sorted.len();
+            }
+        }
+        self.matches += sorted.len();
+        self.entries.insert(
+            key,
+            CachedResult {
+                version: model.version,
+                stock_version: model.stock_version,
+                sorted: Arc::new(sorted),
+                used: self.clock,
+            },
+        );
+    }
+}
+
 /// Past this many changes in one batch, the model's orders are rebuilt once instead of kept
 /// sorted change by change.
 const BULK_THRESHOLD: usize = 256;
@@ -208,5 +321,71 @@ impl From<&ProductDoc> for Row {
             stock: product.stock,
             created_ms: product.created_at.timestamp_millis(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lamp(name: &str, stock: i64) -> Row {
+        Row {
+            id: ObjectId::new(),
+            name_lower: name.to_lowercase(),
+            category: "Home".into(),
+            category_key: "home".into(),
+            seller: ObjectId::from_bytes([1; 12]),
+            price: 10.0,
+            stock,
+            created_ms: 1,
+        }
+    }
+
+    fn query(text: &str, in_stock: bool) -> Query {
+        Query {
+            text: Some(text.into()),
+            in_stock,
+            limit: 10,
+            ..Query::default()
+        }
+    }
+
+    #[test]
+    fn cached_results_never_outlive_a_change_that_affects_them() {
+        let catalog = Catalog::default();
+        let (a, b) = (lamp("desk lamp", 1), lamp("floor lamp", 0));
+        catalog.apply(vec![Change::Upsert(a.clone()), Change::Upsert(b.clone())]);
+        assert_eq!(catalog.search(&query("lamp", false)).total, 2);
+        assert_eq!(catalog.search(&query("lamp", true)).total, 1);
+
+        // Coming into stock changes in-stock lists at once.
+        catalog.apply(vec![Change::Stock(b.id, 3)]);
+        assert_eq!(catalog.search(&query("lamp", true)).total, 2);
+        // A stock change that keeps both in stock changes nothing, and is still seen.
+        catalog.apply(vec![Change::Stock(b.id, 2)]);
+        assert_eq!(catalog.search(&query("lamp", true)).total, 2);
+
+        // A rename, an insert and a delete change every list.
+        catalog.apply(vec![Change::Upsert(Row {
+            name_lower: "desk light".into(),
+            ..a.clone()
+        })]);
+        assert_eq!(catalog.search(&query("lamp", false)).total, 1);
+        catalog.apply(vec![Change::Upsert(lamp("wall lamp", 0))]);
+        assert_eq!(catalog.search(&query("lamp", false)).total, 2);
+        catalog.deleted(b.id);
+        assert_eq!(catalog.search(&query("lamp", false)).total, 1);
+        assert_eq!(catalog.search(&query("lamp", true)).total, 0);
+
+        // Pages of one search come from the same sorted matches.
+        let page = |offset| Query {
+            offset,
+            limit: 1,
+            ..query("l", false)
+        };
+        let first = catalog.search(&page(0));
+        let second = catalog.search(&page(1));
+        assert_eq!((first.total, second.total), (2, 2));
+        assert_ne!(first.ids, second.ids);
     }
 }

@@ -94,8 +94,10 @@ pub struct Model {
     pub(super) seller_slots: Vec<Vec<u32>>,
     pub(super) live: usize,
     pub(super) in_stock: usize,
-    /// Bumped whenever `/categories` would answer differently.
-    pub(super) categories_version: u64,
+    /// Bumped by every change but a stock change: lists and `/categories` may answer differently.
+    pub(super) version: u64,
+    /// Bumped whenever a product comes into or goes out of stock: `in_stock` lists may differ.
+    pub(super) stock_version: u64,
     /// While set, the sorted permutations are left alone and rebuilt by [`Model::end_bulk`].
     bulk: bool,
 }
@@ -121,7 +123,8 @@ impl Default for Model {
             seller_slots: Vec::new(),
             live: 0,
             in_stock: 0,
-            categories_version: 0,
+            version: 0,
+            stock_version: 0,
             bulk: false,
         }
     }
@@ -233,6 +236,9 @@ impl Model {
             return false;
         };
         let slot = slot as usize;
+        if (stock > 0) != (self.stock[slot] > 0) {
+            self.stock_version += 1;
+        }
         self.in_stock = self.in_stock + usize::from(stock > 0) - usize::from(self.stock[slot] > 0);
         self.stock[slot] = stock;
         true
@@ -249,6 +255,7 @@ impl Model {
         self.names.retire(slot);
         self.live -= 1;
         self.in_stock -= usize::from(self.stock[index] > 0);
+        self.stock_version += 1;
         if !self.bulk && self.names.wants_compaction() {
             self.names
                 .compact(&self.orders[Order::Created as usize].clone());
@@ -273,6 +280,7 @@ impl Model {
         self.names.set(slot, &row.name_lower);
         self.live += 1;
         self.in_stock += usize::from(row.stock > 0);
+        self.stock_version += 1;
         self.link(slot);
     }
 
@@ -314,7 +322,7 @@ impl Model {
         if older {
             self.groups[group].first = Some(slot);
         }
-        self.categories_version += 1;
+        self.version += 1;
         let seller = self.seller[index] as usize;
         if self.seller_slots.len() <= seller {
             self.seller_slots.resize_with(seller + 1, Vec::new);
@@ -343,7 +351,7 @@ impl Model {
                 .min_by(|&a, &b| self.cmp_created(a, b));
             self.groups[group].first = first;
         }
-        self.categories_version += 1;
+        self.version += 1;
         remove_sorted(&mut self.seller_slots[self.seller[index] as usize], slot);
         if !self.bulk {
             for order in Order::ALL {

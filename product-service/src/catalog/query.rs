@@ -2,10 +2,9 @@
 //!
 //! A query starts from the smallest set that can hold its matches (a seller's products, a
 //! category, a price range, the products whose name contains the text, or the whole catalog walked
-//! in the requested order), checks the other filters on each candidate, and orders only as many as
-//! the page needs. Its cost follows the size of that set, not the size of the catalog.
-
-use std::cmp::Ordering;
+//! in the requested order), checks the other filters on each candidate and sorts the matches,
+//! which the catalog's result cache keeps for the next page or the next visitor. Its cost follows
+//! the size of that set, not the size of the catalog.
 
 use memchr::memmem::Finder;
 use mongodb::bson::oid::ObjectId;
@@ -13,7 +12,7 @@ use mongodb::bson::oid::ObjectId;
 use super::model::{Model, Order};
 
 /// The orders a list can be sorted in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Sort {
     /// Oldest first (the default).
     #[default]
@@ -74,6 +73,15 @@ pub struct Hits {
     pub total: usize,
 }
 
+/// How a query was answered.
+pub(super) enum Answer {
+    /// Straight from one of the model's orders: already the page.
+    Page(Hits),
+    /// Every match, sorted: the page is a slice of it, and so is every other page of the same
+    /// filters while the model does not change (see [`super::Catalog`]'s result cache).
+    Sorted(Vec<u32>),
+}
+
 /// The filters that a candidate must still pass.
 struct Filter<'q> {
     text: Option<Finder<'q>>,
@@ -105,18 +113,40 @@ impl Filter<'_> {
 impl Model {
     /// The page of products matching `query`, and how many match.
     pub fn search(&self, query: &Query) -> Hits {
+        match self.answer(query) {
+            Answer::Page(hits) => hits,
+            Answer::Sorted(slots) => self.page(&slots, query),
+        }
+    }
+
+    /// The page `query` asks for out of `sorted`, every match in order.
+    pub(super) fn page(&self, sorted: &[u32], query: &Query) -> Hits {
+        let end = query.offset.saturating_add(query.limit).min(sorted.len());
+        let start = query.offset.min(end);
+        Hits {
+            ids: sorted[start..end]
+                .iter()
+                .map(|&slot| self.ids[slot as usize])
+                .collect(),
+            total: sorted.len(),
+        }
+    }
+
+    /// Answers `query`: a page where one of the model's orders gives it directly, otherwise every
+    /// match, sorted.
+    pub(super) fn answer(&self, query: &Query) -> Answer {
         let text = query.text.as_deref().filter(|text| !text.is_empty());
         let group = match query.category_key.as_deref() {
             Some(key) => match self.group_of(key) {
                 Some(group) => Some(group),
-                None => return Hits::default(),
+                None => return Answer::Page(Hits::default()),
             },
             None => None,
         };
         let seller = match &query.seller {
             Some(seller) => match self.seller_of(seller) {
                 Some(seller) => Some(seller),
-                None => return Hits::default(),
+                None => return Answer::Page(Hits::default()),
             },
             None => None,
         };
@@ -141,13 +171,13 @@ impl Model {
             } else {
                 self.live
             };
-            return self.walk(
+            return Answer::Page(self.walk(
                 &self.orders[order as usize],
                 reversed,
                 &filter,
                 query,
                 total,
-            );
+            ));
         }
 
         // The smallest set that holds every match.
@@ -171,7 +201,7 @@ impl Model {
             filter.prices = None;
             let slots = &by_price[range.clone()];
             let total = slots.iter().filter(|&&s| filter.accepts(self, s)).count();
-            return self.walk(slots, reversed, &filter, query, total);
+            return Answer::Page(self.walk(slots, reversed, &filter, query, total));
         }
 
         let candidates = match (smallest, &filter.text) {
@@ -190,7 +220,7 @@ impl Model {
             }
             (None, None) => Vec::new(),
         };
-        self.page_of(candidates, order, reversed, query)
+        self.sorted(candidates, order, reversed)
     }
 
     /// The page of `slots` (sorted by the query's order, read backwards when `reversed`) that
@@ -219,40 +249,18 @@ impl Model {
         Hits { ids, total }
     }
 
-    /// Orders only the first `offset + limit` of `candidates` and returns that page.
-    fn page_of(
-        &self,
-        mut candidates: Vec<u32>,
-        order: Order,
-        reversed: bool,
-        query: &Query,
-    ) -> Hits {
-        let total = candidates.len();
-        let end = query.offset.saturating_add(query.limit).min(total);
-        if query.offset >= end {
-            return Hits {
-                ids: Vec::new(),
-                total,
-            };
-        }
-        let cmp = |a: &u32, b: &u32| -> Ordering {
+    /// `slots` sorted by `order`, backwards when `reversed`.
+    fn sorted(&self, mut slots: Vec<u32>, order: Order, reversed: bool) -> Answer {
+        // Candidates mostly arrive in creation order already, which the sort detects cheaply.
+        slots.sort_unstable_by(|a, b| {
             let ordering = order.cmp(self, *a, *b);
             if reversed {
                 ordering.reverse()
             } else {
                 ordering
             }
-        };
-        if end < total {
-            candidates.select_nth_unstable_by(end - 1, cmp);
-            candidates.truncate(end);
-        }
-        candidates.sort_unstable_by(cmp);
-        let ids = candidates[query.offset..]
-            .iter()
-            .map(|&slot| self.ids[slot as usize])
-            .collect();
-        Hits { ids, total }
+        });
+        Answer::Sorted(slots)
     }
 }
 
