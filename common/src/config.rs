@@ -106,6 +106,10 @@ pub struct Config {
     /// `REFRESH_TOKEN_EXPIRE_DAYS`, default 7.
     pub refresh_token_ttl: Duration,
     /// `BCRYPT_COST`, default 12.
+    ///
+    /// Only the user service hashes passwords. It is read here with the shared settings so that
+    /// a bad value stops that service before it connects to the database, in the same message
+    /// shape as every other setting, and so tests set it to the cheapest cost in one place.
     pub bcrypt_cost: u32,
     /// `REQUEST_TIMEOUT_SECS`, default 10: the longest a request may take before it is answered 503.
     pub request_timeout: Duration,

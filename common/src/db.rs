@@ -1,4 +1,4 @@
-//! Connecting to MongoDB with short timeouts, and reading the driver's errors.
+//! Connecting to MongoDB with short timeouts, paged reads, TTL indexes, and duplicate-key errors.
 //!
 //! Timeouts are the driver's own: a request that needs an unreachable database fails server
 //! selection within [`SERVER_SELECTION_TIMEOUT`] and is answered 503, instead of hanging. Once the
@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
 use mongodb::{
-    Client, Collection, Database,
+    Client, Collection, Database, IndexModel,
     bson::{Document, doc},
     error::{Error, ErrorKind, WriteFailure},
-    options::ClientOptions,
+    options::{ClientOptions, IndexOptions},
 };
 use serde::de::DeserializeOwned;
 
@@ -97,6 +97,21 @@ where
     tokio::try_join!(items, total)
 }
 
+/// An index whose documents MongoDB deletes `after` the instant in their `field` (a TTL index),
+/// named `name`; with `only`, a partial index over the documents matching it, so writes of other
+/// documents add no entry.
+pub fn ttl_index(field: &str, after: Duration, name: &str, only: Option<Document>) -> IndexModel {
+    let options = IndexOptions::builder()
+        .expire_after(after)
+        .name(name.to_owned())
+        .partial_filter_expression(only)
+        .build();
+    IndexModel::builder()
+        .keys(doc! { field: 1 })
+        .options(options)
+        .build()
+}
+
 /// The server error code of a unique index violation.
 const DUPLICATE_KEY: i32 = 11000;
 
@@ -114,32 +129,66 @@ pub fn is_duplicate_key(err: &Error) -> bool {
     }
 }
 
-/// Server codes that mean "no usable primary right now" rather than a bad request.
-const UNAVAILABLE_CODES: &[i32] = &[
-    6,     // HostUnreachable
-    7,     // HostNotFound
-    89,    // NetworkTimeout
-    91,    // ShutdownInProgress
-    189,   // PrimarySteppedDown
-    9001,  // SocketException
-    10107, // NotWritablePrimary
-    11600, // InterruptedAtShutdown
-    11602, // InterruptedDueToReplStateChange
-    13435, // NotPrimaryNoSecondaryOk
-    13436, // NotPrimaryOrSecondary
-];
+#[cfg(test)]
+mod tests {
+    use mongodb::bson::to_document;
 
-/// Whether `err` means the database cannot be reached or has no primary (answered 503), as opposed
-/// to a bug or a rejected operation (answered 500).
-pub fn is_unavailable(err: &Error) -> bool {
-    match err.kind.as_ref() {
-        ErrorKind::ServerSelection { .. }
-        | ErrorKind::Io(_)
-        | ErrorKind::ConnectionPoolCleared { .. }
-        | ErrorKind::DnsResolve { .. }
-        | ErrorKind::Shutdown => true,
-        ErrorKind::Command(e) => UNAVAILABLE_CODES.contains(&e.code),
-        ErrorKind::Write(WriteFailure::WriteConcernError(e)) => UNAVAILABLE_CODES.contains(&e.code),
-        _ => false,
+    use super::*;
+
+    /// What the driver sends to `createIndexes` for `index`: its keys and options.
+    fn definition(index: &IndexModel) -> (Document, Document) {
+        let options = index
+            .options
+            .as_ref()
+            .map_or_else(Document::new, |options| to_document(options).unwrap());
+        (index.keys.clone(), options)
+    }
+
+    // Deployments already hold these indexes under these names; a changed definition under the
+    // same name would make `createIndexes` fail, so the helper must send exactly what the
+    // hand-written builders it replaced sent.
+    #[test]
+    fn a_ttl_index_is_defined_as_the_hand_built_ones_it_replaced() {
+        let hand_built = IndexModel::builder()
+            .keys(doc! { "expires_at": 1 })
+            .options(
+                IndexOptions::builder()
+                    .expire_after(Duration::ZERO)
+                    .name("expires_at_ttl".to_owned())
+                    .build(),
+            )
+            .build();
+        let helper = ttl_index("expires_at", Duration::ZERO, "expires_at_ttl", None);
+        assert_eq!(definition(&helper), definition(&hand_built));
+    }
+
+    #[test]
+    fn a_partial_ttl_index_is_defined_as_the_hand_built_one_it_replaced() {
+        let only = doc! { "status": "FAILED" };
+        let hand_built = IndexModel::builder()
+            .keys(doc! { "expires_at": 1 })
+            .options(
+                IndexOptions::builder()
+                    .expire_after(Duration::from_secs(3600))
+                    .partial_filter_expression(only.clone())
+                    .name("tombstone_ttl".to_owned())
+                    .build(),
+            )
+            .build();
+        let helper = ttl_index(
+            "expires_at",
+            Duration::from_secs(3600),
+            "tombstone_ttl",
+            Some(only),
+        );
+        assert_eq!(definition(&helper), definition(&hand_built));
+        assert_eq!(
+            definition(&helper).1,
+            doc! {
+                "expireAfterSeconds": 3600,
+                "name": "tombstone_ttl",
+                "partialFilterExpression": { "status": "FAILED" },
+            }
+        );
     }
 }

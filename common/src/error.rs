@@ -11,6 +11,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use mongodb::error::{ErrorKind, WriteFailure};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -31,6 +32,10 @@ pub enum ApiError {
     #[error("validation failed: {0:?}")]
     Validation(Vec<FieldError>),
     /// 429 `TOO_MANY_ATTEMPTS`, with `Retry-After` in seconds.
+    ///
+    /// Only the user service answers it (its failed-login limit). It is a variant here rather
+    /// than a type of that service because it is one of the contract's error bodies (plus a
+    /// header), and every handler returns this one error type.
     #[error("too many attempts, retry after {retry_after_secs}s")]
     TooManyAttempts { retry_after_secs: u64 },
     /// 503 `DB_UNAVAILABLE`: the database could not be reached in time.
@@ -85,15 +90,6 @@ impl ApiError {
         Self::client(StatusCode::CONFLICT, code, detail)
     }
 
-    /// 422 for a single field of the JSON body.
-    pub fn invalid_field(field: &str, msg: impl Into<String>, kind: &'static str) -> Self {
-        Self::Validation(vec![FieldError::new(
-            [Loc::from("body"), Loc::from(field)],
-            msg,
-            kind,
-        )])
-    }
-
     /// 500 for an unexpected failure; `cause` goes to the log only.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         Self::Internal(cause.into())
@@ -124,11 +120,42 @@ impl ApiError {
 
 impl From<mongodb::error::Error> for ApiError {
     fn from(err: mongodb::error::Error) -> Self {
-        if crate::db::is_unavailable(&err) {
+        if is_unavailable(&err) {
             Self::DbUnavailable(err.into())
         } else {
             Self::Internal(err.into())
         }
+    }
+}
+
+/// Server codes that mean "no usable primary right now" rather than a bad request.
+const UNAVAILABLE_CODES: &[i32] = &[
+    6,     // HostUnreachable
+    7,     // HostNotFound
+    89,    // NetworkTimeout
+    91,    // ShutdownInProgress
+    189,   // PrimarySteppedDown
+    9001,  // SocketException
+    10107, // NotWritablePrimary
+    11600, // InterruptedAtShutdown
+    11602, // InterruptedDueToReplStateChange
+    13435, // NotPrimaryNoSecondaryOk
+    13436, // NotPrimaryOrSecondary
+];
+
+/// Whether `err` means the database cannot be reached or has no primary (answered 503), as opposed
+/// to a bug or a rejected operation (answered 500). It decides a status, so it lives with the
+/// statuses rather than in `db`, which would make the two modules depend on each other.
+fn is_unavailable(err: &mongodb::error::Error) -> bool {
+    match err.kind.as_ref() {
+        ErrorKind::ServerSelection { .. }
+        | ErrorKind::Io(_)
+        | ErrorKind::ConnectionPoolCleared { .. }
+        | ErrorKind::DnsResolve { .. }
+        | ErrorKind::Shutdown => true,
+        ErrorKind::Command(e) => UNAVAILABLE_CODES.contains(&e.code),
+        ErrorKind::Write(WriteFailure::WriteConcernError(e)) => UNAVAILABLE_CODES.contains(&e.code),
+        _ => false,
     }
 }
 

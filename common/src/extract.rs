@@ -16,6 +16,10 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult, FieldError, Loc};
 
+/// Re-exported where the services have always imported it from; it lives in
+/// [`crate::validate`] so that validated types need not depend on the extractors.
+use crate::validate::Validate;
+
 /// For `#[serde(default, deserialize_with = "common::extract::empty_as_none")]` on an optional
 /// query parameter: `?status=` (as a form sends an unset filter) means no filter, like an absent
 /// parameter, instead of a filter on the empty string or a 422.
@@ -44,15 +48,6 @@ where
     match Option::<String>::deserialize(deserializer)?.as_deref() {
         None | Some("") => Ok(None),
         Some(value) => value.parse().map(Some).map_err(D::Error::custom),
-    }
-}
-
-/// Range and consistency checks that types alone cannot express.
-pub trait Validate {
-    /// `Ok` when the value is acceptable, otherwise a 422 listing every problem. Types whose
-    /// deserialization already checks everything keep the default.
-    fn validate(&self) -> ApiResult<()> {
-        Ok(())
     }
 }
 
@@ -142,7 +137,7 @@ pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
             }
             // serde_json reports a number beyond f64 (`1e309`) as a syntax error, but the JSON
             // is well-formed: the value is out of range.
-            _ if message.starts_with("number out of range") => {
+            _ if classify(&message) == SerdeErrorKind::NumberOutOfRange => {
                 ApiError::Validation(vec![FieldError::new(
                     loc("body", &path),
                     "Number is out of range",
@@ -204,22 +199,54 @@ where
     }
 }
 
-/// Turns a serde "wrong shape" error into a FastAPI-style field error.
-fn shape_error(root: &str, path: &serde_path_to_error::Path, message: &str) -> FieldError {
-    let mut loc = loc(root, path);
+/// What a serde error says went wrong, as far as a response needs to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SerdeErrorKind<'a> {
+    /// A required field is absent; its name.
+    MissingField(&'a str),
+    /// A value of the wrong type, such as a string for a number.
+    InvalidType,
+    /// A string that is none of an enum's values.
+    UnknownVariant,
+    /// A number beyond what its type (or an f64) can hold.
+    NumberOutOfRange,
+    /// Anything else: an invalid value, or a deserializer's own message.
+    Other,
+}
+
+/// Classifies a serde error by its message (without serde_json's " at line L column C").
+///
+/// serde's errors carry no kind a program can match, only text, so this is the one place that
+/// reads it; the tests feed it real serde_json errors, so a serde upgrade that rewords a message
+/// fails them instead of silently changing responses.
+fn classify(message: &str) -> SerdeErrorKind<'_> {
     if let Some(field) = message
         .strip_prefix("missing field `")
         .and_then(|rest| rest.strip_suffix('`'))
     {
-        loc.push(Loc::from(field));
-        return FieldError::new(loc, "Field required", "missing");
-    }
-    let kind = if message.starts_with("invalid type") {
-        "type_error"
+        SerdeErrorKind::MissingField(field)
+    } else if message.starts_with("invalid type") {
+        SerdeErrorKind::InvalidType
     } else if message.starts_with("unknown variant") {
-        "enum"
+        SerdeErrorKind::UnknownVariant
+    } else if message.starts_with("number out of range") {
+        SerdeErrorKind::NumberOutOfRange
     } else {
-        "value_error"
+        SerdeErrorKind::Other
+    }
+}
+
+/// Turns a serde "wrong shape" error into a FastAPI-style field error.
+fn shape_error(root: &str, path: &serde_path_to_error::Path, message: &str) -> FieldError {
+    let mut loc = loc(root, path);
+    let kind = match classify(message) {
+        SerdeErrorKind::MissingField(field) => {
+            loc.push(Loc::from(field));
+            return FieldError::new(loc, "Field required", "missing");
+        }
+        SerdeErrorKind::InvalidType => "type_error",
+        SerdeErrorKind::UnknownVariant => "enum",
+        SerdeErrorKind::NumberOutOfRange | SerdeErrorKind::Other => "value_error",
     };
     FieldError::new(loc, message, kind)
 }
@@ -324,6 +351,67 @@ mod tests {
             assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{body:?}");
             assert_eq!(err.code(), "INVALID_JSON");
         }
+    }
+
+    /// The message of the error serde_json gives for `json` read as `T`, as the extractors see it.
+    fn serde_message<T: DeserializeOwned + std::fmt::Debug>(json: &str) -> String {
+        message_without_position(&serde_json::from_str::<T>(json).unwrap_err())
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    enum Colour {
+        Red,
+    }
+
+    #[test]
+    fn a_missing_field_is_classified_with_its_name() {
+        let message = serde_message::<Line>(r#"{"product_id": "x"}"#);
+        assert_eq!(classify(&message), SerdeErrorKind::MissingField("quantity"));
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_classified_as_invalid_type() {
+        let message = serde_message::<Line>(r#"{"product_id": 1, "quantity": 1}"#);
+        assert_eq!(classify(&message), SerdeErrorKind::InvalidType);
+    }
+
+    #[test]
+    fn a_string_outside_an_enum_is_classified_as_unknown_variant() {
+        let message = serde_message::<Colour>(r#""blue""#);
+        assert_eq!(classify(&message), SerdeErrorKind::UnknownVariant);
+    }
+
+    #[test]
+    fn a_number_beyond_f64_is_classified_as_out_of_range() {
+        let message = serde_message::<f64>("1e309");
+        assert_eq!(classify(&message), SerdeErrorKind::NumberOutOfRange);
+    }
+
+    #[test]
+    fn an_invalid_value_is_classified_as_other() {
+        let message = serde_message::<u8>("300");
+        assert_eq!(classify(&message), SerdeErrorKind::Other);
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Filter {
+        colour: Colour,
+    }
+
+    #[test]
+    fn query_string_errors_are_classified_alike() {
+        let query = |text: &str| {
+            serde_urlencoded::from_str::<Filter>(text)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(classify(&query("")), SerdeErrorKind::MissingField("colour"));
+        assert_eq!(
+            classify(&query("colour=blue")),
+            SerdeErrorKind::UnknownVariant
+        );
     }
 
     #[test]

@@ -46,6 +46,17 @@ pub const BEARER_SCHEME: &str = "bearer";
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The order service's request header that makes `POST /orders` safe to retry. It is allowed here
+/// because the CORS layer is built once, for every service: a browser's preflight must see it.
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// The order service's response header marking a replayed order; exposed here for the same
+/// reason as [`IDEMPOTENCY_KEY`].
+const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// The paged lists' total, exposed with the `Link` header for every service's lists.
+const X_TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
+
 /// Finishes a service's router: adds `/health`, `/health/db`, `/docs` and `/openapi.json`, answers
 /// unknown routes and methods in the error shape, and wraps everything in the shared layers.
 pub fn service_router(routes: OpenApiRouter, config: &Config, db: Database) -> Router {
@@ -111,21 +122,25 @@ fn request_span(request: &Request<Body>) -> Span {
     )
 }
 
+/// The CORS layer of every service. One list serves all three, so a header only one service uses
+/// (such as the order service's idempotency headers) is named here too; a header the browser is
+/// not told about is invisible to a web shop's script.
 fn cors(origins: &CorsOrigins) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
-            HeaderName::from_static("idempotency-key"),
+            IDEMPOTENCY_KEY,
             X_REQUEST_ID,
         ])
         .expose_headers([
-            HeaderName::from_static("x-total-count"),
+            X_TOTAL_COUNT,
             header::LINK,
             X_REQUEST_ID,
+            // The user service's 429 on too many failed logins says when to try again.
             header::RETRY_AFTER,
-            HeaderName::from_static("idempotent-replayed"),
+            IDEMPOTENT_REPLAYED,
         ])
         .max_age(Duration::from_secs(3600));
     match origins {

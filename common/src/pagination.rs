@@ -9,7 +9,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
-use crate::{error::Violations, extract::Validate};
+use crate::{error::Violations, validate::Validate};
 
 /// The default page size.
 pub const DEFAULT_LIMIT: i64 = 100;

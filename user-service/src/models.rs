@@ -1,6 +1,6 @@
 //! Request and response bodies of the user service, and the rules their fields must follow.
 
-use common::{ApiResult, auth::Role, error::Violations, extract::Validate, time::rfc3339};
+use common::{ApiResult, auth::Role, error::Violations, time::rfc3339, validate::Validate};
 use email_address::{EmailAddress, Options};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

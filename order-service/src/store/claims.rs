@@ -8,12 +8,12 @@
 
 use std::time::Duration;
 
+use common::db::ttl_index;
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,
     bson::{DateTime, doc, oid::ObjectId},
     error::Error,
-    options::IndexOptions,
 };
 use serde::{Deserialize, Serialize};
 
@@ -76,15 +76,7 @@ impl Claims {
         let unconfirmed = IndexModel::builder()
             .keys(doc! { "confirmed": 1, "created_at": 1 })
             .build();
-        let expiry = IndexModel::builder()
-            .keys(doc! { "created_at": 1 })
-            .options(
-                IndexOptions::builder()
-                    .expire_after(KEY_RETENTION)
-                    .name("created_at_ttl".to_owned())
-                    .build(),
-            )
-            .build();
+        let expiry = ttl_index("created_at", KEY_RETENTION, "created_at_ttl", None);
         self.claims.create_indexes([expiry, unconfirmed]).await?;
         Ok(())
     }

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use common::pagination::Page;
+use common::{db::ttl_index, pagination::Page, time};
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,
@@ -135,16 +135,12 @@ impl OrderStore {
                     .build(),
             )
             .build();
-        let tombstone_expiry = IndexModel::builder()
-            .keys(doc! { "expires_at": 1 })
-            .options(
-                IndexOptions::builder()
-                    .expire_after(Duration::ZERO)
-                    .partial_filter_expression(doc! { "status": StoredStatus::Failed.as_str() })
-                    .name("tombstone_ttl".to_owned())
-                    .build(),
-            )
-            .build();
+        let tombstone_expiry = ttl_index(
+            "expires_at",
+            Duration::ZERO,
+            "tombstone_ttl",
+            Some(doc! { "status": StoredStatus::Failed.as_str() }),
+        );
         self.orders
             .create_indexes([by_status, by_user, cancelling, tombstone_expiry])
             .await?;
@@ -168,10 +164,7 @@ impl OrderStore {
     /// relies on finding no tombstone among them (see [`listing`]).
     pub async fn insert_tombstone(&self, id: ObjectId) -> Result<bool, Error> {
         let now = DateTime::now();
-        let expires_at = DateTime::from_millis(
-            now.timestamp_millis()
-                .saturating_add(i64::try_from(TOMBSTONE_RETENTION.as_millis()).unwrap_or(i64::MAX)),
-        );
+        let expires_at = time::plus(now, TOMBSTONE_RETENTION);
         let tombstone = doc! {
             "_id": id,
             "status": StoredStatus::Failed.as_str(),

@@ -10,11 +10,12 @@
 
 use std::time::Duration;
 
+use common::{db::ttl_index, time};
 use mongodb::{
-    Collection, Database, IndexModel,
+    Collection, Database,
     bson::{DateTime, doc, oid::ObjectId},
     error::Error,
-    options::{IndexOptions, ReturnDocument},
+    options::ReturnDocument,
 };
 use serde::{Deserialize, Serialize};
 
@@ -62,15 +63,7 @@ impl LoginAttempts {
 
     /// Creates the TTL index that removes documents whose attempts have all expired.
     pub async fn ensure_indexes(&self) -> Result<(), Error> {
-        let expiry = IndexModel::builder()
-            .keys(doc! { "expires_at": 1 })
-            .options(
-                IndexOptions::builder()
-                    .expire_after(Duration::ZERO)
-                    .name("expires_at_ttl".to_owned())
-                    .build(),
-            )
-            .build();
+        let expiry = ttl_index("expires_at", Duration::ZERO, "expires_at_ttl", None);
         self.attempts.create_index(expiry).await?;
         Ok(())
     }
@@ -78,7 +71,7 @@ impl LoginAttempts {
     /// Claims an attempt for `email`, or reports how long it is blocked.
     pub async fn begin(&self, email: &str) -> Result<LoginAttempt, Error> {
         let id = ObjectId::new();
-        let window_ms = i64::try_from(WINDOW.as_millis()).unwrap_or(i64::MAX);
+        let window_ms = time::millis(WINDOW);
         let pipeline = vec![
             doc! { "$set": { "attempts": { "$filter": {
                 "input": { "$ifNull": ["$attempts", []] },
@@ -113,11 +106,13 @@ impl LoginAttempts {
         let oldest = doc
             .attempts
             .iter()
-            .map(|attempt| attempt.at.timestamp_millis())
+            .map(|attempt| attempt.at)
             .min()
-            .unwrap_or_default();
-        let unblocks_at = oldest.saturating_add(window_ms);
-        let wait_ms = unblocks_at.saturating_sub(DateTime::now().timestamp_millis());
+            .unwrap_or(DateTime::from_millis(0));
+        let unblocks_at = time::plus(oldest, WINDOW);
+        let wait_ms = unblocks_at
+            .timestamp_millis()
+            .saturating_sub(DateTime::now().timestamp_millis());
         Ok(LoginAttempt::Blocked {
             retry_after_secs: wait_ms.max(1000).unsigned_abs().div_ceil(1000),
         })

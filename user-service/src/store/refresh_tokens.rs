@@ -10,12 +10,11 @@
 use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use common::{ApiError, ApiResult};
+use common::{ApiError, ApiResult, db::ttl_index, time};
 use mongodb::{
     Collection, Database, IndexModel,
     bson::{DateTime, doc, oid::ObjectId},
     error::Error,
-    options::IndexOptions,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -66,15 +65,7 @@ impl RefreshTokens {
 
     /// Creates the TTL index on `expires_at` and the index used to revoke a user's tokens.
     pub async fn ensure_indexes(&self) -> Result<(), Error> {
-        let expiry = IndexModel::builder()
-            .keys(doc! { "expires_at": 1 })
-            .options(
-                IndexOptions::builder()
-                    .expire_after(Duration::ZERO)
-                    .name("expires_at_ttl".to_owned())
-                    .build(),
-            )
-            .build();
+        let expiry = ttl_index("expires_at", Duration::ZERO, "expires_at_ttl", None);
         let by_user = IndexModel::builder().keys(doc! { "user_id": 1 }).build();
         self.tokens.create_indexes([expiry, by_user]).await?;
         Ok(())
@@ -86,10 +77,7 @@ impl RefreshTokens {
         getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
         let token = URL_SAFE_NO_PAD.encode(bytes);
         let now = DateTime::now();
-        let expires_at = DateTime::from_millis(
-            now.timestamp_millis()
-                .saturating_add(i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX)),
-        );
+        let expires_at = time::plus(now, self.ttl);
         self.tokens
             .insert_one(RefreshTokenDoc {
                 hash: hash(&token),
