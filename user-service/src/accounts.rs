@@ -1,7 +1,7 @@
 //! Creating accounts, shared by registration and the admin account made at startup.
 
 use anyhow::anyhow;
-use common::{ApiError, ApiResult, auth::Role, db::is_duplicate_key};
+use common::{ApiResult, auth::Role, db::is_duplicate_key};
 use mongodb::bson::{DateTime, oid::ObjectId};
 
 use crate::{
@@ -22,17 +22,22 @@ pub struct NewAccount {
     pub role: Role,
 }
 
-fn email_taken() -> ApiError {
-    ApiError::conflict("EMAIL_TAKEN", "An account with this email already exists")
+/// What [`create_account`] led to.
+#[derive(Debug)]
+pub enum Creation {
+    /// The account was stored.
+    Created(UserDoc),
+    /// Another account has this email; nothing was stored. Also the outcome when two
+    /// registrations race: the unique index decides, and the loser ends here.
+    EmailTaken,
 }
 
-/// Creates an account; 409 `EMAIL_TAKEN` when the email is in use, also when two registrations
-/// race (the unique index decides).
-pub async fn create_account(state: &AppState, account: NewAccount) -> ApiResult<UserDoc> {
+/// Creates an account, unless its email is in use.
+pub async fn create_account(state: &AppState, account: NewAccount) -> ApiResult<Creation> {
     let email = normalize_email(&account.email);
     // Saves a bcrypt hash in the common case; the unique index is what guarantees uniqueness.
     if state.users.find_by_email(&email).await?.is_some() {
-        return Err(email_taken());
+        return Ok(Creation::EmailTaken);
     }
     let user = UserDoc {
         id: ObjectId::new(),
@@ -43,8 +48,8 @@ pub async fn create_account(state: &AppState, account: NewAccount) -> ApiResult<
         created_at: DateTime::now(),
     };
     match state.users.insert(&user).await {
-        Ok(()) => Ok(user),
-        Err(err) if is_duplicate_key(&err) => Err(email_taken()),
+        Ok(()) => Ok(Creation::Created(user)),
+        Err(err) if is_duplicate_key(&err) => Ok(Creation::EmailTaken),
         Err(err) => Err(err.into()),
     }
 }
@@ -84,14 +89,12 @@ pub async fn ensure_admin(state: &AppState, email: &str, password: &str) -> anyh
                 name: "Administrator".to_owned(),
                 role: Role::Admin,
             };
-            match create_account(state, account).await {
-                Ok(user) => tracing::info!(user_id = %user.id, "created the admin account"),
+            match create_account(state, account).await? {
+                Creation::Created(user) => {
+                    tracing::info!(user_id = %user.id, "created the admin account");
+                }
                 // Another replica created it at the same moment.
-                Err(ApiError::Client {
-                    code: "EMAIL_TAKEN",
-                    ..
-                }) => {}
-                Err(err) => return Err(err.into()),
+                Creation::EmailTaken => {}
             }
         }
     }

@@ -17,7 +17,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
-    accounts::{NewAccount, create_account},
+    accounts::{Creation, NewAccount, create_account},
     models::{
         LoginRequest, RefreshRequest, RegisterRequest, RegisteredUser, TokenResponse, UserFilter,
         UserProfile, normalize_email,
@@ -80,7 +80,15 @@ async fn register_user(
         name: body.name,
         role: body.role,
     };
-    let user = create_account(&state, account).await?;
+    let user = match create_account(&state, account).await? {
+        Creation::Created(user) => user,
+        Creation::EmailTaken => {
+            return Err(ApiError::conflict(
+                "EMAIL_TAKEN",
+                "An account with this email already exists",
+            ));
+        }
+    };
     tracing::info!(user_id = %user.id, role = user.role.as_str(), "account registered");
     Ok(Json(RegisteredUser::from(&user)))
 }
