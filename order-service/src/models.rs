@@ -1,7 +1,9 @@
 //! Request and response bodies of the order service, and the rules their fields must follow.
 
+use std::fmt;
+
 use axum::http::{HeaderMap, HeaderName};
-use common::{ApiError, ApiResult, error::Violations, extract::Validate, time::rfc3339};
+use common::{ApiError, ApiResult, error::Violations, time::rfc3339, validate::Validate};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -28,18 +30,45 @@ pub enum OrderStatus {
     Cancelled,
 }
 
-impl From<StoredStatus> for OrderStatus {
-    fn from(status: StoredStatus) -> Self {
+impl TryFrom<StoredStatus> for OrderStatus {
+    type Error = HiddenStatus;
+
+    /// A cancel in progress (`CANCELLING`) reads as `CANCELLED`; a `FAILED` tombstone is no
+    /// order at all, so it has no status to show.
+    fn try_from(status: StoredStatus) -> Result<Self, HiddenStatus> {
         match status {
-            StoredStatus::Placed => Self::Placed,
-            StoredStatus::Shipped => Self::Shipped,
-            StoredStatus::Delivered => Self::Delivered,
-            // FAILED never reaches a client; CANCELLING is a cancel in progress.
-            StoredStatus::Cancelling | StoredStatus::Cancelled | StoredStatus::Failed => {
-                Self::Cancelled
-            }
+            StoredStatus::Placed => Ok(Self::Placed),
+            StoredStatus::Shipped => Ok(Self::Shipped),
+            StoredStatus::Delivered => Ok(Self::Delivered),
+            StoredStatus::Cancelling | StoredStatus::Cancelled => Ok(Self::Cancelled),
+            StoredStatus::Failed => Err(HiddenStatus(status)),
         }
     }
+}
+
+/// A stored status no client may see (a `FAILED` tombstone) where an order was expected. Queries
+/// of orders exclude tombstones, so this is a bug: it is answered as a 500 (and logged), never
+/// shown as a plausible status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HiddenStatus(pub StoredStatus);
+
+impl fmt::Display for HiddenStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "stored status {} is bookkeeping, never an order's status",
+            self.0.as_str()
+        )
+    }
+}
+
+impl std::error::Error for HiddenStatus {}
+
+/// The status clients see of `order`; a 500 naming the order if it is a tombstone.
+pub fn status_shown(order: &OrderDoc) -> ApiResult<OrderStatus> {
+    OrderStatus::try_from(order.status).map_err(|hidden| {
+        ApiError::internal(anyhow::Error::new(hidden).context(format!("order {}", order.id)))
+    })
 }
 
 impl OrderStatus {
@@ -130,13 +159,15 @@ pub struct PlacedOrder {
     pub total: f64,
 }
 
-impl From<&OrderDoc> for PlacedOrder {
-    fn from(order: &OrderDoc) -> Self {
-        Self {
+impl TryFrom<&OrderDoc> for PlacedOrder {
+    type Error = ApiError;
+
+    fn try_from(order: &OrderDoc) -> ApiResult<Self> {
+        Ok(Self {
             id: order.id.to_hex(),
-            status: order.status.into(),
+            status: status_shown(order)?,
             total: order.total,
-        }
+        })
     }
 }
 
@@ -175,9 +206,12 @@ pub struct OrderResponse {
     pub updated_at: String,
 }
 
-impl From<OrderDoc> for OrderResponse {
-    fn from(order: OrderDoc) -> Self {
-        Self {
+impl TryFrom<OrderDoc> for OrderResponse {
+    type Error = ApiError;
+
+    fn try_from(order: OrderDoc) -> ApiResult<Self> {
+        let status = status_shown(&order)?;
+        Ok(Self {
             id: order.id.to_hex(),
             user_id: order.user_id.to_hex(),
             items: order
@@ -190,11 +224,11 @@ impl From<OrderDoc> for OrderResponse {
                     unit_price: line.unit_price,
                 })
                 .collect(),
-            status: order.status.into(),
+            status,
             total: order.total,
             created_at: rfc3339(order.created_at),
             updated_at: rfc3339(order.updated_at),
-        }
+        })
     }
 }
 
@@ -234,6 +268,11 @@ pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
 }
 
+/// 404 `ORDER_NOT_FOUND`, also for someone else's order.
+pub fn order_not_found() -> ApiError {
+    ApiError::not_found("ORDER_NOT_FOUND", "Order not found")
+}
+
 /// 422 `IDEMPOTENCY_KEY_REUSED`.
 pub fn key_reused() -> ApiError {
     ApiError::client(
@@ -241,4 +280,53 @@ pub fn key_reused() -> ApiError {
         "IDEMPOTENCY_KEY_REUSED",
         "This Idempotency-Key was used with a different request",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use mongodb::bson::{DateTime, oid::ObjectId};
+
+    use super::*;
+
+    fn order(status: StoredStatus) -> OrderDoc {
+        OrderDoc {
+            id: ObjectId::new(),
+            user_id: ObjectId::new(),
+            items: Vec::new(),
+            status,
+            total: 0.0,
+            created_at: DateTime::now(),
+            updated_at: DateTime::now(),
+        }
+    }
+
+    #[test]
+    fn visible_statuses_read_as_clients_see_them() {
+        let shown = StoredStatus::VISIBLE.map(|status| OrderStatus::try_from(status).ok());
+
+        assert_eq!(
+            shown,
+            [
+                Some(OrderStatus::Placed),
+                Some(OrderStatus::Shipped),
+                Some(OrderStatus::Delivered),
+                Some(OrderStatus::Cancelled),
+                Some(OrderStatus::Cancelled),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tombstone_has_no_status_to_show_and_answers_500() {
+        let tombstone = order(StoredStatus::Failed);
+
+        let status = OrderStatus::try_from(StoredStatus::Failed);
+        let response = OrderResponse::try_from(tombstone.clone());
+        let placed = PlacedOrder::try_from(&tombstone);
+
+        assert_eq!(status, Err(HiddenStatus(StoredStatus::Failed)));
+        assert!(response.is_err_and(|err| err.status() == StatusCode::INTERNAL_SERVER_ERROR));
+        assert!(placed.is_err_and(|err| err.status() == StatusCode::INTERNAL_SERVER_ERROR));
+    }
 }

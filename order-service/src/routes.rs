@@ -1,4 +1,5 @@
-//! The order service's HTTP handlers and their OpenAPI descriptions.
+//! The order service's HTTP handlers and their OpenAPI descriptions. Handlers check ids, bodies
+//! and who may act, then read orders or hand the work to the order engine ([`crate::engine`]).
 
 use axum::{
     Json,
@@ -19,12 +20,14 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
-    cancelling::{self, order_not_found},
+    engine::{
+        placing::Placed,
+        request::{Line, OrderRequest},
+    },
     models::{
         CreateOrder, OrderFilter, OrderResponse, OrderStatus, PlacedOrder, StatusChange,
-        idempotency_key,
+        idempotency_key, order_not_found, status_shown,
     },
-    placing::{Line, OrderRequest, Placed, place_order},
     store::StoredStatus,
 };
 
@@ -76,12 +79,8 @@ async fn create_order(
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let request = order_request(&caller, body)?;
-    let placed = state
-        .run_detached(move |state| async move {
-            place_order(&state, caller.id, &request, key.as_deref()).await
-        })
-        .await?;
-    Ok(created(&placed))
+    let placed = state.engine.place(caller.id, request, key).await?;
+    created(&placed)
 }
 
 /// Turns a valid body into lines to take, checking ids and who the order is for.
@@ -116,15 +115,15 @@ fn parse_product_id(raw: &str) -> ApiResult<ObjectId> {
     })
 }
 
-fn created(placed: &Placed) -> Response {
-    let mut response =
-        (StatusCode::CREATED, Json(PlacedOrder::from(&placed.order))).into_response();
+fn created(placed: &Placed) -> ApiResult<Response> {
+    let body = PlacedOrder::try_from(&placed.order)?;
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
     if placed.replayed {
         response
             .headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
-    response
+    Ok(response)
 }
 
 /// Lists orders, newest first: the caller's own; an admin sees anyone's.
@@ -163,7 +162,10 @@ async fn list_orders(
     };
     let statuses = filter.status.map(OrderStatus::stored);
     let (orders, total) = state.orders.list(user, statuses, page).await?;
-    let orders = orders.into_iter().map(OrderResponse::from).collect();
+    let orders = orders
+        .into_iter()
+        .map(OrderResponse::try_from)
+        .collect::<ApiResult<_>>()?;
     Ok(Paged::new(orders, total, page, uri))
 }
 
@@ -190,7 +192,7 @@ async fn get_order(
         .find(id, owner)
         .await?
         .ok_or_else(order_not_found)?;
-    Ok(Json(order.into()))
+    Ok(Json(order.try_into()?))
 }
 
 /// Cancels a `PLACED` order; every line's units go back to stock exactly once.
@@ -211,12 +213,8 @@ async fn cancel_order(
     Path(id): Path<String>,
 ) -> ApiResult<Json<OrderResponse>> {
     let id = parse_id(&id, "order")?;
-    let order = state
-        .run_detached(
-            move |state| async move { cancelling::cancel_order(&state, &caller, id).await },
-        )
-        .await?;
-    Ok(Json(order.into()))
+    let order = state.engine.cancel(&caller, id).await?;
+    Ok(Json(order.try_into()?))
 }
 
 /// Orders the same lines again, at today's prices, under the same rules as `POST /orders`.
@@ -243,22 +241,8 @@ async fn reorder(
 ) -> ApiResult<Response> {
     let id = parse_id(&id, "order")?;
     let key = idempotency_key(&headers)?;
-    let original = state
-        .orders
-        .find(id, Some(caller.id))
-        .await?
-        .ok_or_else(order_not_found)?;
-    let lines = original.items.iter().map(|line| Line {
-        product_id: line.product_id,
-        quantity: line.quantity,
-    });
-    let request = OrderRequest::new(caller.id, lines);
-    let placed = state
-        .run_detached(move |state| async move {
-            place_order(&state, caller.id, &request, key.as_deref()).await
-        })
-        .await?;
-    Ok(created(&placed))
+    let placed = state.engine.reorder(caller.id, id, key).await?;
+    created(&placed)
 }
 
 /// Moves an order along `PLACED → SHIPPED → DELIVERED` (admins only).
@@ -293,7 +277,7 @@ async fn update_order_status(
         && let Some(order) = state.orders.transition(id, None, from, to).await?
     {
         tracing::info!(order_id = %id, status = body.status.as_str(), "order status changed");
-        return Ok(Json(order.into()));
+        return Ok(Json(order.try_into()?));
     }
     let order = state
         .orders
@@ -304,7 +288,7 @@ async fn update_order_status(
         "INVALID_TRANSITION",
         format!(
             "An order cannot go from {} to {}; allowed: PLACED → SHIPPED → DELIVERED",
-            OrderStatus::from(order.status).as_str(),
+            status_shown(&order)?.as_str(),
             body.status.as_str()
         ),
     ))

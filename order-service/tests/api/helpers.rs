@@ -12,14 +12,19 @@ use common::{
 use mongodb::bson::{DateTime, Document, doc, oid::ObjectId};
 use order_service::{
     AppState, app,
-    recovery::{Cutoffs, RecoveryReport, recover},
+    engine::recovery::{Cutoffs, RecoveryReport},
+    store::{Claims, Inventory},
 };
 use serde_json::{Value, json};
 
-/// The app under test, its state (to drive the order steps directly) and its database.
+/// The app under test, its state and stores (to drive the order steps directly) and its database.
 pub struct TestApp {
     pub client: TestClient,
     pub state: AppState,
+    /// The stock side of orders, over the app's database.
+    pub inventory: Inventory,
+    /// Idempotency keys, over the app's database.
+    pub claims: Claims,
     pub db: TestDb,
     /// Initial stock of every product created, for the invariant.
     initial: std::sync::Mutex<HashMap<ObjectId, i64>>,
@@ -53,6 +58,8 @@ pub async fn spawn_app_on(db: TestDb) -> TestApp {
     TestApp {
         client: TestClient::new(app(state.clone())),
         state,
+        inventory: Inventory::new(&db.db),
+        claims: Claims::new(&db.db),
         db,
         initial: Default::default(),
     }
@@ -152,7 +159,7 @@ impl TestApp {
 
     /// Waits until every queued hold release is written.
     pub async fn settle(&self) {
-        self.state.releaser.flush().await;
+        self.state.engine.flush_releases().await;
     }
 
     /// Runs a recovery pass that treats everything as old, as a pass long after a crash would.
@@ -162,7 +169,9 @@ impl TestApp {
             stale_before: later,
             markers_before: later,
         };
-        recover(&self.state, cutoffs)
+        self.state
+            .engine
+            .recover(cutoffs)
             .await
             .expect("the recovery pass runs")
     }

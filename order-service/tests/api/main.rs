@@ -11,4 +11,5 @@ mod listing;
 mod orders;
 mod place;
 mod recovery;
+mod settings;
 mod standalone;

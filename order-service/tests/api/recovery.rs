@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use common::auth::Role;
 use mongodb::bson::{DateTime, oid::ObjectId};
 use order_service::{
-    placing::total,
+    engine::placing::total,
     store::{Claim, ClaimId, OrderDoc, OrderLine, StoredStatus},
 };
 
@@ -20,7 +20,6 @@ async fn take(app: &TestApp, lines: &[(ObjectId, i64)]) -> (ObjectId, OrderDoc) 
     let mut items = Vec::new();
     for (product, quantity) in lines {
         let snapshot = app
-            .state
             .inventory
             .take(*product, *quantity, id, at)
             .await
@@ -87,7 +86,7 @@ async fn a_crash_between_the_give_backs_of_a_refused_order_is_finished() {
     let mug = app.product("Mug", 8.0, 5).await;
     let (id, _) = take(&app, &[(kettle, 2), (mug, 1)]).await;
     // The request gave back the first line, then stopped.
-    assert!(app.state.inventory.give_back(kettle, id, 2).await.unwrap());
+    assert!(app.inventory.give_back(kettle, id, 2).await.unwrap());
 
     let report = app.recover_all().await;
 
@@ -132,8 +131,7 @@ async fn a_cancel_stopped_halfway_is_finished_and_each_line_returned_once() {
         .unwrap();
     let first_line = &order.items[0];
     assert!(
-        app.state
-            .inventory
+        app.inventory
             .return_line(first_line.product_id, id, first_line.quantity)
             .await
             .unwrap()
@@ -171,18 +169,8 @@ async fn a_return_marker_stops_a_second_return_of_the_same_line() {
     let mug = app.product("Mug", 8.0, 5).await;
     let order = ObjectId::new();
 
-    let first = app
-        .state
-        .inventory
-        .return_line(mug, order, 2)
-        .await
-        .unwrap();
-    let second = app
-        .state
-        .inventory
-        .return_line(mug, order, 2)
-        .await
-        .unwrap();
+    let first = app.inventory.return_line(mug, order, 2).await.unwrap();
+    let second = app.inventory.return_line(mug, order, 2).await.unwrap();
 
     assert!(first && !second);
     assert_eq!(app.stock(mug).await, 7);
@@ -200,7 +188,6 @@ async fn a_key_claimed_for_an_order_that_never_appeared_is_released() {
     // A crash right after claiming the key.
     let abandoned = ObjectId::new();
     let won = app
-        .state
         .claims
         .claim(&claim, "fingerprint", abandoned)
         .await

@@ -4,7 +4,7 @@
 //! to go. A background task gathers releases for a few milliseconds and pulls them with one
 //! `update_many` (`$pull` with `$in`): a hot product sees one extra write per batch instead of one
 //! per order, which matters because writes to one document are serialized. A batch lost in a
-//! crash is left to the recovery pass.
+//! crash is left to the recovery pass. The engine starts it and holds its only handles.
 
 use std::{collections::BTreeSet, time::Duration};
 

@@ -1,0 +1,303 @@
+//! Placing an order: all or nothing, never overselling, and nothing lost on a crash.
+//!
+//! ```text
+//!  choose order id ──► [claim Idempotency-Key] ──► for each line, in product-id order:
+//!                                                    take: {_id, stock >= q} → stock -= q, push hold
+//!                                                          │ a line fails
+//!                                  every line taken ◄──────┴──────────► give back the lines taken
+//!                                         │                             (only while their hold is
+//!                                         ▼                              there), answer 400/409
+//!                              insert the order (PLACED)
+//!                                         │ ok                  │ duplicate id: the recovery
+//!                                         ▼                     ▼ pass gave up on it → 503
+//!                    queue its holds for release (batched)
+//! ```
+//!
+//! Only single-document atomic operations are used, so this works the same on a standalone
+//! server, a replica set and Atlas. A crash at any point leaves holds behind; the recovery pass
+//! resolves them through the order id's uniqueness (see [`super::recovery`]).
+
+use std::time::Instant;
+
+use common::{ApiError, ApiResult, db::is_duplicate_key};
+use mongodb::bson::{DateTime, oid::ObjectId};
+
+use super::{
+    OrderEngine,
+    request::{Line, OrderRequest},
+};
+use crate::{
+    models::{key_reused, order_not_found},
+    store::{Claim, ClaimId, OrderDoc, OrderLine, StoredStatus},
+};
+
+/// A placed order, and whether it was placed by an earlier request with the same key.
+#[derive(Debug)]
+pub struct Placed {
+    /// The order.
+    pub order: OrderDoc,
+    /// `true` when an `Idempotency-Key` repeat returned an existing order.
+    pub replayed: bool,
+}
+
+/// Why an order was not placed, told apart by what it means for its idempotency key.
+#[derive(Debug)]
+enum Failure {
+    /// The order is not stored and never can be: no insert was tried (a line was refused, or
+    /// a take failed), or the insert lost to the recovery pass's tombstone. Its key is free again.
+    NeverStored(ApiError),
+    /// The insert failed in a way that leaves unknown whether the order is stored. Its key stays
+    /// claimed until the recovery pass settles the order id.
+    MaybeStored(ApiError),
+}
+
+impl OrderEngine {
+    /// Places `request` for `caller`, once per `Idempotency-Key` when one is given, on a task of
+    /// its own bounded by the step timeout.
+    pub async fn place(
+        &self,
+        caller: ObjectId,
+        request: OrderRequest,
+        key: Option<String>,
+    ) -> ApiResult<Placed> {
+        self.run_detached(move |engine| async move {
+            engine.place_now(caller, &request, key.as_deref()).await
+        })
+        .await
+    }
+
+    /// Orders the lines of `caller`'s order `id` again, at today's prices, as [`Self::place`].
+    pub async fn reorder(
+        &self,
+        caller: ObjectId,
+        id: ObjectId,
+        key: Option<String>,
+    ) -> ApiResult<Placed> {
+        let original = self
+            .orders
+            .find(id, Some(caller))
+            .await?
+            .ok_or_else(order_not_found)?;
+        let lines = original.items.iter().map(|line| Line {
+            product_id: line.product_id,
+            quantity: line.quantity,
+        });
+        self.place(caller, OrderRequest::new(caller, lines), key)
+            .await
+    }
+
+    async fn place_now(
+        &self,
+        caller: ObjectId,
+        request: &OrderRequest,
+        key: Option<&str>,
+    ) -> ApiResult<Placed> {
+        let Some(key) = key else {
+            return match self.take_and_store(ObjectId::new(), request).await {
+                Ok(order) => Ok(Placed {
+                    order,
+                    replayed: false,
+                }),
+                Err(Failure::NeverStored(err) | Failure::MaybeStored(err)) => Err(err),
+            };
+        };
+        let id = ClaimId {
+            user_id: caller,
+            key: key.to_owned(),
+        };
+        self.place_once(&id, request).await
+    }
+
+    /// Places the order for the claim `id`, or returns the order an earlier request placed with
+    /// it.
+    async fn place_once(&self, id: &ClaimId, request: &OrderRequest) -> ApiResult<Placed> {
+        let fingerprint = request.fingerprint();
+        let deadline = Instant::now() + self.settings.claim_wait;
+        loop {
+            let order_id = ObjectId::new();
+            match self.claims.claim(id, &fingerprint, order_id).await? {
+                Claim::Won => return self.place_claimed(id, order_id, request).await,
+                Claim::Held(claim) => {
+                    if self.orders.status_of(claim.order_id).await? == Some(StoredStatus::Failed) {
+                        // Its order was abandoned: the key is free again, for any body.
+                        self.claims.release(id, claim.order_id).await?;
+                        continue;
+                    }
+                    if claim.fingerprint != fingerprint {
+                        return Err(key_reused());
+                    }
+                    if let Some(order) = self.orders.find(claim.order_id, None).await? {
+                        return Ok(Placed {
+                            order,
+                            replayed: true,
+                        });
+                    }
+                    // The first request is still placing it: wait for it, briefly.
+                    if Instant::now() >= deadline {
+                        return Err(ApiError::conflict(
+                            "IDEMPOTENCY_KEY_IN_USE",
+                            "A request with this Idempotency-Key is still being processed; retry shortly",
+                        ));
+                    }
+                    tokio::time::sleep(self.settings.claim_poll).await;
+                }
+                Claim::Released => {}
+            }
+        }
+    }
+
+    /// Places `order_id` under the claim `id` this request won, then confirms or frees the key.
+    async fn place_claimed(
+        &self,
+        id: &ClaimId,
+        order_id: ObjectId,
+        request: &OrderRequest,
+    ) -> ApiResult<Placed> {
+        match self.take_and_store(order_id, request).await {
+            Ok(order) => {
+                if let Err(err) = self.claims.confirm(id, order_id).await {
+                    // The recovery pass confirms it later.
+                    tracing::warn!(error = %err, %order_id, "could not confirm an idempotency key");
+                }
+                Ok(Placed {
+                    order,
+                    replayed: false,
+                })
+            }
+            Err(Failure::NeverStored(err)) => {
+                if let Err(release) = self.claims.release(id, order_id).await {
+                    tracing::warn!(error = %release, %order_id, "could not release an idempotency key");
+                }
+                Err(err)
+            }
+            // Left claimed: the recovery pass confirms or releases it once it knows.
+            Err(Failure::MaybeStored(err)) => Err(err),
+        }
+    }
+
+    /// Takes every line's stock for `order_id` and stores the order, or takes nothing at all.
+    async fn take_and_store(
+        &self,
+        order_id: ObjectId,
+        request: &OrderRequest,
+    ) -> Result<OrderDoc, Failure> {
+        let at = DateTime::now();
+        let mut taken: Vec<OrderLine> = Vec::with_capacity(request.lines.len());
+        for line in &request.lines {
+            match self
+                .inventory
+                .take(line.product_id, line.quantity, order_id, at)
+                .await
+            {
+                Ok(Some(snapshot)) => taken.push(OrderLine {
+                    product_id: line.product_id,
+                    quantity: line.quantity,
+                    name: snapshot.name,
+                    unit_price: snapshot.price,
+                }),
+                Ok(None) => {
+                    let reason = self.why_not_taken(line.product_id).await;
+                    let lines = taken.iter().map(|l| (l.product_id, l.quantity));
+                    self.give_back(order_id, lines).await;
+                    return Err(Failure::NeverStored(reason));
+                }
+                Err(err) => {
+                    // The take may have been applied before the error: give it back as well (it
+                    // only happens if its hold is there).
+                    let lines = taken.iter().map(|l| (l.product_id, l.quantity));
+                    let lines = lines.chain([(line.product_id, line.quantity)]);
+                    self.give_back(order_id, lines).await;
+                    return Err(Failure::NeverStored(err.into()));
+                }
+            }
+        }
+        self.store(order_id, request.user_id, taken, at).await
+    }
+
+    /// Inserts the order whose lines are all taken, and queues the release of its holds.
+    async fn store(
+        &self,
+        order_id: ObjectId,
+        user_id: ObjectId,
+        taken: Vec<OrderLine>,
+        at: DateTime,
+    ) -> Result<OrderDoc, Failure> {
+        let order = OrderDoc {
+            id: order_id,
+            user_id,
+            total: total(&taken),
+            items: taken,
+            status: StoredStatus::Placed,
+            created_at: at,
+            updated_at: at,
+        };
+        match self.orders.insert(&order).await {
+            Ok(()) => {
+                let products = order.items.iter().map(|line| line.product_id).collect();
+                self.releaser.release(order_id, products).await;
+                Ok(order)
+            }
+            // Only a tombstone can hold this id: the recovery pass settled it as abandoned and
+            // gave its stock back, so it can never be stored now.
+            Err(err) if is_duplicate_key(&err) => {
+                tracing::error!(%order_id, "the recovery pass gave up on this order before it was stored");
+                Err(Failure::NeverStored(ApiError::DbUnavailable(
+                    anyhow::anyhow!("order {order_id} was abandoned before it could be stored"),
+                )))
+            }
+            Err(err) => Err(Failure::MaybeStored(err.into())),
+        }
+    }
+
+    /// 400 `PRODUCT_NOT_FOUND` or 409 `INSUFFICIENT_STOCK` for a line whose take matched nothing.
+    async fn why_not_taken(&self, product: ObjectId) -> ApiError {
+        match self.inventory.exists(product).await {
+            Ok(true) => ApiError::conflict(
+                "INSUFFICIENT_STOCK",
+                format!("Insufficient stock for product {product}"),
+            ),
+            Ok(false) => {
+                ApiError::bad_request("PRODUCT_NOT_FOUND", format!("Product {product} not found"))
+            }
+            Err(err) => err.into(),
+        }
+    }
+
+    /// Gives back the lines `order_id` took. A give-back that fails leaves its hold, which the
+    /// recovery pass resolves.
+    async fn give_back(&self, order_id: ObjectId, lines: impl Iterator<Item = (ObjectId, i64)>) {
+        for (product, quantity) in lines {
+            if let Err(err) = self.inventory.give_back(product, order_id, quantity).await {
+                tracing::warn!(error = %err, %order_id, %product, "give-back failed; left to the recovery pass");
+            }
+        }
+    }
+}
+
+/// Sum of `unit_price × quantity`, rounded to cents.
+pub fn total(lines: &[OrderLine]) -> f64 {
+    let sum: f64 = lines
+        .iter()
+        .map(|line| line.unit_price * line.quantity as f64)
+        .sum();
+    (sum * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_are_rounded_to_cents() {
+        let line = |unit_price: f64, quantity: i64| OrderLine {
+            product_id: ObjectId::new(),
+            quantity,
+            name: String::new(),
+            unit_price,
+        };
+
+        assert_eq!(total(&[line(0.1, 3), line(0.2, 1)]), 0.5);
+        assert_eq!(total(&[line(19.999, 1)]), 20.0);
+        assert_eq!(total(&[line(39.9, 2)]), 79.8);
+    }
+}

@@ -1,0 +1,248 @@
+//! The engine's timings, and the invariants between them that its correctness rests on.
+//!
+//! The recovery pass treats a hold, a cancel or a key older than the grace period as left by a
+//! request that has stopped. That is only true because every request's order work runs detached
+//! and is cut off after the step timeout, so the grace period must stay well above it; and a
+//! return marker must outlive every return of its order still in flight. [`OrderSettings::check`]
+//! states these rules once, and [`crate::engine::OrderEngine::new`] refuses settings that break
+//! them.
+
+use std::{fmt, time::Duration};
+
+/// The grace period is at least this many step timeouts: one for the step itself, the rest as a
+/// margin for clocks that differ between replicas and for a pass working from a list it read a
+/// little earlier. The derived settings keep six.
+pub const MIN_GRACE_IN_STEPS: u32 = 3;
+
+/// Timings of the order machinery, derived from the request timeout by [`OrderSettings::new`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderSettings {
+    /// Holds, cancels and keys older than this belong to requests that have stopped:
+    /// six request timeouts, and at least a minute.
+    pub grace: Duration,
+    /// Return markers are cleared after this (twice the grace period).
+    pub marker_retention: Duration,
+    /// How often the recovery pass runs.
+    pub recovery_interval: Duration,
+    /// How long one detached step may run: a request's order work, or the recovery pass
+    /// finishing one cancel (the request timeout).
+    pub step_timeout: Duration,
+    /// How long a repeated `Idempotency-Key` waits for the first request's order.
+    pub claim_wait: Duration,
+    /// How often it looks while waiting.
+    pub claim_poll: Duration,
+}
+
+impl OrderSettings {
+    /// The settings for a request timeout of `request_timeout`. They pass [`Self::check`] for
+    /// any non-zero timeout.
+    pub fn new(request_timeout: Duration) -> Self {
+        let grace = (request_timeout * 6).max(Duration::from_secs(60));
+        Self {
+            grace,
+            marker_retention: grace * 2,
+            recovery_interval: Duration::from_secs(30),
+            step_timeout: request_timeout,
+            claim_wait: (request_timeout / 2).min(Duration::from_secs(5)),
+            claim_poll: Duration::from_millis(10),
+        }
+    }
+
+    /// Whether these timings keep the engine correct:
+    ///
+    /// - the step timeout, the recovery interval and the claim poll are not zero;
+    /// - the grace period is at least [`MIN_GRACE_IN_STEPS`] step timeouts, so the recovery pass
+    ///   never settles the holds, cancel or key of a request still running;
+    /// - return markers are kept longer than the grace period, so none is cleared while a return
+    ///   of its order (which ends within a step of the cancel) may still be in flight;
+    /// - a repeated key waits at most half a step, so it answers before its own step is cut off.
+    pub fn check(&self) -> Result<(), InvalidSettings> {
+        let positive = [
+            ("step_timeout", self.step_timeout),
+            ("recovery_interval", self.recovery_interval),
+            ("claim_poll", self.claim_poll),
+        ];
+        if let Some((name, _)) = positive.into_iter().find(|(_, value)| value.is_zero()) {
+            return Err(InvalidSettings::Zero(name));
+        }
+        if self.grace < self.step_timeout.saturating_mul(MIN_GRACE_IN_STEPS) {
+            return Err(InvalidSettings::GraceTooShort {
+                grace: self.grace,
+                step_timeout: self.step_timeout,
+            });
+        }
+        if self.marker_retention <= self.grace {
+            return Err(InvalidSettings::MarkersClearedTooSoon {
+                marker_retention: self.marker_retention,
+                grace: self.grace,
+            });
+        }
+        if self.claim_wait > self.step_timeout / 2 {
+            return Err(InvalidSettings::ClaimWaitTooLong {
+                claim_wait: self.claim_wait,
+                step_timeout: self.step_timeout,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Timings that would let the recovery pass or a repeated key break an order; see
+/// [`OrderSettings::check`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InvalidSettings {
+    /// This duration must not be zero.
+    Zero(&'static str),
+    /// The grace period is under [`MIN_GRACE_IN_STEPS`] step timeouts.
+    GraceTooShort {
+        /// The grace period.
+        grace: Duration,
+        /// The step timeout.
+        step_timeout: Duration,
+    },
+    /// Return markers would be cleared no later than the grace period.
+    MarkersClearedTooSoon {
+        /// How long return markers are kept.
+        marker_retention: Duration,
+        /// The grace period.
+        grace: Duration,
+    },
+    /// A repeated key would wait more than half a step.
+    ClaimWaitTooLong {
+        /// How long a repeated key waits.
+        claim_wait: Duration,
+        /// The step timeout.
+        step_timeout: Duration,
+    },
+}
+
+impl fmt::Display for InvalidSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Zero(name) => write!(f, "the order setting {name} must not be zero"),
+            Self::GraceTooShort {
+                grace,
+                step_timeout,
+            } => write!(
+                f,
+                "the recovery grace period ({grace:?}) must be at least {MIN_GRACE_IN_STEPS} step \
+                 timeouts ({step_timeout:?} each), or it may settle orders still being placed"
+            ),
+            Self::MarkersClearedTooSoon {
+                marker_retention,
+                grace,
+            } => write!(
+                f,
+                "return markers must be kept ({marker_retention:?}) longer than the grace period \
+                 ({grace:?}), or a line may be returned twice"
+            ),
+            Self::ClaimWaitTooLong {
+                claim_wait,
+                step_timeout,
+            } => write!(
+                f,
+                "a repeated Idempotency-Key may wait ({claim_wait:?}) at most half the step \
+                 timeout ({step_timeout:?})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for InvalidSettings {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn the_derived_settings_pass_for_every_request_timeout_the_config_allows() {
+        for timeout in (1..=300).map(secs).chain([Duration::from_millis(1)]) {
+            let settings = OrderSettings::new(timeout);
+
+            assert_eq!(settings.check(), Ok(()), "request timeout {timeout:?}");
+        }
+    }
+
+    #[test]
+    fn a_short_grace_period_for_tests_passes_while_it_stays_well_above_the_step() {
+        let quick = OrderSettings {
+            grace: secs(3),
+            marker_retention: secs(6),
+            recovery_interval: Duration::from_millis(100),
+            step_timeout: secs(1),
+            claim_wait: Duration::from_millis(500),
+            claim_poll: Duration::from_millis(10),
+        };
+
+        assert_eq!(quick.check(), Ok(()));
+    }
+
+    #[test]
+    fn a_grace_period_under_three_steps_is_refused() {
+        let settings = OrderSettings {
+            grace: secs(20),
+            ..OrderSettings::new(secs(10))
+        };
+
+        assert_eq!(
+            settings.check(),
+            Err(InvalidSettings::GraceTooShort {
+                grace: secs(20),
+                step_timeout: secs(10)
+            })
+        );
+    }
+
+    #[test]
+    fn markers_kept_no_longer_than_the_grace_period_are_refused() {
+        let defaults = OrderSettings::new(secs(10));
+        let settings = OrderSettings {
+            marker_retention: defaults.grace,
+            ..defaults.clone()
+        };
+
+        assert_eq!(
+            settings.check(),
+            Err(InvalidSettings::MarkersClearedTooSoon {
+                marker_retention: defaults.grace,
+                grace: defaults.grace
+            })
+        );
+    }
+
+    #[test]
+    fn a_claim_wait_over_half_a_step_is_refused() {
+        let settings = OrderSettings {
+            claim_wait: secs(10),
+            ..OrderSettings::new(secs(10))
+        };
+
+        assert!(matches!(
+            settings.check(),
+            Err(InvalidSettings::ClaimWaitTooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn zero_durations_are_refused() {
+        let defaults = OrderSettings::new(secs(10));
+        let no_interval = OrderSettings {
+            recovery_interval: Duration::ZERO,
+            ..defaults.clone()
+        };
+        let no_step = OrderSettings {
+            step_timeout: Duration::ZERO,
+            ..defaults
+        };
+
+        assert_eq!(
+            no_interval.check(),
+            Err(InvalidSettings::Zero("recovery_interval"))
+        );
+        assert_eq!(no_step.check(), Err(InvalidSettings::Zero("step_timeout")));
+    }
+}
