@@ -4,9 +4,9 @@ use common::{
     ApiResult,
     catalog::{ProductDoc, category_key},
     error::Violations,
-    extract::Validate,
     pagination::Page,
     time::rfc3339,
+    validate::Validate,
 };
 use mongodb::bson::oid::ObjectId;
 use serde::{Deserialize, Serialize};
@@ -346,13 +346,4 @@ impl Validate for ProductFilter {
         }
         violations.finish()
     }
-}
-
-/// One category with how many products it has.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct Category {
-    /// The category's name, as its first product spelled it.
-    pub name: String,
-    /// How many products are in it.
-    pub product_count: u64,
 }

@@ -19,7 +19,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
-    models::{Category, CreateProduct, ProductFilter, ProductResponse, StockChange, UpdateProduct},
+    catalog::Category,
+    models::{CreateProduct, ProductFilter, ProductResponse, StockChange, UpdateProduct},
     store::ProductChanges,
 };
 

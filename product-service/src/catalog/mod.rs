@@ -31,13 +31,23 @@ use std::{
 
 use common::catalog::ProductDoc;
 use mongodb::bson::oid::ObjectId;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use self::query::Answer;
 pub use self::{
     model::{Model, Row},
     query::{Hits, Query, Sort},
 };
-use crate::models::Category;
+
+/// One category with how many products it has, as `GET /categories` lists it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Category {
+    /// The category's name, as its first product spelled it.
+    pub name: String,
+    /// How many products are in it.
+    pub product_count: u64,
+}
 
 /// How long a product deleted here is kept from coming back through a late change event.
 const DELETED_MEMORY: Duration = Duration::from_secs(120);
