@@ -2,6 +2,9 @@
 # Runs the whole test suite against a throwaway MongoDB on a free port, then stops it, and exits
 # with the suite's status. With MONGO_URI set, the tests use that server instead (each test makes
 # and drops its own database there). Extra arguments go to `cargo test`, e.g. a test-name filter.
+#
+# The last line sums up the whole run as `N passed, M failed` (and `, K ignored` when some were),
+# added up over every test binary, since cargo's own last line only counts the doc tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,12 +16,48 @@ export MONGOD_BIN
 # one idle.
 cargo test --workspace --locked --no-run
 
+data=''
+output=$(mktemp "${TMPDIR:-/tmp}/ecommerce-test-output.XXXXXX")
+cleanup() {
+  if [ -n "$data" ]; then
+    scripts/mongodb.sh stop --dbpath "$data" || true
+    rm -rf "$data"
+  fi
+  rm -f "$output"
+}
+trap cleanup EXIT
+
 if [ -z "${MONGO_URI:-}" ]; then
   data=$(mktemp -d "${TMPDIR:-/tmp}/ecommerce-test-mongodb.XXXXXX")
-  trap 'scripts/mongodb.sh stop --dbpath "$data" || true; rm -rf "$data"' EXIT
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   MONGO_URI=$(scripts/mongodb.sh start --port "$port" --dbpath "$data")
   export MONGO_URI
 fi
 
-cargo test --workspace --locked "$@"
+# The tests' own output (stdout, where the `test result:` lines are) is shown and kept for the
+# sum; cargo's progress on stderr goes straight to the terminal.
+set +e
+cargo test --workspace --locked --no-fail-fast "$@" | tee "$output"
+status=${PIPESTATUS[0]}
+set -e
+
+# `test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in …`
+summary=$(awk '
+  /^test result: / {
+    for (i = 4; i < NF; i++) {
+      if ($(i + 1) == "passed;") passed += $i
+      if ($(i + 1) == "failed;") failed += $i
+      if ($(i + 1) == "ignored;") ignored += $i
+    }
+  }
+  END {
+    line = sprintf("%d passed, %d failed", passed, failed)
+    if (ignored > 0) line = line sprintf(", %d ignored", ignored)
+    print line
+  }
+' "$output")
+# Stop MongoDB first, so nothing it says can come after the sum.
+cleanup
+trap - EXIT
+echo "$summary"
+exit "$status"

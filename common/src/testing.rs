@@ -4,6 +4,8 @@
 //!   `scripts/test.sh` points at a throwaway server), dropped when the test ends, so tests run in
 //!   parallel without seeing each other's data.
 //! - [`TestClient`]: drives a service's `app()` in process with `tower::ServiceExt::oneshot`.
+//! - [`TestApp`]: a service under test, its state if the tests need one, and its [`TestDb`].
+//! - [`Caller`]: a user id and an access token for it, from [`TestDb::caller`].
 //! - [`Mongod`]: a private `mongod` (binary from `MONGOD_BIN`), standalone or a single-node replica
 //!   set, that a test may stop and restart.
 
@@ -11,6 +13,7 @@
 
 use std::{
     net::TcpListener as StdListener,
+    ops::Deref,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -120,6 +123,68 @@ impl Drop for TestDb {
             })
         })
         .join();
+    }
+}
+
+impl TestDb {
+    /// A new user with `role`, signed with the shared secret as the user service would; no
+    /// account is stored, since the other services only read the token.
+    pub fn caller(&self, role: Role) -> Caller {
+        let id = ObjectId::new();
+        Caller {
+            id,
+            token: access_token(&self.config, id, role),
+        }
+    }
+}
+
+/// A caller: a user id and an access token for it.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The user's id (the token's `sub`).
+    pub id: ObjectId,
+    /// The access token, for [`TestRequest::bearer`].
+    pub token: String,
+}
+
+/// A service under test: the client that drives it, whatever state the tests look at (a service's
+/// `AppState`, or `()`), and its database. Requests go straight to the client through `Deref`.
+///
+/// A service's tests add their own steps (register, create a product, …) with a trait
+/// implemented for their `TestApp<…>`.
+pub struct TestApp<S = ()> {
+    /// Sends requests to the service.
+    pub client: TestClient,
+    /// The service's state, for tests that look behind the API.
+    pub state: S,
+    /// The database; declared last, so it is dropped after the service that uses it.
+    pub db: TestDb,
+}
+
+impl TestApp {
+    /// A service under test whose state the tests do not need.
+    pub fn new(client: TestClient, db: TestDb) -> Self {
+        Self::with_state(client, (), db)
+    }
+}
+
+impl<S> TestApp<S> {
+    /// A service under test with the state the tests look at.
+    pub fn with_state(client: TestClient, state: S, db: TestDb) -> Self {
+        Self { client, state, db }
+    }
+
+    /// A new user with `role` on this service's configuration; see [`TestDb::caller`].
+    pub fn caller(&self, role: Role) -> Caller {
+        self.db.caller(role)
+    }
+}
+
+impl<S> Deref for TestApp<S> {
+    type Target = TestClient;
+
+    fn deref(&self) -> &TestClient {
+        &self.client
     }
 }
 

@@ -18,7 +18,7 @@ use mongodb::{
 use product_service::CatalogSettings;
 use serde_json::{Value, json};
 
-use crate::helpers::{Caller, TestApp, spawn_app, spawn_app_on, spawn_instance};
+use crate::helpers::{Caller, ProductSteps, TestApp, spawn_app, spawn_app_on, spawn_instance};
 
 /// A small deterministic generator (xorshift), so a failure replays exactly.
 struct Random(u64);
@@ -562,10 +562,7 @@ async fn on_a_standalone_server_the_catalog_is_reloaded_periodically() {
     let settings = CatalogSettings {
         poll_interval: Duration::from_millis(200),
     };
-    let app = TestApp {
-        client: spawn_instance(&db, settings).await,
-        db,
-    };
+    let app = TestApp::new(spawn_instance(&db, settings).await, db);
     let seller = app.caller(Role::Seller);
 
     // Its own writes show at once.

@@ -1,8 +1,10 @@
+//! `GET /categories`: counts per category, case-insensitive and sorted by name, following changes.
+
 use axum::http::StatusCode;
 use common::auth::Role;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{ProductSteps, spawn_app};
 
 #[tokio::test]
 async fn categories_are_counted_case_insensitively_and_sorted_by_name() {

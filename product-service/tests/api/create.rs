@@ -1,9 +1,11 @@
+//! `POST /products`: who may create, the stored product, defaults, and the 422s of invalid fields.
+
 use axum::http::StatusCode;
 use common::auth::Role;
 use mongodb::bson::doc;
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{ProductSteps, spawn_app};
 
 #[tokio::test]
 async fn a_seller_creates_a_product_and_owns_it() {

@@ -1,3 +1,5 @@
+//! Health routes, Swagger UI and the OpenAPI document.
+
 use axum::http::StatusCode;
 use serde_json::json;
 

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use common::auth::Role;
 use serde_json::json;
 
-use crate::helpers::{names, spawn_app};
+use crate::helpers::{ProductSteps, names, spawn_app};
 
 #[tokio::test]
 async fn a_seller_lists_their_own_products() {

@@ -1,36 +1,12 @@
 //! A product service on a fresh database, callers with tokens, and products to work with.
 
-use std::ops::Deref;
-
 use axum::http::StatusCode;
 use common::server::Shutdown;
-use common::{
-    auth::Role,
-    testing::{TestClient, TestDb, access_token},
-};
-use mongodb::bson::oid::ObjectId;
+use common::testing::{TestClient, TestDb};
 use product_service::{AppState, CatalogSettings, app};
 use serde_json::{Value, json};
 
-/// The app under test and its database, dropped last.
-pub struct TestApp {
-    pub client: TestClient,
-    pub db: TestDb,
-}
-
-impl Deref for TestApp {
-    type Target = TestClient;
-
-    fn deref(&self) -> &TestClient {
-        &self.client
-    }
-}
-
-/// A caller: a user id and an access token for it.
-pub struct Caller {
-    pub id: ObjectId,
-    pub token: String,
-}
+pub use common::testing::{Caller, TestApp};
 
 /// Starts the product service on a database of its own.
 pub async fn spawn_app() -> TestApp {
@@ -39,10 +15,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the product service on `db`.
 pub async fn spawn_app_on(db: TestDb) -> TestApp {
-    TestApp {
-        client: spawn_instance(&db, CatalogSettings::default()).await,
-        db,
-    }
+    TestApp::new(spawn_instance(&db, CatalogSettings::default()).await, db)
 }
 
 /// Another instance of the service on `db`, as a second replica would run.
@@ -58,18 +31,20 @@ pub async fn spawn_instance(db: &TestDb, settings: CatalogSettings) -> TestClien
     TestClient::new(app(state))
 }
 
-impl TestApp {
-    /// A new user with `role`, signed with the shared secret as the user service would.
-    pub fn caller(&self, role: Role) -> Caller {
-        let id = ObjectId::new();
-        Caller {
-            id,
-            token: access_token(&self.db.config, id, role),
-        }
-    }
-
+/// The steps most tests share, as a seller or a shopper would take them.
+pub trait ProductSteps {
     /// Creates a product as `seller` and returns it, asserting success.
-    pub async fn create_product(&self, seller: &Caller, body: Value) -> Value {
+    async fn create_product(&self, seller: &Caller, body: Value) -> Value;
+
+    /// Creates a product named `name` with `stock` units as `seller`; returns its id.
+    async fn product_with_stock(&self, seller: &Caller, name: &str, stock: i64) -> String;
+
+    /// The product's stock as the API reports it.
+    async fn stock_of(&self, id: &str) -> i64;
+}
+
+impl ProductSteps for TestApp {
+    async fn create_product(&self, seller: &Caller, body: Value) -> Value {
         let response = self
             .post("/products")
             .bearer(&seller.token)
@@ -80,16 +55,14 @@ impl TestApp {
         response.json()
     }
 
-    /// Creates a product named `name` with `stock` units as `seller`; returns its id.
-    pub async fn product_with_stock(&self, seller: &Caller, name: &str, stock: i64) -> String {
+    async fn product_with_stock(&self, seller: &Caller, name: &str, stock: i64) -> String {
         let product = self
             .create_product(seller, json!({"name": name, "price": 10.0, "stock": stock}))
             .await;
         product["id"].as_str().unwrap().to_owned()
     }
 
-    /// The product's stock as the API reports it.
-    pub async fn stock_of(&self, id: &str) -> i64 {
+    async fn stock_of(&self, id: &str) -> i64 {
         let response = self.get(&format!("/products/{id}")).send().await;
         assert_eq!(response.status, StatusCode::OK, "{}", response.text());
         response.json()["stock"].as_i64().unwrap()

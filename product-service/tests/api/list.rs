@@ -1,10 +1,12 @@
+//! `GET /products`: order, paging and its links, search by name, the category filter, and 422s.
+
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
 use common::auth::Role;
 use serde_json::json;
 
-use crate::helpers::{names, spawn_app};
+use crate::helpers::{ProductSteps, names, spawn_app};
 
 #[tokio::test]
 async fn the_list_is_oldest_first_and_open_to_anyone() {

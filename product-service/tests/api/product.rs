@@ -4,7 +4,7 @@ use axum::http::{Method, StatusCode};
 use common::auth::Role;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{ProductSteps, spawn_app};
 
 const UNKNOWN_ID: &str = "0123456789abcdef01234567";
 

@@ -1,10 +1,13 @@
+//! Stock adjustments: who may make them, the 409s that change nothing, the maximum, and concurrent
+//! takes that never oversell.
+
 use axum::http::StatusCode;
 use common::auth::Role;
 use mongodb::bson::doc;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{ProductSteps, spawn_app};
 
 #[tokio::test]
 async fn the_owner_adds_and_takes_stock() {

@@ -1,3 +1,5 @@
+//! Health routes, Swagger UI, the OpenAPI document, request ids and CORS.
+
 use axum::http::StatusCode;
 use serde_json::json;
 

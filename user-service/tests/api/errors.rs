@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, spawn_app};
+use crate::helpers::{PASSWORD, UserSteps, spawn_app};
 
 #[tokio::test]
 async fn malformed_json_is_400_invalid_json() {

@@ -1,7 +1,5 @@
 //! A user service on a fresh database, and shortcuts for the steps most tests share.
 
-use std::ops::Deref;
-
 use axum::http::StatusCode;
 use common::testing::{TestClient, TestDb, TestResponse};
 use serde_json::{Value, json};
@@ -10,19 +8,7 @@ use user_service::{AppState, accounts, app};
 pub const PASSWORD: &str = "correct horse battery";
 
 /// The app under test, its state (for looking at the database) and its database, dropped last.
-pub struct TestApp {
-    pub client: TestClient,
-    pub state: AppState,
-    pub db: TestDb,
-}
-
-impl Deref for TestApp {
-    type Target = TestClient;
-
-    fn deref(&self) -> &TestClient {
-        &self.client
-    }
-}
+pub type TestApp = common::testing::TestApp<AppState>;
 
 /// Starts the user service on a database of its own.
 pub async fn spawn_app() -> TestApp {
@@ -30,11 +16,7 @@ pub async fn spawn_app() -> TestApp {
     let state = AppState::new(db.config.clone(), db.db.clone())
         .await
         .expect("the service starts");
-    TestApp {
-        client: TestClient::new(app(state.clone())),
-        state,
-        db,
-    }
+    TestApp::with_state(TestClient::new(app(state.clone())), state, db)
 }
 
 /// Another instance of the service on the same database, as after a restart or on a replica.
@@ -45,9 +27,23 @@ pub async fn replica_of(app: &TestApp) -> TestClient {
     TestClient::new(user_service::app(state))
 }
 
-impl TestApp {
+/// The steps most tests share, as a user of the API would take them.
+pub trait UserSteps {
     /// Registers an account and returns the response body, asserting success.
-    pub async fn register(&self, email: &str, role: &str) -> Value {
+    async fn register(&self, email: &str, role: &str) -> Value;
+
+    /// `POST /users/login` with `email` and `password`.
+    async fn login(&self, email: &str, password: &str) -> TestResponse;
+
+    /// Registers `email` with `role` and logs in; returns the user id and the login body.
+    async fn signed_in(&self, email: &str, role: &str) -> (String, Value);
+
+    /// Creates the admin account as the service does at startup, and logs it in.
+    async fn signed_in_admin(&self) -> (String, Value);
+}
+
+impl UserSteps for TestApp {
+    async fn register(&self, email: &str, role: &str) -> Value {
         let response = self
             .post("/users/register")
             .json(&json!({"email": email, "password": PASSWORD, "name": "Test User", "role": role}))
@@ -57,28 +53,26 @@ impl TestApp {
         response.json()
     }
 
-    pub async fn login(&self, email: &str, password: &str) -> TestResponse {
+    async fn login(&self, email: &str, password: &str) -> TestResponse {
         self.post("/users/login")
             .json(&json!({"email": email, "password": password}))
             .send()
             .await
     }
 
-    /// Registers `email` with `role` and logs in; returns the user id and the login body.
-    pub async fn signed_in(&self, email: &str, role: &str) -> (String, Value) {
+    async fn signed_in(&self, email: &str, role: &str) -> (String, Value) {
         let user = self.register(email, role).await;
         (
             user["id"].as_str().unwrap().to_owned(),
-            self.tokens_for(email).await,
+            tokens_for(self, email).await,
         )
     }
 
-    /// Creates the admin account as the service does at startup, and logs it in.
-    pub async fn signed_in_admin(&self) -> (String, Value) {
+    async fn signed_in_admin(&self) -> (String, Value) {
         accounts::ensure_admin(&self.state, "admin@example.com", PASSWORD)
             .await
             .expect("admin created");
-        let tokens = self.tokens_for("admin@example.com").await;
+        let tokens = tokens_for(self, "admin@example.com").await;
         let me = self
             .get("/users/me")
             .bearer(tokens["access_token"].as_str().unwrap())
@@ -87,12 +81,13 @@ impl TestApp {
             .json();
         (me["id"].as_str().unwrap().to_owned(), tokens)
     }
+}
 
-    async fn tokens_for(&self, email: &str) -> Value {
-        let response = self.login(email, PASSWORD).await;
-        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
-        response.json()
-    }
+/// Logs `email` in with [`PASSWORD`] and returns the login body, asserting success.
+async fn tokens_for(app: &TestApp, email: &str) -> Value {
+    let response = app.login(email, PASSWORD).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.json()
 }
 
 /// The access token of a login body.

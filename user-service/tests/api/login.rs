@@ -1,8 +1,11 @@
+//! `POST /users/login`: tokens for the right password, one answer for every wrong one, and the
+//! failed-login limit (429 with `Retry-After`) across restarts, replicas and concurrent guesses.
+
 use axum::http::StatusCode;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::helpers::{PASSWORD, access, replica_of, spawn_app};
+use crate::helpers::{PASSWORD, UserSteps, access, replica_of, spawn_app};
 
 #[tokio::test]
 async fn login_returns_an_access_and_a_refresh_token() {

@@ -1,9 +1,12 @@
+//! `POST /users/register`: the stored account, one account per email even under a race, the
+//! refused admin role, and a 422 naming every invalid field.
+
 use axum::http::StatusCode;
 use mongodb::bson::{Document, doc};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::helpers::{PASSWORD, spawn_app};
+use crate::helpers::{PASSWORD, UserSteps, spawn_app};
 
 #[tokio::test]
 async fn register_returns_200_with_the_new_account_and_no_secrets() {

@@ -1,13 +1,21 @@
 //! The real binary: it refuses bad configuration by name, serves, and stops cleanly on SIGTERM.
+//!
+//! Every wait on the child process has a deadline, so a service that hangs fails the test with a
+//! message instead of hanging the suite; the child is killed however the test ends.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::TcpStream,
-    process::{Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::mpsc::{self, Receiver, RecvTimeoutError},
+    thread,
     time::{Duration, Instant},
 };
 
 use common::testing::{TEST_JWT_SECRET, TestDb};
+
+/// How long the binary may take to start, to answer, or to stop before the test fails.
+const DEADLINE: Duration = Duration::from_secs(30);
 
 fn service() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_user-service"));
@@ -20,6 +28,100 @@ fn service() -> Command {
     command
 }
 
+/// A child process that is killed when the value is dropped, so a failing test leaves no service
+/// running behind it.
+struct Running(Child);
+
+impl Running {
+    fn spawn(mut command: Command) -> Self {
+        Self(command.spawn().expect("the process starts"))
+    }
+
+    /// Waits until the process exits; fails the test, naming `what` was awaited, if that takes
+    /// longer than `within`.
+    fn exit_status(&mut self, within: Duration, what: &str) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("the process can be polled") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: the process had not exited after {within:?}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs the process to its end; returns its exit status and what it wrote to stderr.
+    fn finish(mut self, what: &str) -> (ExitStatus, String) {
+        let stdout = read_to_end(self.0.stdout.take().expect("stdout is piped"));
+        let stderr = read_to_end(self.0.stderr.take().expect("stderr is piped"));
+        let status = self.exit_status(DEADLINE, what);
+        let _ = stdout.recv_timeout(DEADLINE);
+        let stderr = stderr
+            .recv_timeout(DEADLINE)
+            .unwrap_or_else(|_| panic!("{what}: stderr was not closed within {DEADLINE:?}"));
+        (status, stderr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads `pipe` to its end on a thread of its own, so the reader can wait with a deadline.
+fn read_to_end(pipe: impl Read + Send + 'static) -> Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let mut text = String::new();
+        let _ = BufReader::new(pipe).read_to_string(&mut text);
+        let _ = sender.send(text);
+    });
+    receiver
+}
+
+/// Sends each line of `pipe` as it arrives, from a thread of its own.
+fn lines_of(pipe: impl Read + Send + 'static) -> Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// Reads the JSON log lines in `lines` until one carries the listening address.
+fn logged_address(lines: &Receiver<String>, stderr: &Receiver<String>) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let line = match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("the service did not log its address within {DEADLINE:?}")
+            }
+            Err(RecvTimeoutError::Disconnected) => panic!(
+                "the service closed its output without logging its address; stderr: {}",
+                stderr
+                    .recv_timeout(Duration::from_secs(1))
+                    .unwrap_or_default()
+            ),
+        };
+        let entry: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|err| panic!("a log line is not JSON ({err}): {line}"));
+        if let Some(address) = entry["address"].as_str() {
+            return address.to_owned();
+        }
+    }
+}
+
 #[test]
 fn the_binary_refuses_to_start_without_a_long_enough_jwt_secret() {
     for secret in [None, Some("too-short")] {
@@ -28,70 +130,56 @@ fn the_binary_refuses_to_start_without_a_long_enough_jwt_secret() {
             command.env("JWT_SECRET", secret);
         }
 
-        let output = command.output().unwrap();
+        let (status, stderr) = Running::spawn(command).finish("refusing a bad secret");
 
-        assert!(!output.status.success());
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!status.success());
         assert!(stderr.contains("JWT_SECRET"), "{stderr}");
     }
 }
 
 #[test]
 fn the_binary_names_a_bad_setting() {
-    let output = service()
+    let mut command = service();
+    command
         .env("JWT_SECRET", TEST_JWT_SECRET)
-        .env("BCRYPT_COST", "99")
-        .output()
-        .unwrap();
+        .env("BCRYPT_COST", "99");
 
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (status, stderr) = Running::spawn(command).finish("refusing a bad setting");
+
+    assert!(!status.success());
     assert!(stderr.contains("BCRYPT_COST is invalid"), "{stderr}");
 }
 
 #[tokio::test]
 async fn the_binary_serves_and_stops_cleanly_on_sigterm() {
     let db = TestDb::new("user_service").await;
-    let mut child = service()
+    let mut command = service();
+    command
         .env("JWT_SECRET", TEST_JWT_SECRET)
         .env("MONGO_URI", db.config.mongo_uri.expose())
         .env("DB_NAME", &db.config.db_name)
         .env("HOST", "127.0.0.1")
         .env("PORT", "0")
         .env("LOG_FORMAT", "json")
-        .env("BCRYPT_COST", "4")
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
+        .env("BCRYPT_COST", "4");
+    let mut running = Running::spawn(command);
+    let lines = lines_of(running.0.stdout.take().expect("stdout is piped"));
+    let stderr = read_to_end(running.0.stderr.take().expect("stderr is piped"));
 
-    let mut address = None;
-    for line in stdout.lines() {
-        let line = line.unwrap();
-        let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if let Some(found) = entry["address"].as_str() {
-            address = Some(found.to_owned());
-            break;
-        }
-    }
-    let address = address.expect("the service logs its address");
+    let address = logged_address(&lines, &stderr);
     let mut stream = TcpStream::connect(&address).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
     stream
         .write_all(b"GET /health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let terminated = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the service did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    stream
+        .read_to_string(&mut response)
+        .unwrap_or_else(|err| panic!("no full answer to GET /health within {DEADLINE:?}: {err}"));
+    let mut kill = Command::new("kill");
+    kill.args(["-TERM", &running.0.id().to_string()]);
+    let terminated = Running::spawn(kill).exit_status(DEADLINE, "sending SIGTERM");
+    let status = running.exit_status(Duration::from_secs(10), "stopping on SIGTERM");
 
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     assert!(response.ends_with(r#"{"status":"ok"}"#), "{response}");

@@ -1,3 +1,6 @@
+//! Refresh tokens (rotation, reuse detection, racing refreshes, logout) and access tokens (their
+//! claims, and every kind of bad token answered 401 with `WWW-Authenticate`).
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::StatusCode;
@@ -10,7 +13,7 @@ use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::helpers::{access, refresh, spawn_app};
+use crate::helpers::{UserSteps, access, refresh, spawn_app};
 
 fn now() -> u64 {
     SystemTime::now()

@@ -1,9 +1,12 @@
+//! Reading accounts (`/users/me`, `/users/{id}`, the admins' paged list) and the admin account
+//! made at startup from `ADMIN_EMAIL` and `ADMIN_PASSWORD`.
+
 use axum::http::StatusCode;
 use mongodb::bson::{Document, doc};
 use serde_json::json;
-use user_service::accounts;
+use user_service::{AppState, accounts};
 
-use crate::helpers::{PASSWORD, access, spawn_app};
+use crate::helpers::{PASSWORD, UserSteps, access, spawn_app};
 
 #[tokio::test]
 async fn me_returns_the_callers_account_with_its_creation_time() {
@@ -226,6 +229,30 @@ async fn the_admin_account_is_created_once_and_can_sign_in() {
     let tokens = app.login("root@example.com", PASSWORD).await.json();
     let list = app.get("/users").bearer(access(&tokens)).send().await;
     assert_eq!(list.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn two_replicas_making_the_admin_account_at_once_make_one_and_both_start() {
+    let app = spawn_app().await;
+    let other = AppState::new(app.db.config.clone(), app.db.db.clone())
+        .await
+        .unwrap();
+
+    let (first, second) = tokio::join!(
+        accounts::ensure_admin(&app.state, "root@example.com", PASSWORD),
+        accounts::ensure_admin(&other, "root@example.com", PASSWORD),
+    );
+
+    first.unwrap();
+    second.unwrap();
+    let admins = app
+        .db
+        .count(
+            "users",
+            doc! { "email": "root@example.com", "role": "admin" },
+        )
+        .await;
+    assert_eq!(admins, 1);
 }
 
 #[tokio::test]
