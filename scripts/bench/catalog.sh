@@ -61,19 +61,11 @@ mapfile -t sizes < <(printf '%s\n' "${sizes[@]}" | sort -n -u)
 readonly CONNECTIONS=32 WARMUP_SECONDS=1
 readonly PYMONGO_PATH="${MONGODB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ecommerce-rs/mongodb-6.0.5}/py"
 
-if ! command -v wrk >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null; }
-  else
-    echo "wrk is needed: apt-get install wrk" >&2
-    exit 1
-  fi
-fi
+# shellcheck source=scripts/bench/lib.sh
+source scripts/bench/lib.sh
+ensure_wrk
 [ -d "$PYMONGO_PATH/pymongo" ] || scripts/mongodb.sh install >/dev/null
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 now() { date +%s.%N; }
 since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$(now)"; }
 

@@ -17,18 +17,10 @@ cd "$(dirname "$0")/../.."
 readonly SECONDS_PER_RUN=${1:-20}
 readonly CONNECTIONS=32
 
-if ! command -v wrk >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null; }
-  else
-    echo "wrk is needed: apt-get install wrk" >&2
-    exit 1
-  fi
-fi
+# shellcheck source=scripts/bench/lib.sh
+source scripts/bench/lib.sh
+ensure_wrk
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 echo "Building (release)…"
 cargo build --release --locked -q -p user-service -p product-service -p order-service
