@@ -22,7 +22,7 @@ use tower_http::{
 };
 use tracing::{Level, Span};
 use utoipa::{
-    ToSchema,
+    OpenApi as _, ToSchema,
     openapi::{
         OpenApi,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -35,14 +35,11 @@ use crate::{
     config::{Config, CorsOrigins},
     db,
     error::ApiError,
+    openapi::{BEARER_SCHEME, ErrorSchemas},
 };
 
 /// The largest request body accepted (contract: 64 KiB, larger → 413).
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
-
-/// The name of the security scheme that protected routes declare with
-/// `security(("bearer" = []))`.
-pub const BEARER_SCHEME: &str = "bearer";
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -66,6 +63,7 @@ pub fn service_router(routes: OpenApiRouter, config: &Config, db: Database) -> R
         .with_state(db);
     let (router, mut openapi) = routes.merge(health).split_for_parts();
     declare_bearer_auth(&mut openapi);
+    openapi.merge(ErrorSchemas::openapi());
 
     router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))

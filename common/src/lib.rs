@@ -3,11 +3,13 @@
 //! process runner. With the `testing` feature it also carries the integration-test support.
 //!
 //! The modules depend on each other in one direction only, so each can be read and tested from
-//! the bottom up: `config`, `error`, `time` and `catalog` use no other module; `validate` uses
-//! `error`; `pagination` uses `error` and `validate`; `db` uses `config` and `pagination`; `http`
-//! uses `config`, `db` and `error`; `extract` uses `error`, `validate` and `http` (for the body
-//! limit); `auth`, `telemetry`, `server` and `testing` sit on top. In particular `error` decides 503 or 500 for a driver error itself rather than asking
-//! `db`, and `Validate` lives apart from the extractors that call it.
+//! the bottom up: `config`, `error`, `time` and `catalog` use no other module; `validate` and
+//! `openapi` (the error responses routes share in their OpenAPI description) use `error`;
+//! `pagination` uses `error` and `validate`; `db` uses `config` and `pagination`; `http` uses
+//! `config`, `db`, `error` and `openapi`; `extract` uses `error`, `validate` and `http` (for the
+//! body limit); `auth`, `telemetry`, `server` and `testing` sit on top. In particular `error`
+//! decides 503 or 500 for a driver error itself rather than asking `db`, and `Validate` lives
+//! apart from the extractors that call it.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
@@ -18,6 +20,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod http;
+pub mod openapi;
 pub mod pagination;
 pub mod server;
 pub mod telemetry;
@@ -41,6 +44,7 @@ mod tests {
         ("error", include_str!("error.rs")),
         ("extract", include_str!("extract.rs")),
         ("http", include_str!("http.rs")),
+        ("openapi", include_str!("openapi.rs")),
         ("pagination", include_str!("pagination.rs")),
         ("server", include_str!("server.rs")),
         ("telemetry", include_str!("telemetry.rs")),

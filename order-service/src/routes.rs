@@ -12,6 +12,9 @@ use common::{
     auth::{AdminOnly, AuthUser, RequireRole},
     error::{ErrorBody, ValidationErrorBody},
     extract::{JsonBody, QueryParams, parse_id},
+    openapi::{
+        AdminOnlyErrors, AuthErrors, DbUnavailable, InvalidId, InvalidIdOrJson, JsonBodyErrors,
+    },
     pagination::{Page, Paged},
 };
 use mongodb::bson::oid::ObjectId;
@@ -63,13 +66,11 @@ pub fn router(state: AppState) -> OpenApiRouter {
     responses(
         (status = 201, description = "The order was placed (or, with `Idempotent-Replayed: true`, placed earlier with the same key)", body = PlacedOrder,
             headers(("Idempotent-Replayed" = bool, description = "`true` when an earlier request with the same key placed this order"))),
-        (status = 400, description = "Malformed JSON (`INVALID_JSON`), a malformed product or user id (`INVALID_ID`), or an unknown product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
+        (status = 400, description = "Malformed JSON (`INVALID_JSON`), a body that could not be read (`INVALID_BODY`), a malformed product or user id (`INVALID_ID`), or an unknown product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
         (status = 403, description = "`user_id` is another user's and the caller is not an admin (`FORBIDDEN`)", body = ErrorBody),
         (status = 409, description = "A line has too little stock (`INSUFFICIENT_STOCK`; nothing was taken), or the same key is still being processed (`IDEMPOTENCY_KEY_IN_USE`)", body = ErrorBody),
-        (status = 415, description = "Not `application/json`", body = ErrorBody),
         (status = 422, description = "No items, over 100 lines, a quantity not from 1 to 10000, a malformed `Idempotency-Key`, or a key reused with a different body (`IDEMPOTENCY_KEY_REUSED`)", body = ValidationErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        JsonBodyErrors, AuthErrors, DbUnavailable,
     ))]
 async fn create_order(
     State(state): State<AppState>,
@@ -137,10 +138,9 @@ fn created(placed: &Placed) -> ApiResult<Response> {
                 ("Link" = String, description = "RFC 8288 links to the next and previous pages"),
             )),
         (status = 400, description = "Malformed `user_id` (`INVALID_ID`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
         (status = 403, description = "`user_id` is another user's and the caller is not an admin (`FORBIDDEN`)", body = ErrorBody),
         (status = 422, description = "Unknown `status`, `limit` outside 1–1000 or negative `offset`", body = ValidationErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        AuthErrors, DbUnavailable,
     ))]
 async fn list_orders(
     State(state): State<AppState>,
@@ -175,10 +175,8 @@ async fn list_orders(
     params(("id" = String, Path, description = "The order's id (24 hex characters)")),
     responses(
         (status = 200, description = "The order", body = OrderResponse),
-        (status = 400, description = "Malformed id (`INVALID_ID`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
         (status = 404, description = "No such order, or someone else's (`ORDER_NOT_FOUND`)", body = ErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        InvalidId, AuthErrors, DbUnavailable,
     ))]
 async fn get_order(
     State(state): State<AppState>,
@@ -201,11 +199,10 @@ async fn get_order(
     params(("id" = String, Path, description = "The order's id (24 hex characters)")),
     responses(
         (status = 200, description = "The cancelled order", body = OrderResponse),
-        (status = 400, description = "Malformed id (`INVALID_ID`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
         (status = 404, description = "No such order, or someone else's (`ORDER_NOT_FOUND`)", body = ErrorBody),
         (status = 409, description = "The order is not `PLACED` (`ORDER_NOT_CANCELLABLE`)", body = ErrorBody),
         (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`); a cancel already begun is finished by the service", body = ErrorBody),
+        InvalidId, AuthErrors,
     ))]
 async fn cancel_order(
     State(state): State<AppState>,
@@ -227,11 +224,10 @@ async fn cancel_order(
     responses(
         (status = 201, description = "The new order", body = PlacedOrder),
         (status = 400, description = "Malformed id (`INVALID_ID`) or a product that no longer exists (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
         (status = 404, description = "No such order of the caller's (`ORDER_NOT_FOUND`)", body = ErrorBody),
         (status = 409, description = "A line has too little stock (`INSUFFICIENT_STOCK`; nothing was taken)", body = ErrorBody),
         (status = 422, description = "A malformed `Idempotency-Key`, or one reused with different lines", body = ValidationErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        AuthErrors, DbUnavailable,
     ))]
 async fn reorder(
     State(state): State<AppState>,
@@ -252,14 +248,10 @@ async fn reorder(
     request_body = StatusChange,
     responses(
         (status = 200, description = "The order with its new status", body = OrderResponse),
-        (status = 400, description = "Malformed id (`INVALID_ID`) or JSON (`INVALID_JSON`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
-        (status = 403, description = "Not an admin (`FORBIDDEN`)", body = ErrorBody),
         (status = 404, description = "No such order (`ORDER_NOT_FOUND`)", body = ErrorBody),
         (status = 409, description = "Not the next status of this order (`INVALID_TRANSITION`)", body = ErrorBody),
-        (status = 415, description = "Not `application/json`", body = ErrorBody),
         (status = 422, description = "Unknown status", body = ValidationErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        InvalidIdOrJson, JsonBodyErrors, AuthErrors, AdminOnlyErrors, DbUnavailable,
     ))]
 async fn update_order_status(
     State(state): State<AppState>,

@@ -11,6 +11,10 @@ use common::{
     auth::{AuthUser, RequireRole, SellerOrAdmin},
     error::{ErrorBody, ValidationErrorBody},
     extract::{JsonBody, QueryParams, parse_id},
+    openapi::{
+        AuthErrors, DbUnavailable, InvalidId, InvalidIdOrJson, InvalidJson, JsonBodyErrors,
+        SellerOrAdminErrors,
+    },
     pagination::{Page, Paged},
 };
 use mongodb::bson::{DateTime, oid::ObjectId};
@@ -55,6 +59,21 @@ fn not_owner() -> ApiError {
     ApiError::forbidden("Only the product's seller or an admin may change it")
 }
 
+/// The 403 of [`not_owner`], for the routes that change a product (this service's own set, next
+/// to those in [`common::openapi`]).
+#[derive(utoipa::IntoResponses)]
+#[expect(
+    dead_code,
+    reason = "never built: it only describes a response for OpenAPI"
+)]
+enum NotProductOwner {
+    #[response(
+        status = 403,
+        description = "Not the product's seller or an admin (`FORBIDDEN`)"
+    )]
+    Forbidden(ErrorBody),
+}
+
 /// After a conditional write matched nothing: why not? 404 if the product is gone, 403 if it is
 /// not the caller's, otherwise `Ok` with the product for the caller to judge.
 async fn explain_no_match(
@@ -80,13 +99,8 @@ async fn explain_no_match(
     request_body = CreateProduct,
     responses(
         (status = 201, description = "The new product", body = ProductResponse),
-        (status = 400, description = "Malformed JSON (`INVALID_JSON`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
-        (status = 403, description = "Not a seller or admin (`FORBIDDEN`)", body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Not `application/json`", body = ErrorBody),
         (status = 422, description = "Empty or over-long name, price not a finite number from 0 to 1e9, stock not a whole number from 0 to 1e9", body = ValidationErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        InvalidJson, JsonBodyErrors, AuthErrors, SellerOrAdminErrors, DbUnavailable,
     ))]
 async fn create_product(
     State(state): State<AppState>,
@@ -128,7 +142,7 @@ async fn create_product(
                 ("Link" = String, description = "RFC 8288 links to the next and previous pages"),
             )),
         (status = 422, description = "`limit` outside 1–1000, negative `offset`, `q` over 200 characters or with NUL, malformed `seller_id`, a price that is not a number, `min_price` above `max_price`, `in_stock` not `true`/`false`, or an unknown `sort`", body = ValidationErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        DbUnavailable,
     ))]
 async fn list_products(
     State(state): State<AppState>,
@@ -147,9 +161,8 @@ async fn list_products(
     params(("id" = String, Path, description = "The product's id (24 hex characters)")),
     responses(
         (status = 200, description = "The product", body = ProductResponse),
-        (status = 400, description = "Malformed id (`INVALID_ID`)", body = ErrorBody),
         (status = 404, description = "No such product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        InvalidId, DbUnavailable,
     ))]
 async fn get_product(
     State(state): State<AppState>,
@@ -171,13 +184,9 @@ async fn get_product(
     request_body = UpdateProduct,
     responses(
         (status = 200, description = "The changed product", body = ProductResponse),
-        (status = 400, description = "Malformed id (`INVALID_ID`) or JSON (`INVALID_JSON`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
-        (status = 403, description = "Not the product's seller or an admin (`FORBIDDEN`)", body = ErrorBody),
         (status = 404, description = "No such product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
-        (status = 415, description = "Not `application/json`", body = ErrorBody),
         (status = 422, description = "No field given, or a field out of range", body = ValidationErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        InvalidIdOrJson, JsonBodyErrors, AuthErrors, NotProductOwner, DbUnavailable,
     ))]
 async fn update_product(
     State(state): State<AppState>,
@@ -208,14 +217,10 @@ async fn update_product(
     request_body = StockChange,
     responses(
         (status = 200, description = "The product with its new stock", body = ProductResponse),
-        (status = 400, description = "Malformed id (`INVALID_ID`) or JSON (`INVALID_JSON`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
-        (status = 403, description = "Not the product's seller or an admin (`FORBIDDEN`)", body = ErrorBody),
         (status = 404, description = "No such product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
         (status = 409, description = "The stock would go below 0 (`INSUFFICIENT_STOCK`) or above 1e9 (`STOCK_LIMIT`); nothing changed", body = ErrorBody),
-        (status = 415, description = "Not `application/json`", body = ErrorBody),
         (status = 422, description = "`delta` zero, fractional or beyond ±1e9", body = ValidationErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        InvalidIdOrJson, JsonBodyErrors, AuthErrors, NotProductOwner, DbUnavailable,
     ))]
 async fn adjust_stock(
     State(state): State<AppState>,
@@ -256,11 +261,8 @@ async fn adjust_stock(
     params(("id" = String, Path, description = "The product's id (24 hex characters)")),
     responses(
         (status = 204, description = "The product was removed"),
-        (status = 400, description = "Malformed id (`INVALID_ID`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
-        (status = 403, description = "Not the product's seller or an admin (`FORBIDDEN`)", body = ErrorBody),
         (status = 404, description = "No such product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        InvalidId, AuthErrors, NotProductOwner, DbUnavailable,
     ))]
 async fn delete_product(
     State(state): State<AppState>,

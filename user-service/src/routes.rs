@@ -10,6 +10,7 @@ use common::{
     auth::{AdminOnly, AuthUser, RequireRole, Role},
     error::{ErrorBody, ValidationErrorBody},
     extract::{JsonBody, QueryParams, parse_id},
+    openapi::{AdminOnlyErrors, AuthErrors, DbUnavailable, InvalidId, InvalidJson, JsonBodyErrors},
     pagination::{Page, Paged},
 };
 use utoipa::OpenApi;
@@ -57,13 +58,10 @@ pub fn router(state: AppState) -> OpenApiRouter {
     request_body = RegisterRequest,
     responses(
         (status = 200, description = "The account was created", body = RegisteredUser),
-        (status = 400, description = "Malformed JSON (`INVALID_JSON`)", body = ErrorBody),
         (status = 403, description = "`role: admin` cannot be registered (`FORBIDDEN`)", body = ErrorBody),
         (status = 409, description = "The email is taken (`EMAIL_TAKEN`)", body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Not `application/json`", body = ErrorBody),
         (status = 422, description = "Invalid email, password (8–72 bytes), name (≤ 100) or role", body = ValidationErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        InvalidJson, JsonBodyErrors, DbUnavailable,
     ))]
 async fn register_user(
     State(state): State<AppState>,
@@ -98,13 +96,11 @@ async fn register_user(
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
-        (status = 400, description = "Malformed JSON (`INVALID_JSON`)", body = ErrorBody),
         (status = 401, description = "Unknown email or wrong password (`INVALID_CREDENTIALS`)", body = ErrorBody),
-        (status = 415, description = "Not `application/json`", body = ErrorBody),
         (status = 422, description = "Missing fields", body = ValidationErrorBody),
         (status = 429, description = "5 failures for this email within 15 minutes (`TOO_MANY_ATTEMPTS`); see `Retry-After`", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until the next attempt is allowed"))),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        InvalidJson, JsonBodyErrors, DbUnavailable,
     ))]
 async fn login(
     State(state): State<AppState>,
@@ -137,11 +133,9 @@ async fn login(
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "New tokens; the presented refresh token is spent", body = TokenResponse),
-        (status = 400, description = "Malformed JSON (`INVALID_JSON`)", body = ErrorBody),
         (status = 401, description = "Unknown, expired or spent refresh token (`UNAUTHORIZED`); a spent one also revokes all the user's refresh tokens", body = ErrorBody),
-        (status = 415, description = "Not `application/json`", body = ErrorBody),
         (status = 422, description = "Missing `refresh_token`", body = ValidationErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        InvalidJson, JsonBodyErrors, DbUnavailable,
     ))]
 async fn refresh_tokens(
     State(state): State<AppState>,
@@ -171,11 +165,9 @@ async fn refresh_tokens(
     request_body = RefreshRequest,
     responses(
         (status = 204, description = "The refresh token no longer works"),
-        (status = 400, description = "Malformed JSON (`INVALID_JSON`)", body = ErrorBody),
         (status = 401, description = "Unknown, expired or spent refresh token (`UNAUTHORIZED`)", body = ErrorBody),
-        (status = 415, description = "Not `application/json`", body = ErrorBody),
         (status = 422, description = "Missing `refresh_token`", body = ValidationErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        InvalidJson, JsonBodyErrors, DbUnavailable,
     ))]
 async fn logout(
     State(state): State<AppState>,
@@ -193,8 +185,7 @@ async fn logout(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's account", body = UserProfile),
-        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        AuthErrors, DbUnavailable,
     ))]
 async fn get_me(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Json<UserProfile>> {
     let user = state
@@ -211,11 +202,9 @@ async fn get_me(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Js
     params(("id" = String, Path, description = "The user's id (24 hex characters)")),
     responses(
         (status = 200, description = "The account", body = UserProfile),
-        (status = 400, description = "Malformed id (`INVALID_ID`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
         (status = 403, description = "Another user's account (`FORBIDDEN`)", body = ErrorBody),
         (status = 404, description = "No such user (`USER_NOT_FOUND`)", body = ErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        InvalidId, AuthErrors, DbUnavailable,
     ))]
 async fn get_user(
     State(state): State<AppState>,
@@ -244,10 +233,8 @@ async fn get_user(
                 ("X-Total-Count" = u64, description = "How many accounts match"),
                 ("Link" = String, description = "RFC 8288 links to the next and previous pages"),
             )),
-        (status = 401, description = "Missing, invalid or expired access token (`UNAUTHORIZED`)", body = ErrorBody),
-        (status = 403, description = "Not an admin (`FORBIDDEN`)", body = ErrorBody),
         (status = 422, description = "`limit` outside 1–1000 or negative `offset`", body = ValidationErrorBody),
-        (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`)", body = ErrorBody),
+        AuthErrors, AdminOnlyErrors, DbUnavailable,
     ))]
 async fn list_users(
     State(state): State<AppState>,

@@ -33,6 +33,17 @@ async fn health_and_docs_are_served_and_every_route_is_described() {
             );
         }
     }
+    assert_eq!(
+        common::openapi::missing_shared_responses(&doc),
+        Vec::<String>::new(),
+        "every body lists 400, 413, 415 and 422; every token 401"
+    );
+    let status_change = &doc["paths"]["/orders/{id}"]["patch"]["responses"];
+    assert!(
+        status_change["400"]["description"]
+            .as_str()
+            .is_some_and(|text| text.contains("INVALID_ID") && text.contains("INVALID_JSON"))
+    );
     let parameters = doc["paths"]["/orders"]["post"]["parameters"]
         .as_array()
         .unwrap();

@@ -45,3 +45,24 @@ async fn the_openapi_document_describes_every_route() {
     assert!(doc["paths"]["/products/{id}/stock"]["post"]["responses"]["409"].is_object());
     assert!(doc["components"]["schemas"]["ProductResponse"].is_object());
 }
+
+#[tokio::test]
+async fn every_route_documents_the_shared_error_responses() {
+    let app = spawn_app().await;
+
+    let doc = app.get("/openapi.json").send().await.json();
+
+    assert_eq!(
+        common::openapi::missing_shared_responses(&doc),
+        Vec::<String>::new(),
+        "every body lists 400, 413, 415 and 422; every token 401"
+    );
+    let create = &doc["paths"]["/products"]["post"]["responses"];
+    for status in ["400", "401", "403", "413", "415", "422", "503"] {
+        assert!(create[status].is_object(), "POST /products lists {status}");
+    }
+    assert_eq!(
+        create["413"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ErrorBody"
+    );
+}

@@ -81,6 +81,13 @@ async fn the_openapi_document_describes_every_route_with_bearer_auth() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    assert_eq!(
+        common::openapi::missing_shared_responses(&doc),
+        Vec::<String>::new(),
+        "every body lists 400, 413, 415 and 422; every token 401"
+    );
+    let register = &doc["paths"]["/users/register"]["post"]["responses"];
+    assert!(register["413"].is_object() && register["503"].is_object());
     assert!(doc["paths"]["/users/me"]["get"]["security"].is_array());
     assert!(doc["paths"]["/users/register"]["post"]["responses"]["409"].is_object());
     for schema in [
