@@ -1,12 +1,18 @@
 //! Creating accounts, shared by registration and the admin account made at startup.
 
 use anyhow::anyhow;
-use common::{ApiResult, auth::Role, db::is_duplicate_key};
+use common::{
+    ApiError, ApiResult,
+    auth::Role,
+    db::is_duplicate_key,
+    error::{FieldError, Loc},
+};
 use mongodb::bson::{DateTime, oid::ObjectId};
 
 use crate::{
     AppState,
-    models::{check_email, check_password, normalize_email},
+    email::normalize_email,
+    models::{check_email, check_password},
     store::UserDoc,
 };
 
@@ -34,7 +40,14 @@ pub enum Creation {
 
 /// Creates an account, unless its email is in use.
 pub async fn create_account(state: &AppState, account: NewAccount) -> ApiResult<Creation> {
-    let email = normalize_email(&account.email);
+    // Callers validate first; this keeps an email without a normal form out of the store anyway.
+    let email = normalize_email(&account.email).map_err(|err| {
+        ApiError::Validation(vec![FieldError::new(
+            ["body", "email"].map(Loc::from),
+            err.to_string(),
+            "value_error",
+        )])
+    })?;
     // Saves a bcrypt hash in the common case; the unique index is what guarantees uniqueness.
     if state.users.find_by_email(&email).await?.is_some() {
         return Ok(Creation::EmailTaken);
@@ -60,9 +73,8 @@ pub async fn create_account(state: &AppState, account: NewAccount) -> ApiResult<
 /// if `password` is its password: otherwise someone who registered the admin's email first
 /// would become admin. Its password is never changed.
 pub async fn ensure_admin(state: &AppState, email: &str, password: &str) -> anyhow::Result<()> {
-    check_email(email).map_err(|msg| anyhow!("ADMIN_EMAIL is invalid: {msg}"))?;
+    let email = check_email(email).map_err(|msg| anyhow!("ADMIN_EMAIL is invalid: {msg}"))?;
     check_password(password).map_err(|(msg, _)| anyhow!("ADMIN_PASSWORD is invalid: {msg}"))?;
-    let email = normalize_email(email);
     match state.users.find_by_email(&email).await? {
         Some(user) if user.role == Role::Admin => {
             tracing::info!(user_id = %user.id, "admin account present");

@@ -6,6 +6,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod accounts;
+pub mod email;
 pub mod models;
 pub mod password;
 mod routes;

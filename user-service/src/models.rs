@@ -5,7 +5,7 @@ use email_address::{EmailAddress, Options};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::store::UserDoc;
+use crate::{email::normalize_email, store::UserDoc};
 
 /// The shortest password accepted, in bytes.
 pub const MIN_PASSWORD_BYTES: usize = 8;
@@ -20,7 +20,8 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery", "name": "Ada"}))]
 pub struct RegisterRequest {
-    /// A valid email address; stored trimmed and lowercased.
+    /// A valid email address; stored normalised: trimmed, Unicode NFKC, lowercased, the domain
+    /// in punycode. Quoted and non-ASCII local parts are refused.
     pub email: String,
     /// 8 to 72 UTF-8 bytes.
     pub password: String,
@@ -52,10 +53,10 @@ impl Validate for RegisterRequest {
     }
 }
 
-/// Why `email` is not an address we accept, if it is not.
-pub fn check_email(email: &str) -> Result<(), String> {
-    let email = email.trim();
-    if email.chars().count() > MAX_EMAIL_CHARS {
+/// The normal form of `email` (see [`normalize_email`]), or why it is not an address we accept.
+pub fn check_email(email: &str) -> Result<String, String> {
+    let normal = normalize_email(email).map_err(|err| err.to_string())?;
+    if normal.chars().count() > MAX_EMAIL_CHARS {
         return Err(format!(
             "Email should have at most {MAX_EMAIL_CHARS} characters"
         ));
@@ -66,8 +67,8 @@ pub fn check_email(email: &str) -> Result<(), String> {
         .with_required_tld()
         .without_display_text()
         .without_domain_literal();
-    EmailAddress::parse_with_options(email, options)
-        .map(|_| ())
+    EmailAddress::parse_with_options(&normal, options)
+        .map(|_| normal)
         .map_err(|err| format!("Value is not a valid email address: {err}"))
 }
 
@@ -86,16 +87,11 @@ pub fn check_password(password: &str) -> Result<(), (String, &'static str)> {
     }
 }
 
-/// Emails are compared and stored trimmed and lowercased.
-pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
 /// `POST /users/login`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery"}))]
 pub struct LoginRequest {
-    /// The account's email, in any case.
+    /// The account's email, in any spelling of the same mailbox (case, fullwidth, IDN).
     pub email: String,
     /// The password.
     pub password: String,
@@ -198,7 +194,7 @@ impl From<UserDoc> for UserProfile {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserFilter {
-    /// Only the user with this email (compared trimmed and lowercased).
+    /// Only the user with this email (compared normalised, as stored).
     #[serde(default, deserialize_with = "common::extract::empty_as_none")]
     pub email: Option<String>,
 }

@@ -19,11 +19,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     AppState,
     accounts::{Creation, NewAccount, create_account},
+    email::{login_key, normalize_email},
     models::{
         LoginRequest, RefreshRequest, RegisterRequest, RegisteredUser, TokenResponse, UserFilter,
-        UserProfile, normalize_email,
+        UserProfile,
     },
-    store::{LoginAttempt, RefreshOutcome, UserDoc},
+    store::{FailureRecord, LoginLimit, RefreshOutcome, UserDoc},
 };
 
 #[derive(OpenApi)]
@@ -60,7 +61,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
         (status = 200, description = "The account was created", body = RegisteredUser),
         (status = 403, description = "`role: admin` cannot be registered (`FORBIDDEN`)", body = ErrorBody),
         (status = 409, description = "The email is taken (`EMAIL_TAKEN`)", body = ErrorBody),
-        (status = 422, description = "Invalid email, password (8–72 bytes), name (≤ 100) or role", body = ValidationErrorBody),
+        (status = 422, description = "Invalid email (quoted or non-ASCII local parts are refused; the email is stored normalised: NFKC, lowercased, the domain in punycode), password (8–72 bytes), name (≤ 100) or role", body = ValidationErrorBody),
         InvalidJson, JsonBodyErrors, DbUnavailable,
     ))]
 async fn register_user(
@@ -98,7 +99,7 @@ async fn register_user(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 401, description = "Unknown email or wrong password (`INVALID_CREDENTIALS`)", body = ErrorBody),
         (status = 422, description = "Missing fields", body = ValidationErrorBody),
-        (status = 429, description = "5 failures for this email within 15 minutes (`TOO_MANY_ATTEMPTS`); see `Retry-After`", body = ErrorBody,
+        (status = 429, description = "5 wrong passwords for this email (in any spelling of its mailbox) within 15 minutes (`TOO_MANY_ATTEMPTS`); see `Retry-After`. Only wrong passwords count; a right one is refused only while the limit is full", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until the next attempt is allowed"))),
         InvalidJson, JsonBodyErrors, DbUnavailable,
     ))]
@@ -106,26 +107,46 @@ async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let email = normalize_email(&body.email);
-    let attempt = match state.login_attempts.begin(&email).await? {
-        LoginAttempt::Admitted(attempt) => attempt,
-        LoginAttempt::Blocked { retry_after_secs } => {
-            tracing::warn!("login refused: too many failed attempts for one email");
-            return Err(ApiError::TooManyAttempts { retry_after_secs });
-        }
+    // The limit is keyed by the normal form, so every spelling of a mailbox shares one count.
+    let key = login_key(&body.email);
+    if let LoginLimit::Blocked { retry_after_secs } = state.login_attempts.check(&key).await? {
+        return Err(too_many_failures(retry_after_secs));
+    }
+    // An email without a normal form is no account's, and is verified against the dummy hash.
+    let user = match normalize_email(&body.email) {
+        Ok(email) => state.users.find_by_email(&email).await?,
+        Err(_) => None,
     };
-    let user = state.users.find_by_email(&email).await?;
     let password_hash = user.as_ref().map(|user| &user.password_hash);
+    // Nothing is recorded before the outcome is known, so a request dropped during bcrypt
+    // leaves no trace; the detached hash work only finishes and is discarded.
     let valid = state.passwords.verify(body.password, password_hash).await?;
-    let Some(user) = user.filter(|_| valid) else {
-        return Err(ApiError::client(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_CREDENTIALS",
-            "Invalid credentials",
-        ));
-    };
-    state.login_attempts.succeeded(&email, attempt).await?;
-    issue_tokens(&state, &user).await
+    match user.filter(|_| valid) {
+        Some(user) => {
+            // Concurrent wrong guesses may have filled the limit while this one was verified;
+            // then this verdict is withheld too, so racing cannot test more than five guesses.
+            if let LoginLimit::Blocked { retry_after_secs } =
+                state.login_attempts.check(&key).await?
+            {
+                return Err(too_many_failures(retry_after_secs));
+            }
+            issue_tokens(&state, &user).await
+        }
+        None => match state.login_attempts.record_failure(&key).await? {
+            FailureRecord::Counted => Err(ApiError::client(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_CREDENTIALS",
+                "Invalid credentials",
+            )),
+            FailureRecord::Blocked { retry_after_secs } => Err(too_many_failures(retry_after_secs)),
+        },
+    }
+}
+
+/// 429 `TOO_MANY_ATTEMPTS` for an email whose failures fill the limit.
+fn too_many_failures(retry_after_secs: u64) -> ApiError {
+    tracing::warn!("login refused: too many failed attempts for one email");
+    ApiError::TooManyAttempts { retry_after_secs }
 }
 
 /// Spends a refresh token for a new pair of tokens.
@@ -243,8 +264,13 @@ async fn list_users(
     QueryParams(page): QueryParams<Page>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Paged<UserProfile>> {
+    // An email without a normal form is no account's: the list is empty.
     let email = filter.email.as_deref().map(normalize_email);
-    let (users, total) = state.users.list(email.as_deref(), page).await?;
+    let (users, total) = match email {
+        Some(Err(_)) => (Vec::new(), 0),
+        Some(Ok(email)) => state.users.list(Some(&email), page).await?,
+        None => state.users.list(None, page).await?,
+    };
     let users = users.into_iter().map(UserProfile::from).collect();
     Ok(Paged::new(users, total, page, uri))
 }

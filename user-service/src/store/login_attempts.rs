@@ -1,12 +1,21 @@
-//! The failed-login limit: at most [`MAX_FAILURES`] failures per email within [`WINDOW`].
+//! The failed-login limit: at most [`MAX_FAILURES`] wrong passwords per email within [`WINDOW`].
 //!
-//! The state lives in MongoDB (`login_attempts`, one document per email), so the limit holds
-//! across restarts and across replicas of the service. A login first *claims* a slot with one
-//! atomic pipeline update: it drops attempts older than the window and appends its own only while
-//! fewer than the limit remain. A slot is given back when the password turns out right, so only
-//! failures stay counted, and concurrent guesses cannot slip past the limit between a check and a
-//! write. Times come from the server (`$$NOW`), so replicas with skewed clocks agree. A TTL index
-//! removes a document once its newest attempt has left the window.
+//! The state lives in MongoDB (`login_attempts`, one document per email, its `attempts` the
+//! times of recorded failures), so the limit holds across restarts and across replicas. Only
+//! *outcomes* are written, never attempts in flight: a login [`checks`](LoginAttempts::check)
+//! the limit, verifies the password, and only a wrong password is
+//! [`recorded`](LoginAttempts::record_failure). A right password, or a request dropped before
+//! its outcome (the client went away mid-bcrypt), leaves nothing behind.
+//!
+//! Recording is one atomic pipeline update that drops failures older than the window and appends
+//! the new one only while fewer than the limit remain; a wrong guess that finds the limit already
+//! full is answered 429, not 401. A right password is accepted only if the limit is still open
+//! when its verification ends. So every verdict a client receives is as if the guesses had been
+//! made one at a time in the order they finished: however many race, no more than five wrong
+//! verdicts (and no right one after them) are given per window.
+//!
+//! Times come from the server (`$$NOW`), so replicas with skewed clocks agree. A TTL index
+//! removes a document once its newest failure has left the window.
 
 use std::time::Duration;
 
@@ -28,22 +37,39 @@ pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 struct AttemptsDoc {
     #[serde(rename = "_id")]
     email: String,
-    attempts: Vec<AttemptEntry>,
+    /// Recorded failures (the name predates the rule that only failures are stored).
+    attempts: Vec<FailureEntry>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct AttemptEntry {
+struct FailureEntry {
     id: ObjectId,
     at: DateTime,
 }
 
-/// The result of claiming a login attempt.
+/// The failures of one email still inside the window, as of the server's clock.
+#[derive(Debug, Deserialize)]
+struct RecentFailures {
+    recent: Vec<FailureEntry>,
+    now: DateTime,
+}
+
+/// Whether an email may try a password now.
 #[derive(Debug, PartialEq, Eq)]
-pub enum LoginAttempt {
-    /// The attempt may proceed; give the slot back with [`LoginAttempts::succeeded`] if the
-    /// password is right.
-    Admitted(ObjectId),
+pub enum LoginLimit {
+    /// Fewer than [`MAX_FAILURES`] failures within the window.
+    Open,
     /// Too many failures: try again after this many seconds.
+    Blocked { retry_after_secs: u64 },
+}
+
+/// What recording a wrong password led to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FailureRecord {
+    /// The failure was counted; the client may learn that the password was wrong (401).
+    Counted,
+    /// The limit was already full (concurrent guesses got there first); nothing was counted and
+    /// the client must not learn the verdict (429).
     Blocked { retry_after_secs: u64 },
 }
 
@@ -61,15 +87,45 @@ impl LoginAttempts {
         }
     }
 
-    /// Creates the TTL index that removes documents whose attempts have all expired.
+    /// Creates the TTL index that removes documents whose failures have all expired.
     pub async fn ensure_indexes(&self) -> Result<(), Error> {
         let expiry = ttl_index("expires_at", Duration::ZERO, "expires_at_ttl", None);
         self.attempts.create_index(expiry).await?;
         Ok(())
     }
 
-    /// Claims an attempt for `email`, or reports how long it is blocked.
-    pub async fn begin(&self, email: &str) -> Result<LoginAttempt, Error> {
+    /// Whether `email` may try a password now; writes nothing.
+    pub async fn check(&self, email: &str) -> Result<LoginLimit, Error> {
+        let pipeline = vec![
+            doc! { "$match": { "_id": email } },
+            doc! { "$project": {
+                "_id": 0,
+                "recent": { "$filter": {
+                    "input": { "$ifNull": ["$attempts", []] },
+                    "cond": { "$gt": ["$$this.at", { "$subtract": ["$$NOW", time::millis(WINDOW)] }] },
+                } },
+                "now": "$$NOW",
+            } },
+        ];
+        let mut cursor = self
+            .attempts
+            .aggregate(pipeline)
+            .with_type::<RecentFailures>()
+            .await?;
+        if !cursor.advance().await? {
+            return Ok(LoginLimit::Open);
+        }
+        let failures = cursor.deserialize_current()?;
+        if failures.recent.len() < MAX_FAILURES.unsigned_abs() as usize {
+            return Ok(LoginLimit::Open);
+        }
+        Ok(LoginLimit::Blocked {
+            retry_after_secs: retry_after(&failures.recent, failures.now),
+        })
+    }
+
+    /// Counts a wrong password for `email`, unless the limit is already full.
+    pub async fn record_failure(&self, email: &str) -> Result<FailureRecord, Error> {
         let id = ObjectId::new();
         let window_ms = time::millis(WINDOW);
         let pipeline = vec![
@@ -90,42 +146,34 @@ impl LoginAttempts {
                 .upsert(true)
                 .return_document(ReturnDocument::After)
         };
-        // Two first attempts for one email may race to insert its document; the loser's upsert
+        // Two first failures for one email may race to insert its document; the loser's upsert
         // fails on the unique `_id` and, run again, updates the winner's document.
         let doc = match upsert().await {
             Err(err) if common::db::is_duplicate_key(&err) => upsert().await?,
             result => result?,
         };
+        // An upsert with ReturnDocument::After always returns the document.
         let Some(doc) = doc else {
-            // An upsert with ReturnDocument::After always returns the document.
-            return Ok(LoginAttempt::Admitted(id));
+            return Ok(FailureRecord::Counted);
         };
-        if doc.attempts.iter().any(|attempt| attempt.id == id) {
-            return Ok(LoginAttempt::Admitted(id));
+        if doc.attempts.iter().any(|failure| failure.id == id) {
+            return Ok(FailureRecord::Counted);
         }
-        let oldest = doc
-            .attempts
-            .iter()
-            .map(|attempt| attempt.at)
-            .min()
-            .unwrap_or(DateTime::from_millis(0));
-        let unblocks_at = time::plus(oldest, WINDOW);
-        let wait_ms = unblocks_at
-            .timestamp_millis()
-            .saturating_sub(DateTime::now().timestamp_millis());
-        Ok(LoginAttempt::Blocked {
-            retry_after_secs: wait_ms.max(1000).unsigned_abs().div_ceil(1000),
+        Ok(FailureRecord::Blocked {
+            retry_after_secs: retry_after(&doc.attempts, DateTime::now()),
         })
     }
+}
 
-    /// Gives back the slot of a successful attempt, so that only failures count.
-    pub async fn succeeded(&self, email: &str, attempt: ObjectId) -> Result<(), Error> {
-        self.attempts
-            .update_one(
-                doc! { "_id": email },
-                doc! { "$pull": { "attempts": { "id": attempt } } },
-            )
-            .await?;
-        Ok(())
-    }
+/// Whole seconds (at least one) until the oldest of `failures` leaves the window.
+fn retry_after(failures: &[FailureEntry], now: DateTime) -> u64 {
+    let oldest = failures
+        .iter()
+        .map(|failure| failure.at)
+        .min()
+        .unwrap_or(now);
+    let wait_ms = time::plus(oldest, WINDOW)
+        .timestamp_millis()
+        .saturating_sub(now.timestamp_millis());
+    wait_ms.max(1000).unsigned_abs().div_ceil(1000)
 }

@@ -5,6 +5,6 @@ mod login_attempts;
 mod refresh_tokens;
 mod users;
 
-pub use login_attempts::{LoginAttempt, LoginAttempts};
+pub use login_attempts::{FailureRecord, LoginAttempts, LoginLimit};
 pub use refresh_tokens::{RefreshOutcome, RefreshTokens};
 pub use users::{UserDoc, UserStore};

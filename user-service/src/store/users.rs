@@ -19,7 +19,7 @@ pub struct UserDoc {
     /// The account id.
     #[serde(rename = "_id")]
     pub id: ObjectId,
-    /// Trimmed and lowercased; unique.
+    /// In normal form (see [`crate::email::normalize_email`]); unique.
     pub email: String,
     /// The display name.
     pub name: String,

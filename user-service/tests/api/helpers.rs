@@ -12,7 +12,12 @@ pub type TestApp = common::testing::TestApp<AppState>;
 
 /// Starts the user service on a database of its own.
 pub async fn spawn_app() -> TestApp {
-    let db = TestDb::new("user_service").await;
+    spawn_app_with(&[]).await
+}
+
+/// Like [`spawn_app`], with extra configuration variables (such as a higher `BCRYPT_COST`).
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let db = TestDb::with_overrides("user_service", overrides).await;
     let state = AppState::new(db.config.clone(), db.db.clone())
         .await
         .expect("the service starts");

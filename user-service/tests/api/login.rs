@@ -2,10 +2,13 @@
 //! failed-login limit (429 with `Retry-After`) across restarts, replicas and concurrent guesses.
 
 use axum::http::StatusCode;
+use mongodb::bson::doc;
 use serde_json::json;
+use std::time::Duration;
+
 use tokio::task::JoinSet;
 
-use crate::helpers::{PASSWORD, UserSteps, access, replica_of, spawn_app};
+use crate::helpers::{PASSWORD, UserSteps, access, replica_of, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn login_returns_an_access_and_a_refresh_token() {
@@ -187,4 +190,101 @@ async fn concurrent_guesses_get_no_more_than_five_verdicts() {
         .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
         .count();
     assert_eq!((verdicts, blocked), (5, 15));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twelve_concurrent_logins_with_the_right_password_are_never_locked_out() {
+    // A real bcrypt cost, so that the logins overlap.
+    let app = spawn_app_with(&[("BCRYPT_COST", "10")]).await;
+    app.register("ada@example.com", "buyer").await;
+    let mut logins = JoinSet::new();
+    for _ in 0..12 {
+        let client = app.client.clone();
+        logins.spawn(async move {
+            client
+                .post("/users/login")
+                .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
+                .send()
+                .await
+        });
+    }
+
+    let responses = logins.join_all().await;
+
+    for response in &responses {
+        if response.status == StatusCode::OK {
+            continue;
+        }
+        response.assert_error(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS");
+        let retry_after: u64 = response.header("retry-after").unwrap().parse().unwrap();
+        assert!(retry_after <= 2, "Retry-After: {retry_after}");
+    }
+    assert!(responses.iter().any(|r| r.status == StatusCode::OK));
+    let after = app.login("ada@example.com", PASSWORD).await;
+    assert_eq!(after.status, StatusCode::OK, "{}", after.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logins_abandoned_by_the_client_mid_check_leave_the_account_open() {
+    let app = spawn_app_with(&[("BCRYPT_COST", "12")]).await;
+    app.register("ada@example.com", "buyer").await;
+
+    for _ in 0..5 {
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(20),
+            app.login("ada@example.com", PASSWORD),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the login was still running");
+    }
+    // Let the detached bcrypt work of the abandoned logins finish.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let recorded = app.db.count("login_attempts", doc! {}).await;
+    let right = app.login("ada@example.com", PASSWORD).await;
+    let wrong = app.login("ada@example.com", "wrong password").await;
+
+    assert_eq!(recorded, 0, "nothing was recorded for the abandoned logins");
+    assert_eq!(right.status, StatusCode::OK, "{}", right.text());
+    wrong.assert_error(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_right_password_racing_twenty_wrong_guesses_gets_no_more_than_five_wrong_verdicts() {
+    let app = spawn_app_with(&[("BCRYPT_COST", "6")]).await;
+    app.register("ada@example.com", "buyer").await;
+    let mut guesses = JoinSet::new();
+    for i in 0..21 {
+        let client = app.client.clone();
+        let password = if i == 20 {
+            PASSWORD.to_owned()
+        } else {
+            format!("guess {i}")
+        };
+        guesses.spawn(async move {
+            client
+                .post("/users/login")
+                .json(&json!({"email": "ada@example.com", "password": password}))
+                .send()
+                .await
+                .status
+        });
+    }
+
+    let statuses = guesses.join_all().await;
+
+    let wrong_verdicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let signed_in = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let blocked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    // The right password may win only if it finished before the fifth wrong verdict.
+    assert_eq!(wrong_verdicts, 5, "{statuses:?}");
+    assert!(signed_in <= 1, "{statuses:?}");
+    assert_eq!(wrong_verdicts + signed_in + blocked, 21, "{statuses:?}");
+    let after = app.login("ada@example.com", PASSWORD).await;
+    after.assert_error(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS");
 }

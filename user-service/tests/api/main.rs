@@ -5,6 +5,7 @@ mod helpers;
 mod docs_and_health;
 mod errors;
 mod login;
+mod mailbox;
 mod outage;
 mod register;
 mod startup;
