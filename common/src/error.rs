@@ -31,6 +31,14 @@ pub enum ApiError {
     /// 422 `VALIDATION_ERROR` with FastAPI's list of field errors.
     #[error("validation failed: {0:?}")]
     Validation(Vec<FieldError>),
+    /// 422 in the same shape as [`ApiError::Validation`], with an `error_code` of its own, for a
+    /// request that is well-formed but refused for a reason a client must tell apart (e.g.
+    /// `IDEMPOTENCY_KEY_REUSED`). Built with [`ApiError::validation_with_code`].
+    #[error("{code}: {errors:?}")]
+    CodedValidation {
+        code: &'static str,
+        errors: Vec<FieldError>,
+    },
     /// 429 `TOO_MANY_ATTEMPTS`, with `Retry-After` in seconds.
     ///
     /// Only the user service answers it (its failed-login limit). It is a variant here rather
@@ -58,6 +66,12 @@ impl ApiError {
             code,
             detail: detail.into(),
         }
+    }
+
+    /// 422 with FastAPI's list of field errors and `code` as its `error_code`, instead of
+    /// `VALIDATION_ERROR`.
+    pub fn validation_with_code(code: &'static str, errors: Vec<FieldError>) -> Self {
+        Self::CodedValidation { code, errors }
     }
 
     /// 400 with the given code.
@@ -99,7 +113,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Client { status, .. } => *status,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::CodedValidation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::DbUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -111,6 +125,7 @@ impl ApiError {
         match self {
             Self::Client { code, .. } => code,
             Self::Validation(_) => "VALIDATION_ERROR",
+            Self::CodedValidation { code, .. } => code,
             Self::TooManyAttempts { .. } => "TOO_MANY_ATTEMPTS",
             Self::DbUnavailable(_) => "DB_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
@@ -167,7 +182,7 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, "request failed");
         }
         let mut response = match self {
-            Self::Validation(errors) => (
+            Self::Validation(errors) | Self::CodedValidation { errors, .. } => (
                 status,
                 Json(ValidationErrorBody {
                     detail: errors,
@@ -229,7 +244,8 @@ pub struct ErrorBody {
 pub struct ValidationErrorBody {
     /// One entry per invalid field.
     pub detail: Vec<FieldError>,
-    /// Always `VALIDATION_ERROR`.
+    /// `VALIDATION_ERROR`, or a more specific code where a route documents one (e.g.
+    /// `IDEMPOTENCY_KEY_REUSED`).
     pub error_code: String,
 }
 
@@ -337,5 +353,58 @@ impl Violations {
         } else {
             Err(ApiError::Validation(self.errors))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    async fn rendered(err: ApiError) -> (StatusCode, Value) {
+        let response = err.into_response();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_validation_error_with_its_own_code_keeps_the_422_list_shape() {
+        let field = FieldError::new(
+            [Loc::from("header"), Loc::from("Idempotency-Key")],
+            "Used with a different request",
+            "value_error",
+        );
+        let err = ApiError::validation_with_code("IDEMPOTENCY_KEY_REUSED", vec![field]);
+
+        assert_eq!(err.code(), "IDEMPOTENCY_KEY_REUSED");
+        let (status, body) = rendered(err).await;
+
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            body,
+            json!({
+                "detail": [{
+                    "loc": ["header", "Idempotency-Key"],
+                    "msg": "Used with a different request",
+                    "type": "value_error",
+                }],
+                "error_code": "IDEMPOTENCY_KEY_REUSED",
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_plain_validation_error_is_still_validation_error() {
+        let field = FieldError::new([Loc::from("body")], "Field required", "missing");
+
+        let (status, body) = rendered(ApiError::Validation(vec![field])).await;
+
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["error_code"], "VALIDATION_ERROR");
+        assert!(body["detail"].is_array());
     }
 }

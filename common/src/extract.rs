@@ -51,6 +51,54 @@ where
     }
 }
 
+/// For `#[serde(deserialize_with = "common::extract::whole_number")]` on an `i64` body field:
+/// a JSON number with no fractional part is that integer, so `1.0` and `1e3` are read as `1` and
+/// `1000`, as the FastAPI system read them (**compat**). A fractional number (`1.5`), a number
+/// beyond `i64`, or anything that is not a number is refused, and the extractor answers 422 at
+/// the field's `loc`. The field stays an `i64`, so the OpenAPI type stays `integer`.
+pub fn whole_number<'de, D>(deserializer: D) -> Result<i64, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    deserializer.deserialize_any(WholeNumberVisitor)
+}
+
+struct WholeNumberVisitor;
+
+/// 2⁶³, the first whole f64 above `i64::MAX`; `-2⁶³` is `i64::MIN` exactly.
+const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+
+impl serde::de::Visitor<'_> for WholeNumberVisitor {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a whole number")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<i64, E> {
+        Ok(value)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<i64, E> {
+        i64::try_from(value).map_err(|_| E::custom(OUT_OF_RANGE))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<i64, E> {
+        if !value.is_finite() || !(-TWO_POW_63..TWO_POW_63).contains(&value) {
+            Err(E::custom(OUT_OF_RANGE))
+        } else if value.fract() != 0.0 {
+            Err(E::custom(
+                "Input should be a valid integer, got a number with a fractional part",
+            ))
+        } else {
+            // Whole and within range, so the cast is exact.
+            Ok(value as i64)
+        }
+    }
+}
+
+const OUT_OF_RANGE: &str = "Input should be a whole number from -2^63 to 2^63 - 1";
+
 /// A JSON request body of type `T`, deserialized and validated.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
@@ -327,6 +375,53 @@ mod tests {
         let err = from_json::<Order>(br#"{"items": [], "price": 1e309}"#).unwrap_err();
         let errors = validation(err);
         assert_eq!(errors[0].loc, vec![Loc::from("body"), Loc::from("price")]);
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Count {
+        #[serde(default, deserialize_with = "whole_number")]
+        count: i64,
+    }
+
+    #[test]
+    fn whole_valued_numbers_are_integers() {
+        for (body, expected) in [
+            (r#"{"count": 3}"#, 3),
+            (r#"{"count": -3}"#, -3),
+            (r#"{"count": 1.0}"#, 1),
+            (r#"{"count": -2.0}"#, -2),
+            (r#"{"count": 1e3}"#, 1000),
+            (r#"{"count": -0.0}"#, 0),
+            (r#"{"count": 9223372036854775807}"#, i64::MAX),
+            (r#"{"count": -9223372036854775808}"#, i64::MIN),
+            (r#"{}"#, 0),
+        ] {
+            let count = from_json::<Count>(body.as_bytes()).unwrap().count;
+            assert_eq!(count, expected, "{body}");
+        }
+    }
+
+    #[test]
+    fn fractional_out_of_range_and_non_numbers_are_422_at_the_field() {
+        for (body, kind) in [
+            (r#"{"count": 1.5}"#, "value_error"),
+            (r#"{"count": 0.0001}"#, "value_error"),
+            (r#"{"count": 9223372036854775808}"#, "value_error"),
+            (r#"{"count": 1e19}"#, "value_error"),
+            (r#"{"count": -1e300}"#, "value_error"),
+            (r#"{"count": 1e309}"#, "value_error"),
+            (r#"{"count": "1"}"#, "type_error"),
+            (r#"{"count": true}"#, "type_error"),
+            (r#"{"count": null}"#, "type_error"),
+        ] {
+            let errors = validation(from_json::<Count>(body.as_bytes()).unwrap_err());
+            assert_eq!(
+                errors[0].loc,
+                vec![Loc::from("body"), Loc::from("count")],
+                "{body}"
+            );
+            assert_eq!(errors[0].kind, kind, "{body}");
+        }
     }
 
     #[test]

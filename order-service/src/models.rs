@@ -3,7 +3,12 @@
 use std::fmt;
 
 use axum::http::{HeaderMap, HeaderName};
-use common::{ApiError, ApiResult, error::Violations, time::rfc3339, validate::Validate};
+use common::{
+    ApiError, ApiResult,
+    error::{FieldError, Loc, Violations},
+    time::rfc3339,
+    validate::Validate,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -108,7 +113,8 @@ pub struct CreateOrder {
 pub struct OrderItemRequest {
     /// The product's id (24 hex characters).
     pub product_id: String,
-    /// Whole units from 1 to 10000.
+    /// Whole units from 1 to 10000 (a whole-valued number such as `2.0` is accepted).
+    #[serde(deserialize_with = "common::extract::whole_number")]
     pub quantity: i64,
 }
 
@@ -273,12 +279,16 @@ pub fn order_not_found() -> ApiError {
     ApiError::not_found("ORDER_NOT_FOUND", "Order not found")
 }
 
-/// 422 `IDEMPOTENCY_KEY_REUSED`.
+/// 422 `IDEMPOTENCY_KEY_REUSED`, in the contract's 422 shape: one field error at
+/// `["header", "Idempotency-Key"]`.
 pub fn key_reused() -> ApiError {
-    ApiError::client(
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+    ApiError::validation_with_code(
         "IDEMPOTENCY_KEY_REUSED",
-        "This Idempotency-Key was used with a different request",
+        vec![FieldError::new(
+            [Loc::from("header"), Loc::from("Idempotency-Key")],
+            "This Idempotency-Key was used with a different request",
+            "value_error",
+        )],
     )
 }
 

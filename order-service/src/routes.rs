@@ -69,7 +69,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
         (status = 400, description = "Malformed JSON (`INVALID_JSON`), a body that could not be read (`INVALID_BODY`), a malformed product or user id (`INVALID_ID`), or an unknown product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
         (status = 403, description = "`user_id` is another user's and the caller is not an admin (`FORBIDDEN`)", body = ErrorBody),
         (status = 409, description = "A line has too little stock (`INSUFFICIENT_STOCK`; nothing was taken), or the same key is still being processed (`IDEMPOTENCY_KEY_IN_USE`)", body = ErrorBody),
-        (status = 422, description = "No items, over 100 lines, a quantity not from 1 to 10000, a malformed `Idempotency-Key`, or a key reused with a different body (`IDEMPOTENCY_KEY_REUSED`)", body = ValidationErrorBody),
+        (status = 422, description = "No items, over 100 lines, a quantity not from 1 to 10000, lines naming the same product whose combined quantity is over 10000 (at the first such line's `quantity`), or a malformed `Idempotency-Key` (`VALIDATION_ERROR`); a key reused with a different body (`IDEMPOTENCY_KEY_REUSED`, at `[\"header\", \"Idempotency-Key\"]`)", body = ValidationErrorBody),
         JsonBodyErrors, AuthErrors, DbUnavailable,
     ))]
 async fn create_order(
@@ -105,7 +105,7 @@ fn order_request(caller: &AuthUser, body: CreateOrder) -> ApiResult<OrderRequest
             "Only admins may order for another user",
         ));
     }
-    Ok(OrderRequest::new(user_id, lines))
+    OrderRequest::new(user_id, lines).map_err(|refused| refused.in_body())
 }
 
 /// 400 `INVALID_ID` "Invalid product id X".
@@ -226,7 +226,7 @@ async fn cancel_order(
         (status = 400, description = "Malformed id (`INVALID_ID`) or a product that no longer exists (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
         (status = 404, description = "No such order of the caller's (`ORDER_NOT_FOUND`)", body = ErrorBody),
         (status = 409, description = "A line has too little stock (`INSUFFICIENT_STOCK`; nothing was taken)", body = ErrorBody),
-        (status = 422, description = "A malformed `Idempotency-Key`, or one reused with different lines", body = ValidationErrorBody),
+        (status = 422, description = "A malformed `Idempotency-Key` or an order whose lines for one product add up to over 10000 units (`VALIDATION_ERROR`, the latter at `[\"path\", \"id\"]`); a key reused with different lines (`IDEMPOTENCY_KEY_REUSED`)", body = ValidationErrorBody),
         AuthErrors, DbUnavailable,
     ))]
 async fn reorder(

@@ -41,8 +41,8 @@ pub struct CreateProduct {
     /// Up to 100 characters; matched case-insensitively.
     #[serde(default)]
     pub category: String,
-    /// Whole units from 0 to 1e9 (default 0).
-    #[serde(default)]
+    /// Whole units from 0 to 1e9 (default 0; a whole-valued number such as `25.0` is accepted).
+    #[serde(default, deserialize_with = "common::extract::whole_number")]
     pub stock: i64,
 }
 
@@ -155,7 +155,9 @@ fn check_category(violations: &mut Violations, category: &str) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"delta": -2}))]
 pub struct StockChange {
-    /// Units to add (positive) or take (negative); not zero.
+    /// Units to add (positive) or take (negative); not zero (a whole-valued number such as
+    /// `-2.0` is accepted).
+    #[serde(deserialize_with = "common::extract::whole_number")]
     pub delta: i64,
 }
 

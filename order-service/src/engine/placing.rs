@@ -82,8 +82,9 @@ impl OrderEngine {
             product_id: line.product_id,
             quantity: line.quantity,
         });
-        self.place(caller, OrderRequest::new(caller, lines), key)
-            .await
+        let request =
+            OrderRequest::new(caller, lines).map_err(|refused| refused.in_reordered_order())?;
+        self.place(caller, request, key).await
     }
 
     async fn place_now(

@@ -1,9 +1,15 @@
 //! What an order asks for, once validated: whose it is and one line per product.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt};
 
+use common::{
+    ApiError,
+    error::{FieldError, Loc},
+};
 use mongodb::bson::oid::ObjectId;
 use sha2::{Digest, Sha256};
+
+use crate::models::MAX_QUANTITY;
 
 /// One line to take: a product and how many units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,23 +29,105 @@ pub struct OrderRequest {
     pub lines: Vec<Line>,
 }
 
+/// A product whose lines, combined, ask for a quantity outside 1 to [`MAX_QUANTITY`]; the
+/// order is refused (422) before anything is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuantityOutOfRange {
+    /// The product.
+    pub product_id: ObjectId,
+    /// The position of the first line naming it, among the lines as given.
+    pub first_line: usize,
+    /// The combined quantity; `None` when it does not fit in an `i64`.
+    pub quantity: Option<i64>,
+}
+
+impl fmt::Display for QuantityOutOfRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let product = self.product_id;
+        match self.quantity {
+            Some(quantity) => write!(
+                f,
+                "The lines for product {product} add up to {quantity} units; \
+                 a product may be ordered 1 to {MAX_QUANTITY} units at a time"
+            ),
+            None => write!(
+                f,
+                "The lines for product {product} add up to more units than can be counted; \
+                 a product may be ordered 1 to {MAX_QUANTITY} units at a time"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for QuantityOutOfRange {}
+
+impl QuantityOutOfRange {
+    /// The 422 for lines of a `POST /orders` body, located at the quantity of the first line
+    /// naming the product (`["body", "items", i, "quantity"]`), where a client can find it.
+    pub fn in_body(self) -> ApiError {
+        let loc = [
+            "body".into(),
+            "items".into(),
+            self.first_line.into(),
+            "quantity".into(),
+        ];
+        self.at(loc)
+    }
+
+    /// The 422 for a reorder of a stored order whose lines break the limit (it was stored before
+    /// the limit applied to combined lines). There is no body, so it is located at the order
+    /// being reordered (`["path", "id"]`).
+    pub fn in_reordered_order(self) -> ApiError {
+        self.at([Loc::from("path"), Loc::from("id")])
+    }
+
+    fn at(self, loc: impl IntoIterator<Item = Loc>) -> ApiError {
+        ApiError::Validation(vec![FieldError::new(loc, self.to_string(), "value_error")])
+    }
+}
+
 impl OrderRequest {
     /// Combines lines naming the same product and sorts them by product id, so that concurrent
     /// orders take shared products in the same order.
-    pub fn new(user_id: ObjectId, lines: impl IntoIterator<Item = Line>) -> Self {
-        let mut combined: BTreeMap<ObjectId, i64> = BTreeMap::new();
-        for line in lines {
-            *combined.entry(line.product_id).or_default() += line.quantity;
+    ///
+    /// Each combined quantity must be from 1 to [`MAX_QUANTITY`], the limit of a single line:
+    /// repeating a line must not get around it. Both ways of placing an order (a body and a
+    /// reorder of stored lines) come through here, so neither can skip the check. The first
+    /// offending product in the order given is reported.
+    pub fn new(
+        user_id: ObjectId,
+        lines: impl IntoIterator<Item = Line>,
+    ) -> Result<Self, QuantityOutOfRange> {
+        // Per product: the first line naming it, and the units so far (`None` past `i64`).
+        let mut combined: BTreeMap<ObjectId, (usize, Option<i64>)> = BTreeMap::new();
+        for (index, line) in lines.into_iter().enumerate() {
+            let (_, sum) = combined.entry(line.product_id).or_insert((index, Some(0)));
+            *sum = sum.and_then(|sum| sum.checked_add(line.quantity));
         }
-        Self {
-            user_id,
-            lines: combined
-                .into_iter()
-                .map(|(product_id, quantity)| Line {
+        let mut checked = Vec::with_capacity(combined.len());
+        let mut refused: Option<QuantityOutOfRange> = None;
+        for (product_id, (first_line, quantity)) in combined {
+            match quantity.filter(|quantity| (1..=MAX_QUANTITY).contains(quantity)) {
+                Some(quantity) => checked.push(Line {
                     product_id,
                     quantity,
-                })
-                .collect(),
+                }),
+                None if refused.is_none_or(|earlier| first_line < earlier.first_line) => {
+                    refused = Some(QuantityOutOfRange {
+                        product_id,
+                        first_line,
+                        quantity,
+                    });
+                }
+                None => {}
+            }
+        }
+        match refused {
+            Some(refused) => Err(refused),
+            None => Ok(Self {
+                user_id,
+                lines: checked,
+            }),
         }
     }
 
@@ -75,19 +163,80 @@ mod tests {
         let (a, b) = (ObjectId::new(), ObjectId::new());
         let user = ObjectId::new();
 
-        let request = OrderRequest::new(user, [line(b, 1), line(a, 2), line(b, 3)]);
+        let request = OrderRequest::new(user, [line(b, 1), line(a, 2), line(b, 3)]).unwrap();
 
         assert_eq!(request.lines, vec![line(a, 2), line(b, 4)]);
+    }
+
+    #[test]
+    fn combined_lines_may_reach_the_cap_but_not_pass_it() {
+        let (a, b) = (ObjectId::new(), ObjectId::new());
+        let user = ObjectId::new();
+
+        let at_cap = OrderRequest::new(user, [line(a, 6_000), line(b, 1), line(a, 4_000)]);
+        let over = OrderRequest::new(user, [line(b, 1), line(a, 6_000), line(a, 4_001)]);
+
+        assert_eq!(at_cap.unwrap().lines, vec![line(a, 10_000), line(b, 1)]);
+        assert_eq!(
+            over,
+            Err(QuantityOutOfRange {
+                product_id: a,
+                first_line: 1,
+                quantity: Some(10_001),
+            })
+        );
+    }
+
+    #[test]
+    fn the_first_offending_product_in_the_order_given_is_reported() {
+        let (a, b) = (ObjectId::new(), ObjectId::new());
+        let user = ObjectId::new();
+
+        // `a` sorts first by id, but `b`'s first line comes first in the order.
+        let refused = OrderRequest::new(
+            user,
+            [line(b, 10_000), line(a, 10_000), line(b, 1), line(a, 1)],
+        )
+        .unwrap_err();
+
+        assert_eq!((refused.product_id, refused.first_line), (b, 0));
+    }
+
+    #[test]
+    fn a_sum_beyond_i64_is_refused_without_overflowing() {
+        let a = ObjectId::new();
+        let user = ObjectId::new();
+
+        let refused = OrderRequest::new(user, [line(a, i64::MAX), line(a, i64::MAX), line(a, -5)]);
+
+        assert_eq!(
+            refused,
+            Err(QuantityOutOfRange {
+                product_id: a,
+                first_line: 0,
+                quantity: None,
+            })
+        );
+    }
+
+    #[test]
+    fn a_combined_quantity_below_one_is_refused() {
+        let a = ObjectId::new();
+        let user = ObjectId::new();
+
+        let refused = OrderRequest::new(user, [line(a, 0)]).unwrap_err();
+
+        assert_eq!(refused.quantity, Some(0));
     }
 
     #[test]
     fn the_fingerprint_ignores_line_order_but_not_content() {
         let (a, b) = (ObjectId::new(), ObjectId::new());
         let user = ObjectId::new();
-        let one = OrderRequest::new(user, [line(a, 1), line(b, 2)]);
-        let same = OrderRequest::new(user, [line(b, 2), line(a, 1)]);
-        let more = OrderRequest::new(user, [line(a, 2), line(b, 2)]);
-        let other_user = OrderRequest::new(ObjectId::new(), [line(a, 1), line(b, 2)]);
+        let one = OrderRequest::new(user, [line(a, 1), line(b, 2)]).unwrap();
+        let same = OrderRequest::new(user, [line(b, 2), line(a, 1)]).unwrap();
+        let more = OrderRequest::new(user, [line(a, 2), line(b, 2)]).unwrap();
+        let other_user = OrderRequest::new(ObjectId::new(), [line(a, 1), line(b, 2)]).unwrap();
 
         assert_eq!(one.fingerprint(), same.fingerprint());
         assert_ne!(one.fingerprint(), more.fingerprint());

@@ -53,3 +53,13 @@ async fn health_and_docs_are_served_and_every_route_is_described() {
             .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
     );
 }
+
+#[tokio::test]
+async fn quantities_are_documented_as_integers_though_whole_floats_are_accepted() {
+    let app = spawn_app().await;
+
+    let doc = app.get("/openapi.json").send().await.json();
+
+    let quantity = &doc["components"]["schemas"]["OrderItemRequest"]["properties"]["quantity"];
+    assert_eq!(quantity["type"], "integer", "{quantity}");
+}

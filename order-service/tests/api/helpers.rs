@@ -13,7 +13,7 @@ use mongodb::bson::{DateTime, Document, doc, oid::ObjectId};
 use order_service::{
     AppState, app,
     engine::recovery::{Cutoffs, RecoveryReport},
-    store::{Claims, Inventory},
+    store::{Claims, Inventory, OrderDoc, OrderLine, StoredStatus},
 };
 use serde_json::{Value, json};
 
@@ -155,6 +155,37 @@ impl TestApp {
         let response = self.order(caller, items).await;
         assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
         ObjectId::parse_str(response.json()["id"].as_str().unwrap()).unwrap()
+    }
+
+    /// Stores a cancelled order of `owner` with `lines` as they are given, behind the service's
+    /// back, as an earlier version of the service might have stored it; returns its id.
+    pub async fn stored_order(&self, owner: &Caller, lines: &[(ObjectId, i64)]) -> ObjectId {
+        let id = ObjectId::new();
+        let now = DateTime::now();
+        let items = lines
+            .iter()
+            .map(|&(product_id, quantity)| OrderLine {
+                product_id,
+                quantity,
+                name: "Old line".to_owned(),
+                unit_price: 1.0,
+            })
+            .collect();
+        self.db
+            .db
+            .collection::<OrderDoc>("orders")
+            .insert_one(OrderDoc {
+                id,
+                user_id: owner.id,
+                items,
+                status: StoredStatus::Cancelled,
+                total: 0.0,
+                created_at: now,
+                updated_at: now,
+            })
+            .await
+            .unwrap();
+        id
     }
 
     /// Waits until every queued hold release is written.

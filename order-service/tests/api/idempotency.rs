@@ -31,7 +31,16 @@ async fn the_same_key_with_a_different_body_is_422() {
 
     let different = app.order_with(&buyer, &[(mug, 3)], Some("order-1")).await;
 
-    different.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED");
+    // The contract's 422 shape: a list of field errors, here naming the header.
+    let body = different.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED");
+    let detail = body["detail"].as_array().expect("detail is a list");
+    assert_eq!(detail.len(), 1, "{body}");
+    assert_eq!(detail[0]["loc"], json!(["header", "Idempotency-Key"]));
+    assert!(
+        detail[0]["msg"].as_str().is_some_and(|msg| !msg.is_empty()),
+        "{body}"
+    );
+    assert!(detail[0]["type"].is_string(), "{body}");
     assert_eq!(app.stock(mug).await, 8);
 }
 

@@ -347,3 +347,59 @@ async fn a_reorder_is_for_the_owner_and_follows_the_ordering_rules() {
     app.settle().await;
     app.assert_stock_invariant().await;
 }
+
+#[tokio::test]
+async fn reordering_an_old_order_over_the_quantity_cap_is_422_and_takes_nothing() {
+    let app = spawn_app().await;
+    let mug = app.product("Mug", 1.0, 2_000_000).await;
+    let owner = app.caller(Role::Buyer);
+    // Stored before the combined quantity was capped: one line, or lines not yet combined.
+    let combined = app.stored_order(&owner, &[(mug, 1_000_000)]).await;
+    let repeated = app
+        .stored_order(&owner, &[(mug, 10_000), (mug, 10_000)])
+        .await;
+
+    let responses = [
+        app.post(&format!("/orders/{combined}/reorder"))
+            .bearer(&owner.token)
+            .send()
+            .await,
+        app.post(&format!("/orders/{repeated}/reorder"))
+            .bearer(&owner.token)
+            .send()
+            .await,
+    ];
+
+    for response in responses {
+        assert_eq!(
+            response.assert_validation_error(),
+            vec![json!(["path", "id"])]
+        );
+    }
+    assert_eq!(app.stock(mug).await, 2_000_000);
+    assert_eq!(app.markers(mug).await, (0, 0), "no hold left");
+    assert_eq!(app.db.count("orders", doc! {}).await, 2, "no new order");
+}
+
+#[tokio::test]
+async fn reordering_lines_whose_sum_overflows_is_422_not_a_crash() {
+    let app = spawn_app().await;
+    let mug = app.product("Mug", 1.0, 10).await;
+    let owner = app.caller(Role::Buyer);
+    let original = app
+        .stored_order(&owner, &[(mug, i64::MAX), (mug, i64::MAX)])
+        .await;
+
+    let response = app
+        .post(&format!("/orders/{original}/reorder"))
+        .bearer(&owner.token)
+        .send()
+        .await;
+
+    assert_eq!(
+        response.assert_validation_error(),
+        vec![json!(["path", "id"])]
+    );
+    assert_eq!(app.stock(mug).await, 10);
+    assert_eq!(app.db.count("orders", doc! {}).await, 1, "no new order");
+}

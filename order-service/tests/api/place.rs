@@ -261,3 +261,131 @@ async fn ordering_needs_a_valid_token() {
     response.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
     assert_eq!(app.stock(mug).await, 10);
 }
+
+#[tokio::test]
+async fn repeating_a_line_cannot_order_more_than_10000_units_of_one_product() {
+    let app = spawn_app().await;
+    let mug = app.product("Mug", 1.0, 2_000_000).await;
+    let plate = app.product("Plate", 1.0, 10).await;
+    let buyer = app.caller(Role::Buyer);
+    let hundred_full_lines: Vec<_> = (0..100).map(|_| (mug, 10_000)).collect();
+
+    let repeated = app.order(&buyer, &hundred_full_lines).await;
+    let split = app
+        .order(
+            &buyer,
+            &[(plate, 1), (mug, 6_000), (plate, 1), (mug, 4_001)],
+        )
+        .await;
+
+    // The error points at the first line naming the product whose lines add up to too much.
+    assert_eq!(
+        repeated.assert_validation_error(),
+        vec![json!(["body", "items", 0, "quantity"])]
+    );
+    assert_eq!(
+        split.assert_validation_error(),
+        vec![json!(["body", "items", 1, "quantity"])]
+    );
+    let message = split.json()["detail"][0]["msg"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains(&mug.to_hex()), "{message}");
+    assert!(message.contains("10001"), "{message}");
+    assert_eq!(
+        (app.stock(mug).await, app.stock(plate).await),
+        (2_000_000, 10)
+    );
+    assert_eq!(app.markers(mug).await, (0, 0), "no hold left");
+    assert_eq!(app.db.count("orders", doc! {}).await, 0, "no order stored");
+}
+
+#[tokio::test]
+async fn lines_of_one_product_may_add_up_to_exactly_10000_units() {
+    let app = spawn_app().await;
+    let mug = app.product("Mug", 1.0, 20_000).await;
+    let buyer = app.caller(Role::Buyer);
+
+    let id = app.placed(&buyer, &[(mug, 6_000), (mug, 4_000)]).await;
+
+    let order = app
+        .get(&format!("/orders/{id}"))
+        .bearer(&buyer.token)
+        .send()
+        .await
+        .json();
+    assert_eq!(order["items"].as_array().unwrap().len(), 1);
+    assert_eq!(order["items"][0]["quantity"], 10_000);
+    assert_eq!(app.stock(mug).await, 10_000);
+}
+
+#[tokio::test]
+async fn a_whole_valued_quantity_is_taken_as_an_integer() {
+    let app = spawn_app().await;
+    let mug = app.product("Mug", 8.0, 10).await;
+    let plate = app.product("Plate", 2.0, 2_000).await;
+    let buyer = app.caller(Role::Buyer);
+
+    let response = app
+        .post("/orders")
+        .bearer(&buyer.token)
+        .json(&json!({"items": [
+            {"product_id": mug.to_hex(), "quantity": 2.0},
+            {"product_id": plate.to_hex(), "quantity": 1e3},
+        ]}))
+        .send()
+        .await;
+
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    assert_eq!(response.json()["total"], 2016.0);
+    assert_eq!((app.stock(mug).await, app.stock(plate).await), (8, 1_000));
+    let id = response.json()["id"].as_str().unwrap().to_owned();
+    let order = app
+        .get(&format!("/orders/{id}"))
+        .bearer(&buyer.token)
+        .send()
+        .await
+        .json();
+    let mut quantities: Vec<Value> = order["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["quantity"].clone())
+        .collect();
+    quantities.sort_by_key(|quantity| quantity.as_i64());
+    assert_eq!(
+        quantities,
+        vec![json!(2), json!(1000)],
+        "stored as integers"
+    );
+}
+
+#[tokio::test]
+async fn fractional_and_out_of_range_quantities_are_422_at_the_quantity() {
+    let app = spawn_app().await;
+    let mug = app.product("Mug", 8.0, 10).await;
+    let buyer = app.caller(Role::Buyer);
+
+    for quantity in [
+        json!(1.5),
+        json!(0.5),
+        json!(1e20),
+        json!(-1e20),
+        json!(2.000001),
+    ] {
+        let response = app
+            .post("/orders")
+            .bearer(&buyer.token)
+            .json(&json!({"items": [{"product_id": mug.to_hex(), "quantity": quantity}]}))
+            .send()
+            .await;
+
+        assert_eq!(
+            response.assert_validation_error(),
+            vec![json!(["body", "items", 0, "quantity"])],
+            "{quantity}"
+        );
+    }
+    assert_eq!(app.stock(mug).await, 10);
+}

@@ -178,3 +178,58 @@ async fn a_price_of_exactly_the_limits_is_accepted() {
     assert_eq!(dear["price"].as_f64(), Some(1e9));
     assert_eq!(dear["stock"], 1_000_000_000);
 }
+
+#[tokio::test]
+async fn a_whole_valued_stock_is_taken_as_an_integer() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+
+    let decimal = app
+        .create_product(
+            &seller,
+            json!({"name": "Mug", "price": 8.5, "stock": 1000.0}),
+        )
+        .await;
+    let exponent = app
+        .create_product(
+            &seller,
+            json!({"name": "Plate", "price": 2.0, "stock": 1e3}),
+        )
+        .await;
+
+    assert_eq!(decimal["stock"], json!(1000));
+    assert_eq!(exponent["stock"], json!(1000));
+    let stored = app
+        .db
+        .count("products", doc! { "stock": { "$type": "long" } })
+        .await;
+    assert_eq!(stored, 2, "stored as integers");
+}
+
+#[tokio::test]
+async fn a_fractional_or_out_of_range_stock_is_422_at_the_stock() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+
+    for stock in [
+        json!(1.5),
+        json!(1e20),
+        json!(-0.5),
+        json!("3"),
+        json!(1e9 + 1.0),
+    ] {
+        let response = app
+            .post("/products")
+            .bearer(&seller.token)
+            .json(&json!({"name": "Mug", "price": 8.5, "stock": stock}))
+            .send()
+            .await;
+
+        assert_eq!(
+            response.assert_validation_error(),
+            vec![json!(["body", "stock"])],
+            "{stock}"
+        );
+    }
+    assert_eq!(app.db.count("products", doc! {}).await, 0);
+}

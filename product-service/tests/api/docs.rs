@@ -66,3 +66,16 @@ async fn every_route_documents_the_shared_error_responses() {
         "#/components/schemas/ErrorBody"
     );
 }
+
+#[tokio::test]
+async fn stock_and_delta_are_documented_as_integers_though_whole_floats_are_accepted() {
+    let app = spawn_app().await;
+
+    let doc = app.get("/openapi.json").send().await.json();
+
+    let schemas = &doc["components"]["schemas"];
+    let stock = &schemas["CreateProduct"]["properties"]["stock"];
+    let delta = &schemas["StockChange"]["properties"]["delta"];
+    assert_eq!(stock["type"], "integer", "{stock}");
+    assert_eq!(delta["type"], "integer", "{delta}");
+}

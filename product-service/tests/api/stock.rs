@@ -220,3 +220,53 @@ async fn fifty_concurrent_single_unit_takes_on_a_stock_of_20_let_exactly_20_thro
     );
     assert_eq!(app.stock_of(&id).await, 0);
 }
+
+#[tokio::test]
+async fn a_whole_valued_delta_is_taken_as_an_integer() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+    let id = app.product_with_stock(&seller, "Mug", 5).await;
+    let uri = format!("/products/{id}/stock");
+
+    let taken = app
+        .post(&uri)
+        .bearer(&seller.token)
+        .json(&json!({"delta": -2.0}))
+        .send()
+        .await;
+    let added = app
+        .post(&uri)
+        .bearer(&seller.token)
+        .json(&json!({"delta": 1e1}))
+        .send()
+        .await;
+
+    assert_eq!(taken.status, StatusCode::OK, "{}", taken.text());
+    assert_eq!(taken.json()["stock"], json!(3));
+    assert_eq!(added.status, StatusCode::OK, "{}", added.text());
+    assert_eq!(added.json()["stock"], json!(13));
+    assert_eq!(app.stock_of(&id).await, 13);
+}
+
+#[tokio::test]
+async fn a_fractional_or_out_of_range_delta_is_422_at_the_delta() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+    let id = app.product_with_stock(&seller, "Mug", 5).await;
+
+    for delta in [json!(-2.5), json!(0.0), json!(1e19), json!(-1e300)] {
+        let response = app
+            .post(&format!("/products/{id}/stock"))
+            .bearer(&seller.token)
+            .json(&json!({ "delta": delta }))
+            .send()
+            .await;
+
+        assert_eq!(
+            response.assert_validation_error(),
+            vec![json!(["body", "delta"])],
+            "{delta}"
+        );
+    }
+    assert_eq!(app.stock_of(&id).await, 5);
+}
