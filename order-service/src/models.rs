@@ -102,9 +102,13 @@ impl OrderStatus {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"items": [{"product_id": "6560b5f2a1b2c3d4e5f60718", "quantity": 2}]}))]
 pub struct CreateOrder {
-    /// Whose order it is: the caller by default; only admins may name another user.
+    /// Whose order it is (24 hex characters): the caller by default; only admins may name
+    /// another user.
+    #[schema(pattern = "^[0-9a-fA-F]{24}$")]
     pub user_id: Option<String>,
-    /// 1 to 100 lines; lines naming the same product are combined.
+    /// 1 to 100 lines; lines naming the same product are combined, and their combined quantity
+    /// may not exceed 10000.
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<OrderItemRequest>,
 }
 
@@ -112,9 +116,11 @@ pub struct CreateOrder {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct OrderItemRequest {
     /// The product's id (24 hex characters).
+    #[schema(pattern = "^[0-9a-fA-F]{24}$")]
     pub product_id: String,
     /// Whole units from 1 to 10000 (a whole-valued number such as `2.0` is accepted).
     #[serde(deserialize_with = "common::extract::whole_number")]
+    #[schema(minimum = 1, maximum = 10_000)]
     pub quantity: i64,
 }
 
@@ -145,7 +151,7 @@ impl Validate for CreateOrder {
 
 /// `PATCH /orders/{id}`.
 #[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"status": "SHIPPED"}))]
+#[schema(example = json!({"status": "SHIPPED"}), min_properties = 1)]
 pub struct StatusChange {
     /// The new status: `SHIPPED` after `PLACED`, `DELIVERED` after `SHIPPED`.
     pub status: OrderStatus,
@@ -242,8 +248,10 @@ impl TryFrom<OrderDoc> for OrderResponse {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OrderFilter {
-    /// Only this user's orders: yours by default; admins may name anyone (or no one, for all).
+    /// Only this user's orders (24 hex characters; empty means none given): yours by default;
+    /// admins may name anyone (or no one, for all).
     #[serde(default, deserialize_with = "common::extract::empty_as_none")]
+    #[param(pattern = "^([0-9a-fA-F]{24})?$")]
     pub user_id: Option<String>,
     /// Only orders with this status.
     #[serde(default, deserialize_with = "common::extract::empty_as_none")]

@@ -60,7 +60,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
 /// Places an order: every line's stock is taken, or none is.
 #[utoipa::path(post, path = "/orders", tag = "orders",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header,
+    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7E]{1,255}$",
         description = "1 to 255 visible ASCII characters: a repeat with the same key returns the first order and takes no stock again")),
     request_body = CreateOrder,
     responses(
@@ -172,7 +172,7 @@ async fn list_orders(
 /// One order: the owner's, or any for an admin.
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The order's id (24 hex characters)")),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The order's id (24 hex characters)")),
     responses(
         (status = 200, description = "The order", body = OrderResponse),
         (status = 404, description = "No such order, or someone else's (`ORDER_NOT_FOUND`)", body = ErrorBody),
@@ -196,7 +196,7 @@ async fn get_order(
 /// Cancels a `PLACED` order; every line's units go back to stock exactly once.
 #[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The order's id (24 hex characters)")),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The order's id (24 hex characters)")),
     responses(
         (status = 200, description = "The cancelled order", body = OrderResponse),
         (status = 404, description = "No such order, or someone else's (`ORDER_NOT_FOUND`)", body = ErrorBody),
@@ -218,8 +218,9 @@ async fn cancel_order(
 #[utoipa::path(post, path = "/orders/{id}/reorder", tag = "orders",
     security(("bearer" = [])),
     params(
-        ("id" = String, Path, description = "The id of one of the caller's orders"),
-        ("Idempotency-Key" = Option<String>, Header, description = "As for `POST /orders`"),
+        ("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The id of one of the caller's orders"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7E]{1,255}$",
+            description = "As for `POST /orders`: 1 to 255 visible ASCII characters"),
     ),
     responses(
         (status = 201, description = "The new order", body = PlacedOrder),
@@ -244,7 +245,7 @@ async fn reorder(
 /// Moves an order along `PLACED → SHIPPED → DELIVERED` (admins only).
 #[utoipa::path(patch, path = "/orders/{id}", tag = "orders",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The order's id (24 hex characters)")),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The order's id (24 hex characters)")),
     request_body = StatusChange,
     responses(
         (status = 200, description = "The order with its new status", body = OrderResponse),

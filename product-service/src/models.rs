@@ -10,7 +10,13 @@ use common::{
 };
 use mongodb::bson::oid::ObjectId;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{
+    IntoParams, ToSchema,
+    openapi::{
+        RefOr, Schema,
+        schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder},
+    },
+};
 
 use crate::catalog::{Query, Sort};
 
@@ -31,18 +37,24 @@ pub const MAX_QUERY_CHARS: usize = MAX_NAME_CHARS;
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"name": "Desk lamp", "description": "Warm light, adjustable arm", "price": 39.9, "category": "Home", "stock": 25}))]
 pub struct CreateProduct {
-    /// 1 to 200 characters, not only spaces; stored trimmed.
+    /// 1 to 200 characters, not only white space; stored trimmed (the length counts the
+    /// trimmed name).
+    #[schema(min_length = 1, max_length = 200, pattern = r"[^\s\u0085]")]
     pub name: String,
     /// Up to 5000 characters.
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub description: String,
     /// A finite number from 0 to 1e9, kept as sent.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price: f64,
-    /// Up to 100 characters; matched case-insensitively.
+    /// Up to 100 characters (once trimmed); matched case-insensitively.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub category: String,
     /// Whole units from 0 to 1e9 (default 0; a whole-valued number such as `25.0` is accepted).
     #[serde(default, deserialize_with = "common::extract::whole_number")]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub stock: i64,
 }
 
@@ -65,8 +77,10 @@ impl Validate for CreateProduct {
 }
 
 /// `PATCH /products/{id}`: any of the fields; stock changes only through `POST /products/{id}/stock`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"price": 34.9}))]
+///
+/// Its OpenAPI schema is written by hand (below) to state "at least one of the four fields, not
+/// `null`", which the derive cannot say.
+#[derive(Debug, Deserialize)]
 pub struct UpdateProduct {
     /// 1 to 200 characters, not only spaces.
     pub name: Option<String>,
@@ -77,6 +91,59 @@ pub struct UpdateProduct {
     /// Up to 100 characters.
     pub category: Option<String>,
 }
+
+/// The fields [`UpdateProduct`] reads, as the OpenAPI document shows them: each optional, none
+/// `null` (a `null` field counts as absent, and a body of only `null`s is refused).
+#[derive(ToSchema)]
+#[schema(min_properties = 1)]
+#[expect(
+    dead_code,
+    reason = "never built: it only describes UpdateProduct for OpenAPI"
+)]
+struct UpdateProductFields {
+    /// 1 to 200 characters, not only white space (the length counts the trimmed name).
+    #[schema(
+        required = false,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\s\u0085]"
+    )]
+    name: String,
+    /// Up to 5000 characters.
+    #[schema(required = false, max_length = 5000)]
+    description: String,
+    /// A finite number from 0 to 1e9.
+    #[schema(required = false, minimum = 0, maximum = 1_000_000_000)]
+    price: f64,
+    /// Up to 100 characters (once trimmed).
+    #[schema(required = false, max_length = 100)]
+    category: String,
+}
+
+/// The fields a `PATCH /products/{id}` body must name at least one of.
+const UPDATABLE: [&str; 4] = ["name", "description", "price", "category"];
+
+impl utoipa::PartialSchema for UpdateProduct {
+    fn schema() -> RefOr<Schema> {
+        let at_least_one = UPDATABLE
+            .into_iter()
+            .fold(AnyOfBuilder::new(), |any_of, field| {
+                any_of.item(ObjectBuilder::new().required(field))
+            });
+        AllOfBuilder::new()
+            .item(<UpdateProductFields as utoipa::PartialSchema>::schema())
+            .item(at_least_one)
+            .description(Some(
+                "At least one of `name`, `description`, `price`, `category`, not `null`; \
+                 other properties are ignored. Stock changes only through \
+                 `POST /products/{id}/stock`.",
+            ))
+            .examples([serde_json::json!({"price": 34.9})])
+            .into()
+    }
+}
+
+impl ToSchema for UpdateProduct {}
 
 impl Validate for UpdateProduct {
     fn validate(&self) -> ApiResult<()> {
@@ -155,9 +222,10 @@ fn check_category(violations: &mut Violations, category: &str) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"delta": -2}))]
 pub struct StockChange {
-    /// Units to add (positive) or take (negative); not zero (a whole-valued number such as
-    /// `-2.0` is accepted).
+    /// Units to add (positive) or take (negative), from -1e9 to 1e9 and not 0 (a whole-valued
+    /// number such as `-2.0` is accepted).
     #[serde(deserialize_with = "common::extract::whole_number")]
+    #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000)]
     pub delta: i64,
 }
 
@@ -223,16 +291,17 @@ impl From<ProductDoc> for ProductResponse {
 pub struct ProductFilter {
     /// Text the name contains, in any case, taken literally (`(`, `.*` and `\` are characters,
     /// not a pattern); empty means no filter. At most 200 characters, no NUL.
-    #[param(max_length = 200)]
+    #[param(max_length = 200, pattern = r"^[^\u0000]*$")]
     pub q: Option<String>,
-    /// Exactly this category, in any case.
+    /// Exactly this category, in any case; no NUL.
     #[serde(default, deserialize_with = "common::extract::empty_as_none")]
+    #[param(pattern = r"^[^\u0000]*$")]
     pub category: Option<String>,
-    /// Only this seller's products (24 hex characters).
+    /// Only this seller's products (24 hex characters; empty means no filter).
     #[serde(default, deserialize_with = "common::extract::empty_as_none")]
-    #[param(pattern = "^[0-9a-fA-F]{24}$")]
+    #[param(pattern = "^([0-9a-fA-F]{24})?$")]
     pub seller_id: Option<String>,
-    /// The lowest price, inclusive.
+    /// The lowest price, inclusive; a finite number.
     #[serde(default, deserialize_with = "common::extract::empty_as_none_parsed")]
     pub min_price: Option<f64>,
     /// The highest price, inclusive; not below `min_price`.

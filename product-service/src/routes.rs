@@ -158,7 +158,7 @@ async fn list_products(
 
 /// One product.
 #[utoipa::path(get, path = "/products/{id}", tag = "products",
-    params(("id" = String, Path, description = "The product's id (24 hex characters)")),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The product's id (24 hex characters)")),
     responses(
         (status = 200, description = "The product", body = ProductResponse),
         (status = 404, description = "No such product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
@@ -180,7 +180,7 @@ async fn get_product(
 /// Changes name, description, price or category (the owning seller or an admin).
 #[utoipa::path(patch, path = "/products/{id}", tag = "products",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The product's id (24 hex characters)")),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The product's id (24 hex characters)")),
     request_body = UpdateProduct,
     responses(
         (status = 200, description = "The changed product", body = ProductResponse),
@@ -213,7 +213,7 @@ async fn update_product(
 /// Adds to or takes from the stock in one atomic conditional update; it never goes below zero.
 #[utoipa::path(post, path = "/products/{id}/stock", tag = "products",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The product's id (24 hex characters)")),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The product's id (24 hex characters)")),
     request_body = StockChange,
     responses(
         (status = 200, description = "The product with its new stock", body = ProductResponse),
@@ -258,7 +258,7 @@ async fn adjust_stock(
 /// Removes a product (the owning seller or an admin).
 #[utoipa::path(delete, path = "/products/{id}", tag = "products",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The product's id (24 hex characters)")),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The product's id (24 hex characters)")),
     responses(
         (status = 204, description = "The product was removed"),
         (status = 404, description = "No such product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),

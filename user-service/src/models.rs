@@ -20,13 +20,18 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery", "name": "Ada"}))]
 pub struct RegisterRequest {
-    /// A valid email address; stored normalised: trimmed, Unicode NFKC, lowercased, the domain
-    /// in punycode. Quoted and non-ASCII local parts are refused.
+    /// A valid email address of at most 254 characters; stored normalised: trimmed, Unicode
+    /// NFKC, lowercased, the domain in punycode. Quoted and non-ASCII local parts, IP-literal
+    /// domains, domains without a dot and display names (`Ada <ada@example.com>`) are refused.
+    #[schema(format = Email, max_length = 254, pattern = r#"^\s*[^\s"<>\[\]@]+@[^\s"<>\[\]@]+\.[^\s"<>\[\]@]+\s*$"#)]
     pub email: String,
-    /// 8 to 72 UTF-8 bytes.
+    /// 8 to 72 bytes in UTF-8 (bytes are counted, not characters: a character outside ASCII
+    /// takes 2 to 4 bytes, so such a password must be shorter than 72 characters).
+    #[schema(min_length = 8, max_length = 72)]
     pub password: String,
     /// Up to 100 characters.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub name: String,
     /// `buyer` (default) or `seller`; `admin` is refused with 403.
     #[serde(default)]
@@ -91,7 +96,9 @@ pub fn check_password(password: &str) -> Result<(), (String, &'static str)> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery"}))]
 pub struct LoginRequest {
-    /// The account's email, in any spelling of the same mailbox (case, fullwidth, IDN).
+    /// The account's email, in any spelling of the same mailbox (case, fullwidth, IDN); at most
+    /// 254 characters.
+    #[schema(max_length = 254)]
     pub email: String,
     /// The password.
     pub password: String,

@@ -63,3 +63,49 @@ async fn quantities_are_documented_as_integers_though_whole_floats_are_accepted(
     let quantity = &doc["components"]["schemas"]["OrderItemRequest"]["properties"]["quantity"];
     assert_eq!(quantity["type"], "integer", "{quantity}");
 }
+
+#[tokio::test]
+async fn the_openapi_document_states_the_constraints_the_service_enforces() {
+    let app = spawn_app().await;
+
+    let doc = app.get("/openapi.json").send().await.json();
+
+    let schemas = &doc["components"]["schemas"];
+    let create = &schemas["CreateOrder"]["properties"];
+    assert_eq!(create["items"]["minItems"], 1, "{create}");
+    assert_eq!(create["items"]["maxItems"], 100, "{create}");
+    assert_eq!(
+        create["user_id"]["pattern"], "^[0-9a-fA-F]{24}$",
+        "{create}"
+    );
+    let item = &schemas["OrderItemRequest"]["properties"];
+    assert_eq!(item["product_id"]["pattern"], "^[0-9a-fA-F]{24}$");
+    assert_eq!(item["quantity"]["minimum"], 1.0, "{item}");
+    assert_eq!(item["quantity"]["maximum"], 10000.0, "{item}");
+    assert_eq!(schemas["StatusChange"]["minProperties"], 1);
+    for path in ["/orders", "/orders/{id}/reorder"] {
+        let parameters = doc["paths"][path]["post"]["parameters"].as_array().unwrap();
+        let key = parameters
+            .iter()
+            .find(|p| p["name"] == "Idempotency-Key")
+            .unwrap();
+        assert_eq!(key["in"], "header");
+        assert_eq!(
+            key["schema"]["pattern"], "^[\\x21-\\x7E]{1,255}$",
+            "{path}: {key}"
+        );
+    }
+    for (path, method) in [
+        ("/orders/{id}", "get"),
+        ("/orders/{id}", "patch"),
+        ("/orders/{id}/cancel", "post"),
+        ("/orders/{id}/reorder", "post"),
+    ] {
+        let parameters = doc["paths"][path][method]["parameters"].as_array().unwrap();
+        let id = parameters.iter().find(|p| p["name"] == "id").unwrap();
+        assert_eq!(
+            id["schema"]["pattern"], "^[0-9a-fA-F]{24}$",
+            "{method} {path}: {id}"
+        );
+    }
+}

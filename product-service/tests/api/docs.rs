@@ -79,3 +79,68 @@ async fn stock_and_delta_are_documented_as_integers_though_whole_floats_are_acce
     assert_eq!(stock["type"], "integer", "{stock}");
     assert_eq!(delta["type"], "integer", "{delta}");
 }
+
+#[tokio::test]
+async fn the_openapi_document_states_the_constraints_the_service_enforces() {
+    let app = spawn_app().await;
+
+    let doc = app.get("/openapi.json").send().await.json();
+
+    let schemas = &doc["components"]["schemas"];
+    let create = &schemas["CreateProduct"]["properties"];
+    assert_eq!(create["name"]["minLength"], 1, "{create}");
+    assert_eq!(create["name"]["maxLength"], 200, "{create}");
+    assert_eq!(create["description"]["maxLength"], 5000);
+    assert_eq!(create["category"]["maxLength"], 100);
+    assert_eq!(create["price"]["minimum"], 0.0);
+    assert_eq!(create["price"]["maximum"], 1e9);
+    assert_eq!(create["stock"]["minimum"], 0.0);
+    assert_eq!(create["stock"]["maximum"], 1e9);
+    let update = &schemas["UpdateProduct"];
+    let fields = &update["allOf"][0];
+    assert_eq!(fields["minProperties"], 1, "{update}");
+    assert_eq!(fields["properties"]["name"]["maxLength"], 200, "{update}");
+    assert_eq!(
+        fields["properties"]["price"]["type"], "number",
+        "not null: {update}"
+    );
+    let named: Vec<_> = update["allOf"][1]["anyOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|one| one["required"][0].clone())
+        .collect();
+    assert_eq!(
+        named,
+        [
+            json!("name"),
+            json!("description"),
+            json!("price"),
+            json!("category")
+        ]
+    );
+    let delta = &schemas["StockChange"]["properties"]["delta"];
+    assert_eq!(delta["minimum"], -1e9, "{delta}");
+    assert_eq!(delta["maximum"], 1e9, "{delta}");
+    for (path, method) in [
+        ("/products/{id}", "get"),
+        ("/products/{id}", "patch"),
+        ("/products/{id}", "delete"),
+        ("/products/{id}/stock", "post"),
+    ] {
+        let id = &doc["paths"][path][method]["parameters"][0];
+        assert_eq!(id["name"], "id");
+        assert_eq!(
+            id["schema"]["pattern"], "^[0-9a-fA-F]{24}$",
+            "{method} {path}: {id}"
+        );
+    }
+    let list = doc["paths"]["/products"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let param = |name: &str| list.iter().find(|p| p["name"] == name).unwrap().clone();
+    assert_eq!(param("q")["schema"]["pattern"], "^[^\\u0000]*$");
+    assert_eq!(param("q")["schema"]["maxLength"], 200);
+    assert!(param("seller_id")["schema"]["pattern"].is_string());
+    assert_eq!(param("limit")["schema"]["maximum"], 1000);
+}

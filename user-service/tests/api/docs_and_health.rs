@@ -154,3 +154,34 @@ async fn cors_allows_any_origin_and_exposes_the_paging_headers() {
         assert!(exposed.contains(header), "{header} exposed: {exposed}");
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_states_the_constraints_the_service_enforces() {
+    let app = spawn_app().await;
+
+    let doc = app.get("/openapi.json").send().await.json();
+
+    let schemas = &doc["components"]["schemas"];
+    let register = &schemas["RegisterRequest"]["properties"];
+    assert_eq!(register["password"]["minLength"], 8, "{register}");
+    assert_eq!(register["password"]["maxLength"], 72, "{register}");
+    assert!(
+        register["password"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("bytes")
+    );
+    assert_eq!(register["name"]["maxLength"], 100);
+    assert_eq!(register["email"]["format"], "email");
+    assert_eq!(register["email"]["maxLength"], 254);
+    assert_eq!(
+        schemas["Role"]["enum"],
+        json!(["buyer", "seller", "admin"]),
+        "{}",
+        schemas["Role"]
+    );
+    assert_eq!(
+        schemas["LoginRequest"]["properties"]["email"]["maxLength"],
+        254
+    );
+}
