@@ -6,7 +6,7 @@
 
 use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
 
-use axum::http::{HeaderValue, Uri};
+use axum::http::{HeaderName, HeaderValue, Uri};
 
 /// The shortest `JWT_SECRET` accepted: HS256 keys shorter than the hash output weaken the MAC.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -113,6 +113,19 @@ pub struct Config {
     pub bcrypt_cost: u32,
     /// `REQUEST_TIMEOUT_SECS`, default 10: the longest a request may take before it is answered 503.
     pub request_timeout: Duration,
+    /// `RATE_LIMIT_PER_MINUTE`, default 30: the sustained rate of login, register and refresh
+    /// requests each client (IP address) may send to the user service.
+    pub rate_limit_per_minute: u32,
+    /// `RATE_LIMIT_BURST`, default 5: how many of those requests a client may send at once
+    /// before the sustained rate applies.
+    pub rate_limit_burst: u32,
+    /// `TRUSTED_PROXY_HEADER`, unset by default: a header set by a proxy in front of the service
+    /// (such as `X-Forwarded-For`) whose rightmost address is the client's. Unset, the client is
+    /// the peer address, and no header a client sends can change it.
+    pub trusted_proxy_header: Option<HeaderName>,
+    /// `BCRYPT_QUEUE_WAIT_MS`, default 1000: how long a request waits for a free bcrypt slot
+    /// before it is answered 503 `OVERLOADED`.
+    pub bcrypt_queue_wait: Duration,
 }
 
 impl Config {
@@ -150,6 +163,18 @@ impl Config {
                 10,
                 1..=300,
             )?),
+            rate_limit_per_minute: env.parse_in_range(
+                "RATE_LIMIT_PER_MINUTE",
+                30,
+                1..=1_000_000,
+            )?,
+            rate_limit_burst: env.parse_in_range("RATE_LIMIT_BURST", 5, 1..=1_000_000)?,
+            trusted_proxy_header: trusted_proxy_header(&env)?,
+            bcrypt_queue_wait: Duration::from_millis(env.parse_in_range(
+                "BCRYPT_QUEUE_WAIT_MS",
+                1000,
+                1..=60_000,
+            )?),
         })
     }
 }
@@ -183,6 +208,21 @@ fn jwt_secret(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<Secret, Conf
         ));
     }
     Ok(Secret::new(secret))
+}
+
+fn trusted_proxy_header(
+    env: &Env<impl Fn(&str) -> Option<String>>,
+) -> Result<Option<HeaderName>, ConfigError> {
+    env.string("TRUSTED_PROXY_HEADER")
+        .map(|name| {
+            HeaderName::try_from(name.as_str()).map_err(|_| {
+                ConfigError::invalid(
+                    "TRUSTED_PROXY_HEADER",
+                    format!("`{name}` is not a header name such as X-Forwarded-For"),
+                )
+            })
+        })
+        .transpose()
 }
 
 fn cors_origins(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<CorsOrigins, ConfigError> {
@@ -301,6 +341,23 @@ mod tests {
         assert_eq!(config.access_token_ttl, Duration::from_secs(30 * 60));
         assert_eq!(config.refresh_token_ttl, Duration::from_secs(7 * 24 * 3600));
         assert_eq!(config.bcrypt_cost, 12);
+        assert_eq!(config.rate_limit_per_minute, 30);
+        assert_eq!(config.rate_limit_burst, 5);
+        assert_eq!(config.trusted_proxy_header, None);
+        assert_eq!(config.bcrypt_queue_wait, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_trusted_proxy_header_is_read_case_insensitively() {
+        let config = config(&[
+            ("JWT_SECRET", SECRET),
+            ("TRUSTED_PROXY_HEADER", "X-Forwarded-For"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.trusted_proxy_header,
+            Some(HeaderName::from_static("x-forwarded-for"))
+        );
     }
 
     #[test]
@@ -330,6 +387,10 @@ mod tests {
             ("DB_NAME", "a.b"),
             ("CORS_ORIGINS", "https://shop.example.com/path"),
             ("CORS_ORIGINS", "shop.example.com"),
+            ("RATE_LIMIT_PER_MINUTE", "0"),
+            ("RATE_LIMIT_BURST", "0"),
+            ("TRUSTED_PROXY_HEADER", "X Forwarded For"),
+            ("BCRYPT_QUEUE_WAIT_MS", "0"),
         ] {
             let err = config(&[("JWT_SECRET", SECRET), (name, value)])
                 .unwrap_err()

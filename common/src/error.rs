@@ -46,6 +46,14 @@ pub enum ApiError {
     /// header), and every handler returns this one error type.
     #[error("too many attempts, retry after {retry_after_secs}s")]
     TooManyAttempts { retry_after_secs: u64 },
+    /// 429 `RATE_LIMITED`, with `Retry-After` in seconds: one client (IP address) sent more
+    /// requests than its limit allows.
+    #[error("rate limited, retry after {retry_after_secs}s")]
+    RateLimited { retry_after_secs: u64 },
+    /// 503 `OVERLOADED`, with `Retry-After` in seconds: work the request needs (such as a bcrypt
+    /// hash) could not start soon, so the request is refused instead of queued without bound.
+    #[error("overloaded, retry after {retry_after_secs}s")]
+    Overloaded { retry_after_secs: u64 },
     /// 503 `DB_UNAVAILABLE`: the database could not be reached in time.
     #[error("database unavailable: {0:#}")]
     DbUnavailable(anyhow::Error),
@@ -114,8 +122,10 @@ impl ApiError {
         match self {
             Self::Client { status, .. } => *status,
             Self::Validation(_) | Self::CodedValidation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::DbUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyAttempts { .. } | Self::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::DbUnavailable(_) | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -127,6 +137,8 @@ impl ApiError {
             Self::Validation(_) => "VALIDATION_ERROR",
             Self::CodedValidation { code, .. } => code,
             Self::TooManyAttempts { .. } => "TOO_MANY_ATTEMPTS",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::Overloaded { .. } => "OVERLOADED",
             Self::DbUnavailable(_) => "DB_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
         }
@@ -191,17 +203,30 @@ impl IntoResponse for ApiError {
             )
                 .into_response(),
             Self::Client { detail, .. } => error_body(status, code, detail),
-            Self::TooManyAttempts { retry_after_secs } => {
-                let mut response = error_body(
+            Self::TooManyAttempts { retry_after_secs } => retry_later(
+                error_body(
                     status,
                     code,
                     "Too many failed login attempts; try again later".into(),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-                response
-            }
+                ),
+                retry_after_secs,
+            ),
+            Self::RateLimited { retry_after_secs } => retry_later(
+                error_body(
+                    status,
+                    code,
+                    "Too many requests from this client; try again later".into(),
+                ),
+                retry_after_secs,
+            ),
+            Self::Overloaded { retry_after_secs } => retry_later(
+                error_body(
+                    status,
+                    code,
+                    "The service is busy; try again shortly".into(),
+                ),
+                retry_after_secs,
+            ),
             Self::DbUnavailable(_) => error_body(
                 status,
                 code,
@@ -216,6 +241,13 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+fn retry_later(mut response: Response, retry_after_secs: u64) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
 }
 
 fn error_body(status: StatusCode, code: &str, detail: Cow<'static, str>) -> Response {
@@ -395,6 +427,38 @@ mod tests {
                 "error_code": "IDEMPOTENCY_KEY_REUSED",
             })
         );
+    }
+
+    #[tokio::test]
+    async fn rate_limited_and_overloaded_carry_retry_after_and_their_codes() {
+        for (err, status, code, secs) in [
+            (
+                ApiError::RateLimited {
+                    retry_after_secs: 7,
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                "7",
+            ),
+            (
+                ApiError::Overloaded {
+                    retry_after_secs: 1,
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+                "OVERLOADED",
+                "1",
+            ),
+        ] {
+            let response = err.into_response();
+            assert_eq!(response.status(), status);
+            assert_eq!(response.headers()[header::RETRY_AFTER], secs);
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let body: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(body["error_code"], code);
+            assert!(body["detail"].is_string());
+        }
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 //!
 //! Each service's `main` is one call to [`run`], so the three binaries start and stop alike.
 
-use std::{future::Future, process::ExitCode, time::Duration};
+use std::{future::Future, net::SocketAddr, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use axum::Router;
@@ -101,10 +101,14 @@ where
     })?;
     tracing::info!(address = %listener.local_addr()?, "{name} listening; Swagger UI at /docs");
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server error")?;
+    // The peer address is what the user service's per-client rate limits key on.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("server error")?;
     let _ = stop.send(true);
     if tokio::time::timeout(BACKGROUND_DRAIN, stop.closed())
         .await

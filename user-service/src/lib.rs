@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod email;
+pub mod limits;
 pub mod models;
 pub mod password;
 mod routes;
@@ -20,6 +21,7 @@ use common::{auth::TokenKeys, config::Config, config::Env, server::ServiceContex
 use mongodb::Database;
 
 use crate::{
+    limits::ClientLimits,
     password::Passwords,
     store::{LoginAttempts, RefreshTokens, UserStore},
 };
@@ -41,6 +43,8 @@ pub struct AppState {
     pub passwords: Passwords,
     /// Access-token signing.
     pub keys: TokenKeys,
+    /// Per-client limits on login, registration and refresh.
+    pub client_limits: ClientLimits,
 }
 
 impl FromRef<AppState> for TokenKeys {
@@ -56,8 +60,9 @@ impl AppState {
             users: UserStore::new(&db),
             refresh_tokens: RefreshTokens::new(&db, config.refresh_token_ttl),
             login_attempts: LoginAttempts::new(&db),
-            passwords: Passwords::new(config.bcrypt_cost).await?,
+            passwords: Passwords::new(config.bcrypt_cost, config.bcrypt_queue_wait).await?,
             keys: TokenKeys::new(&config.jwt_secret, config.access_token_ttl),
+            client_limits: ClientLimits::new(&config),
             config: Arc::new(config),
             db,
         };

@@ -4,8 +4,12 @@
 //! most one hash per CPU at a time: more would only queue on the cores while holding threads.
 //! Unknown emails are verified against a dummy hash of the same cost, so a login takes about the
 //! same time whether or not the account exists.
+//!
+//! The queue for those slots is bounded in time: a request that gets no slot within
+//! `BCRYPT_QUEUE_WAIT_MS` is answered 503 `OVERLOADED` with `Retry-After: 1`, so a flood of
+//! logins cannot build a backlog that every later request waits behind.
 
-use std::{fmt, sync::Arc};
+use std::{fmt, sync::Arc, time::Duration};
 
 use common::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -29,16 +33,19 @@ impl fmt::Debug for PasswordHash {
 pub struct Passwords {
     cost: u32,
     permits: Arc<Semaphore>,
+    max_wait: Duration,
     dummy: PasswordHash,
 }
 
 impl Passwords {
-    /// A hasher at `cost`; computes the dummy hash, which takes one hash's time.
-    pub async fn new(cost: u32) -> anyhow::Result<Self> {
+    /// A hasher at `cost` whose callers wait at most `max_wait` for a slot; computes the dummy
+    /// hash, which takes one hash's time.
+    pub async fn new(cost: u32, max_wait: Duration) -> anyhow::Result<Self> {
         let parallelism = std::thread::available_parallelism().map_or(2, usize::from);
         let mut passwords = Self {
             cost,
             permits: Arc::new(Semaphore::new(parallelism)),
+            max_wait,
             dummy: PasswordHash(String::new()),
         };
         // Random, so no password can match it.
@@ -91,9 +98,16 @@ impl Passwords {
     ) -> ApiResult<T> {
         // The permit moves into the blocking task: if the request is dropped (client gone,
         // timeout), the hash still runs to the end, and keeps its slot until then.
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
+        // The semaphore is fair (first come, first served), so a wait bound is a queue bound:
+        // at most about `max_wait` worth of hashes is ever queued ahead of a request.
+        let permit = tokio::time::timeout(self.max_wait, Arc::clone(&self.permits).acquire_owned())
             .await
+            .map_err(|_| {
+                tracing::warn!("bcrypt queue full; request refused as overloaded");
+                ApiError::Overloaded {
+                    retry_after_secs: 1,
+                }
+            })?
             .map_err(ApiError::internal)?;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -110,7 +124,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {
-        let passwords = Passwords::new(4).await.unwrap();
+        let passwords = Passwords::new(4, Duration::from_secs(5)).await.unwrap();
         let hash = passwords.hash("correct horse".into()).await.unwrap();
         assert!(
             passwords
@@ -134,12 +148,35 @@ mod tests {
 
     #[tokio::test]
     async fn a_password_over_72_bytes_never_matches() {
-        let passwords = Passwords::new(4).await.unwrap();
+        let passwords = Passwords::new(4, Duration::from_secs(5)).await.unwrap();
         let base = "x".repeat(72);
         let hash = passwords.hash(base.clone()).await.unwrap();
         // bcrypt alone would accept this: it ignores bytes past 72.
         let longer = format!("{base}y");
         assert!(!passwords.verify(longer, Some(&hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn no_free_slot_within_the_wait_is_refused_as_overloaded() {
+        let passwords = Passwords::new(4, Duration::from_millis(10)).await.unwrap();
+        // Every slot taken, as by hashes in progress.
+        let permits = passwords.permits.available_permits() as u32;
+        let _held = Arc::clone(&passwords.permits)
+            .acquire_many_owned(permits)
+            .await
+            .unwrap();
+
+        let err = passwords.verify("guess".into(), None).await.unwrap_err();
+
+        assert!(
+            matches!(
+                err,
+                ApiError::Overloaded {
+                    retry_after_secs: 1
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

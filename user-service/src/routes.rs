@@ -4,6 +4,7 @@ use axum::{
     Json,
     extract::{OriginalUri, Path, State},
     http::StatusCode,
+    middleware,
 };
 use common::{
     ApiError, ApiResult,
@@ -20,6 +21,7 @@ use crate::{
     AppState,
     accounts::{Creation, NewAccount, create_account},
     email::{login_key, normalize_email},
+    limits::{BusyOrDbUnavailable, RateLimitedError, limit_per_client},
     models::{
         LoginRequest, RefreshRequest, RegisterRequest, RegisteredUser, TokenResponse, UserFilter,
         UserProfile,
@@ -43,10 +45,17 @@ struct ApiDoc;
 
 /// The service's own routes with their OpenAPI description.
 pub fn router(state: AppState) -> OpenApiRouter {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    // Limited before the body is read, so a refused request costs next to nothing.
+    let limited = OpenApiRouter::new()
         .routes(routes!(register_user))
         .routes(routes!(login))
         .routes(routes!(refresh_tokens))
+        .route_layer(middleware::from_fn_with_state(
+            state.client_limits.clone(),
+            limit_per_client,
+        ));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(limited)
         .routes(routes!(logout))
         .routes(routes!(get_me))
         .routes(routes!(get_user))
@@ -62,7 +71,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
         (status = 403, description = "`role: admin` cannot be registered (`FORBIDDEN`)", body = ErrorBody),
         (status = 409, description = "The email is taken (`EMAIL_TAKEN`)", body = ErrorBody),
         (status = 422, description = "Invalid email (quoted or non-ASCII local parts are refused; the email is stored normalised: NFKC, lowercased, the domain in punycode), password (8–72 bytes), name (≤ 100) or role", body = ValidationErrorBody),
-        InvalidJson, JsonBodyErrors, DbUnavailable,
+        InvalidJson, JsonBodyErrors, RateLimitedError, BusyOrDbUnavailable,
     ))]
 async fn register_user(
     State(state): State<AppState>,
@@ -99,9 +108,9 @@ async fn register_user(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 401, description = "Unknown email or wrong password (`INVALID_CREDENTIALS`)", body = ErrorBody),
         (status = 422, description = "Missing fields", body = ValidationErrorBody),
-        (status = 429, description = "5 wrong passwords for this email (in any spelling of its mailbox) within 15 minutes (`TOO_MANY_ATTEMPTS`); see `Retry-After`. Only wrong passwords count; a right one is refused only while the limit is full", body = ErrorBody,
+        (status = 429, description = "5 wrong passwords for this email (in any spelling of its mailbox) within 15 minutes (`TOO_MANY_ATTEMPTS`): only wrong passwords count, and a right one is refused only while the limit is full. Or too many requests from this client (IP address) (`RATE_LIMITED`), see `RATE_LIMIT_PER_MINUTE` and `RATE_LIMIT_BURST`", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until the next attempt is allowed"))),
-        InvalidJson, JsonBodyErrors, DbUnavailable,
+        InvalidJson, JsonBodyErrors, BusyOrDbUnavailable,
     ))]
 async fn login(
     State(state): State<AppState>,
@@ -156,7 +165,7 @@ fn too_many_failures(retry_after_secs: u64) -> ApiError {
         (status = 200, description = "New tokens; the presented refresh token is spent", body = TokenResponse),
         (status = 401, description = "Unknown, expired or spent refresh token (`UNAUTHORIZED`); a spent one also revokes all the user's refresh tokens", body = ErrorBody),
         (status = 422, description = "Missing `refresh_token`", body = ValidationErrorBody),
-        InvalidJson, JsonBodyErrors, DbUnavailable,
+        InvalidJson, JsonBodyErrors, RateLimitedError, DbUnavailable,
     ))]
 async fn refresh_tokens(
     State(state): State<AppState>,
@@ -220,7 +229,7 @@ async fn get_me(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Js
 /// One account: the user's own, or any for an admin.
 #[utoipa::path(get, path = "/users/{id}", tag = "users",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The user's id (24 hex characters)")),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The user's id (24 hex characters)")),
     responses(
         (status = 200, description = "The account", body = UserProfile),
         (status = 403, description = "Another user's account (`FORBIDDEN`)", body = ErrorBody),

@@ -15,9 +15,19 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
+/// Limits loose enough for tests that are not about them: every in-process request comes from the
+/// same client, and concurrent logins at a real bcrypt cost may queue for a while. A test's own
+/// overrides come first, so they win.
+const GENEROUS_LIMITS: &[(&str, &str)] = &[
+    ("RATE_LIMIT_PER_MINUTE", "1000000"),
+    ("RATE_LIMIT_BURST", "1000000"),
+    ("BCRYPT_QUEUE_WAIT_MS", "60000"),
+];
+
 /// Like [`spawn_app`], with extra configuration variables (such as a higher `BCRYPT_COST`).
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    let db = TestDb::with_overrides("user_service", overrides).await;
+    let overrides = [overrides, GENEROUS_LIMITS].concat();
+    let db = TestDb::with_overrides("user_service", &overrides).await;
     let state = AppState::new(db.config.clone(), db.db.clone())
         .await
         .expect("the service starts");

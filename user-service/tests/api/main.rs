@@ -7,6 +7,7 @@ mod errors;
 mod login;
 mod mailbox;
 mod outage;
+mod rate_limits;
 mod register;
 mod startup;
 mod tokens;
