@@ -126,6 +126,12 @@ pub struct Config {
     /// `BCRYPT_QUEUE_WAIT_MS`, default 1000: how long a request waits for a free bcrypt slot
     /// before it is answered 503 `OVERLOADED`.
     pub bcrypt_queue_wait: Duration,
+    /// `HEADER_READ_TIMEOUT_SECS`, default 10: how long a connection may take to send a request's
+    /// headers, and how long a kept-alive connection may stay idle, before it is closed.
+    pub header_read_timeout: Duration,
+    /// `MAX_CONNECTIONS`, default 10 000: how many connections are served at once; past that, new
+    /// connections wait in the listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -175,6 +181,12 @@ impl Config {
                 1000,
                 1..=60_000,
             )?),
+            header_read_timeout: Duration::from_secs(env.parse_in_range(
+                "HEADER_READ_TIMEOUT_SECS",
+                10,
+                1..=300,
+            )?),
+            max_connections: env.parse_in_range("MAX_CONNECTIONS", 10_000, 1..=1_000_000)?,
         })
     }
 }
@@ -345,6 +357,20 @@ mod tests {
         assert_eq!(config.rate_limit_burst, 5);
         assert_eq!(config.trusted_proxy_header, None);
         assert_eq!(config.bcrypt_queue_wait, Duration::from_secs(1));
+        assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_connections, 10_000);
+    }
+
+    #[test]
+    fn connection_limits_are_read() {
+        let config = config(&[
+            ("JWT_SECRET", SECRET),
+            ("HEADER_READ_TIMEOUT_SECS", "3"),
+            ("MAX_CONNECTIONS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(config.max_connections, 250);
     }
 
     #[test]
@@ -391,6 +417,10 @@ mod tests {
             ("RATE_LIMIT_BURST", "0"),
             ("TRUSTED_PROXY_HEADER", "X Forwarded For"),
             ("BCRYPT_QUEUE_WAIT_MS", "0"),
+            ("HEADER_READ_TIMEOUT_SECS", "0"),
+            ("HEADER_READ_TIMEOUT_SECS", "301"),
+            ("MAX_CONNECTIONS", "0"),
+            ("MAX_CONNECTIONS", "many"),
         ] {
             let err = config(&[("JWT_SECRET", SECRET), (name, value)])
                 .unwrap_err()

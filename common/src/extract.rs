@@ -1,7 +1,8 @@
 //! Extractors for request bodies, query strings and path ids that answer bad input in the
 //! contract's shapes: 415 for a body that is not JSON, 400 for malformed JSON, 413 for a body over
 //! the limit, 422 with FastAPI's field list for well-formed input of the wrong shape, and 400
-//! `INVALID_ID` for a malformed id.
+//! `INVALID_ID` for a malformed id, and 408 for a body that does not arrive within
+//! [`BODY_READ_TIMEOUT`].
 //!
 //! Bodies are deserialized into typed structs (never a loose document that could smuggle
 //! `{"$ne": null}` into a query) and then checked by their [`Validate`] impl.
@@ -11,6 +12,8 @@ use axum::{
     extract::{FromRequest, FromRequestParts, Request, rejection::BytesRejection},
     http::{HeaderMap, StatusCode, header, request::Parts},
 };
+use std::time::Duration;
+
 use mongodb::bson::oid::ObjectId;
 use serde::de::DeserializeOwned;
 
@@ -99,6 +102,14 @@ impl serde::de::Visitor<'_> for WholeNumberVisitor {
 
 const OUT_OF_RANGE: &str = "Input should be a whole number from -2^63 to 2^63 - 1";
 
+/// How long [`JsonBody`] waits for the whole body once the headers have arrived; a body still
+/// incomplete then (a stalled or trickling upload) is answered 408 `REQUEST_TIMEOUT`.
+///
+/// It is a constant, shorter than the default `REQUEST_TIMEOUT_SECS` (10 s), so a slow client is
+/// told apart from a slow database (503). With `REQUEST_TIMEOUT_SECS` set below 5 s, the request
+/// timeout answers first.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A JSON request body of type `T`, deserialized and validated.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
@@ -118,9 +129,7 @@ where
                 "Expected a JSON body with Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(body_read_error)?;
+        let bytes = read_body(req, state, BODY_READ_TIMEOUT).await?;
         let value: T = from_json(&bytes)?;
         value.validate()?;
         Ok(Self(value))
@@ -140,6 +149,18 @@ fn has_json_content_type(headers: &HeaderMap) -> bool {
     };
     kind.eq_ignore_ascii_case("application")
         && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
+}
+
+/// Reads the whole body within `limit`, or answers 408 `REQUEST_TIMEOUT`.
+async fn read_body<S: Send + Sync>(req: Request, state: &S, limit: Duration) -> ApiResult<Bytes> {
+    match tokio::time::timeout(limit, Bytes::from_request(req, state)).await {
+        Ok(read) => read.map_err(body_read_error),
+        Err(_) => Err(ApiError::client(
+            StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            "The request body did not arrive in time",
+        )),
+    }
 }
 
 fn body_read_error(rejection: BytesRejection) -> ApiError {
@@ -539,5 +560,69 @@ mod tests {
             let err = parse_id(raw, "order").unwrap_err();
             assert_eq!(err.code(), "INVALID_ID");
         }
+    }
+}
+
+#[cfg(test)]
+mod body_timeout_tests {
+    use axum::{body::Body, response::IntoResponse};
+    use futures_util::stream::{self, StreamExt};
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Anything {}
+
+    impl Validate for Anything {}
+
+    /// A body that sends one chunk and then nothing, forever.
+    fn stalled_body() -> Body {
+        let first = stream::once(async { Ok::<_, std::io::Error>(Bytes::from_static(b"{\"a\":")) });
+        Body::from_stream(first.chain(stream::pending()))
+    }
+
+    // Paused time advances on its own while everything waits, so the 5 s pass instantly.
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stalls_is_answered_408_after_the_body_read_timeout() {
+        let request = Request::builder()
+            .method("POST")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(stalled_body())
+            .unwrap();
+        let started = tokio::time::Instant::now();
+
+        let err = JsonBody::<Anything>::from_request(request, &())
+            .await
+            .unwrap_err();
+
+        assert_eq!(started.elapsed(), BODY_READ_TIMEOUT);
+        let response = err.into_response();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+            serde_json::json!({
+                "detail": "The request body did not arrive in time",
+                "error_code": "REQUEST_TIMEOUT",
+            })
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_arrives_is_read() {
+        let request = Request::builder()
+            .method("POST")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{}"))
+            .unwrap();
+
+        assert!(
+            JsonBody::<Anything>::from_request(request, &())
+                .await
+                .is_ok()
+        );
     }
 }

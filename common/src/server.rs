@@ -2,13 +2,23 @@
 //! database, let the service build its router, serve until SIGINT or SIGTERM, then drain.
 //!
 //! Each service's `main` is one call to [`run`], so the three binaries start and stop alike.
+//! Connections are served by [`serve_connections`], which bounds how long a client may take to
+//! send its headers (or stay idle between requests) and how many connections are open at once.
 
-use std::{future::Future, net::SocketAddr, process::ExitCode, time::Duration};
+use std::{future::Future, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use axum::Router;
+use axum::{Router, extract::ConnectInfo, http::Request};
+use hyper::{body::Incoming, server::conn::http1, service::service_fn};
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
+};
 use mongodb::Database;
-use tokio::{net::TcpListener, sync::watch};
+use tokio::{
+    net::TcpListener,
+    sync::{Semaphore, watch},
+};
 
 use crate::{config::Config, db, telemetry};
 
@@ -16,6 +26,35 @@ use crate::{config::Config, db, telemetry};
 const STARTUP_PING_ATTEMPTS: u32 = 5;
 /// How long background tasks get to finish after the server has stopped.
 const BACKGROUND_DRAIN: Duration = Duration::from_secs(10);
+/// How long requests in flight get to finish after a shutdown signal.
+const CONNECTION_DRAIN: Duration = Duration::from_secs(30);
+/// How long accepting pauses after a failed `accept` (such as running out of file descriptors).
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// How [`serve_connections`] treats connections.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionSettings {
+    /// A connection that has not sent a request's complete headers this long after it opened, or
+    /// after its previous response, is closed. It also bounds idle keep-alive connections: hyper
+    /// starts this timer as soon as it waits for the next request's headers.
+    pub header_read_timeout: Duration,
+    /// How many connections are served at once; when all are taken, accepting pauses until one
+    /// closes, and new connections wait in the listen backlog.
+    pub max_connections: usize,
+    /// After shutdown, how long connections get to finish their requests before they are dropped.
+    pub drain_timeout: Duration,
+}
+
+impl ConnectionSettings {
+    /// The settings from the configuration (`HEADER_READ_TIMEOUT_SECS`, `MAX_CONNECTIONS`).
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            header_read_timeout: config.header_read_timeout,
+            max_connections: config.max_connections,
+            drain_timeout: CONNECTION_DRAIN,
+        }
+    }
+}
 
 /// What a service needs to build its router.
 pub struct ServiceContext {
@@ -59,7 +98,7 @@ where
     F: FnOnce(ServiceContext) -> Fut,
     Fut: Future<Output = anyhow::Result<Router>>,
 {
-    match serve(name, default_port, build).await {
+    match start(name, default_port, build).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %format!("{err:#}"), "{name} stopped");
@@ -69,7 +108,7 @@ where
     }
 }
 
-async fn serve<F, Fut>(name: &'static str, default_port: u16, build: F) -> anyhow::Result<()>
+async fn start<F, Fut>(name: &'static str, default_port: u16, build: F) -> anyhow::Result<()>
 where
     F: FnOnce(ServiceContext) -> Fut,
     Fut: Future<Output = anyhow::Result<Router>>,
@@ -86,6 +125,7 @@ where
         .context("MongoDB could not be reached at MONGO_URI")?;
 
     let address = (config.host, config.port);
+    let connections = ConnectionSettings::from_config(&config);
     let (stop, stopping) = watch::channel(false);
     let app = build(ServiceContext {
         config,
@@ -101,14 +141,7 @@ where
     })?;
     tracing::info!(address = %listener.local_addr()?, "{name} listening; Swagger UI at /docs");
 
-    // The peer address is what the user service's per-client rate limits key on.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("server error")?;
+    serve_connections(listener, app, connections, shutdown_signal()).await;
     let _ = stop.send(true);
     if tokio::time::timeout(BACKGROUND_DRAIN, stop.closed())
         .await
@@ -118,6 +151,75 @@ where
     }
     tracing::info!("{name} stopped");
     Ok(())
+}
+
+/// Serves `router` on the connections `listener` accepts (HTTP/1.1) until `shutdown` resolves,
+/// then stops accepting and lets open connections finish their requests for up to
+/// [`ConnectionSettings::drain_timeout`].
+///
+/// Each request carries the peer's [`ConnectInfo<SocketAddr>`] as an extension, as with axum's
+/// `into_make_service_with_connect_info`: the user service's per-client rate limits key on it.
+pub async fn serve_connections(
+    listener: TcpListener,
+    router: Router,
+    settings: ConnectionSettings,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .keep_alive(true);
+    let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+
+    loop {
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                // The semaphore is never closed.
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not accept a connection");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        let router = router.clone();
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            request
+                .extensions_mut()
+                .insert(ConnectInfo::<SocketAddr>(peer));
+            tower::ServiceExt::oneshot(router.clone(), request)
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                // Timeouts and clients that go away; nothing the service can act on.
+                tracing::debug!(error = %err, %peer, "connection closed with an error");
+            }
+            drop(slot);
+        });
+    }
+
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(settings.drain_timeout) => {
+            tracing::warn!(
+                "connections still open after {:?}; closing them",
+                settings.drain_timeout
+            );
+        }
+    }
 }
 
 /// Loads `.env` from the working directory when there is one; a malformed file is an error.
@@ -154,4 +256,144 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use axum::routing::get;
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpStream,
+        sync::oneshot,
+        task::JoinHandle,
+    };
+
+    use super::*;
+
+    const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// A server on a free port whose only route answers with the peer address it was given.
+    async fn server(max_connections: usize) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let router = Router::new().route(
+            "/peer",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
+        );
+        let settings = ConnectionSettings {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            max_connections,
+            drain_timeout: Duration::from_secs(5),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve_connections(listener, router, settings, async move {
+            let _ = stopped.await;
+        }));
+        (address, stop, task)
+    }
+
+    /// Reads until the server closes the connection, or fails after `limit`.
+    async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> String {
+        let mut received = Vec::new();
+        match tokio::time::timeout(limit, stream.read_to_end(&mut received)).await {
+            Ok(_) => String::from_utf8_lossy(&received).into_owned(),
+            Err(_) => panic!("the connection was still open after {limit:?}"),
+        }
+    }
+
+    async fn get_peer(address: SocketAddr) -> (String, SocketAddr) {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        let local = stream.local_addr().unwrap();
+        stream
+            .write_all(b"GET /peer HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        (
+            read_until_closed(&mut stream, Duration::from_secs(5)).await,
+            local,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_never_finishes_its_headers_is_closed() {
+        let (address, _stop, _task) = server(10).await;
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream.write_all(b"GET /pe").await.unwrap();
+        let started = Instant::now();
+
+        read_until_closed(&mut stream, HEADER_READ_TIMEOUT * 3).await;
+
+        assert!(
+            started.elapsed() >= HEADER_READ_TIMEOUT / 2,
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idle_kept_alive_connection_is_closed() {
+        let (address, _stop, _task) = server(10).await;
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream
+            .write_all(b"GET /peer HTTP/1.1\r\nHost: test\r\n\r\n")
+            .await
+            .unwrap();
+
+        let started = Instant::now();
+
+        let answer = read_until_closed(&mut stream, HEADER_READ_TIMEOUT * 3).await;
+
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(
+            started.elapsed() >= HEADER_READ_TIMEOUT / 2,
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_is_answered_with_the_peer_address_available() {
+        let (address, _stop, _task) = server(10).await;
+
+        let (answer, local) = get_peer(address).await;
+
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.ends_with(&local.to_string()), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn past_the_connection_cap_a_connection_waits_for_a_free_slot() {
+        let (address, _stop, _task) = server(1).await;
+        // Takes the only slot, and sends nothing, until the header-read timeout closes it.
+        let mut idle = TcpStream::connect(address).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+
+        let (answer, _) = get_peer(address).await;
+
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(
+            started.elapsed() >= HEADER_READ_TIMEOUT / 2,
+            "{:?}",
+            started.elapsed()
+        );
+        read_until_closed(&mut idle, Duration::from_secs(1)).await;
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_accepting_and_returns() {
+        let (address, stop, task) = server(10).await;
+        let (answer, _) = get_peer(address).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+
+        stop.send(()).unwrap();
+
+        tokio::time::timeout(Duration::from_secs(3), task)
+            .await
+            .expect("the server did not stop")
+            .unwrap();
+        assert!(TcpStream::connect(address).await.is_err());
+    }
 }
