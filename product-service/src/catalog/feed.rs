@@ -219,26 +219,51 @@ fn translate(
                 changes.push(row.map_or(Change::Remove(id), Change::Upsert));
             }
             (OperationType::Update, Some(id)) => {
-                let current = match pending.get(&id) {
-                    Some(row) => row.clone(),
-                    None => catalog.row(id),
-                };
-                let (Some(mut row), Some(update)) = (current, event.update_description) else {
+                let Some(update) = event.update_description else {
                     missing.push(id);
                     continue;
                 };
                 let fields = &update.updated_fields;
-                let only_stock = update.removed_fields.is_empty()
-                    && MODEL_FIELDS
-                        .iter()
-                        .all(|name| *name == field::STOCK || !fields.contains_key(name));
-                patch(&mut row, fields, &update.removed_fields);
-                changes.push(if only_stock {
-                    Change::Stock(id, row.stock)
-                } else {
-                    Change::Upsert(row.clone())
-                });
-                pending.insert(id, Some(row));
+                let removed = update
+                    .removed_fields
+                    .iter()
+                    .any(|name| MODEL_FIELDS.contains(&name.as_str()));
+                let changed = MODEL_FIELDS
+                    .iter()
+                    .filter(|name| fields.contains_key(**name));
+                match (changed.count(), fields.contains_key(field::STOCK), removed) {
+                    (0, _, false) => continue,
+                    // The common case (every order): only the stock changed, and no row is needed.
+                    (1, true, false) => {
+                        let stock = fields.get(field::STOCK).and_then(whole).unwrap_or_default();
+                        let known = match pending.get_mut(&id) {
+                            Some(Some(row)) => {
+                                row.stock = stock;
+                                true
+                            }
+                            Some(None) => false,
+                            None => catalog.contains(id),
+                        };
+                        if known {
+                            changes.push(Change::Stock(id, stock));
+                        } else {
+                            missing.push(id);
+                        }
+                    }
+                    _ => {
+                        let current = match pending.get(&id) {
+                            Some(row) => row.clone(),
+                            None => catalog.row(id),
+                        };
+                        let Some(mut row) = current else {
+                            missing.push(id);
+                            continue;
+                        };
+                        patch(&mut row, fields, &update.removed_fields);
+                        changes.push(Change::Upsert(row.clone()));
+                        pending.insert(id, Some(row));
+                    }
+                }
             }
             (OperationType::Delete, Some(id)) => {
                 pending.insert(id, None);

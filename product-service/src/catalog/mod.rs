@@ -177,6 +177,11 @@ impl Catalog {
         }
     }
 
+    /// Whether the model holds product `id`.
+    pub(crate) fn contains(&self, id: ObjectId) -> bool {
+        self.read().contains(id)
+    }
+
     /// The current row of product `id`, to apply a partial update to.
     pub(crate) fn row(&self, id: ObjectId) -> Option<Row> {
         self.read().row(id)

@@ -167,6 +167,11 @@ impl Model {
         self.live == 0
     }
 
+    /// Whether product `id` is known.
+    pub fn contains(&self, id: ObjectId) -> bool {
+        self.slot_of.contains_key(&id)
+    }
+
     /// The row of product `id`, if it is known.
     pub fn row(&self, id: ObjectId) -> Option<Row> {
         let slot = *self.slot_of.get(&id)? as usize;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use common::{
     auth::Role,
-    catalog::{PRODUCTS, field},
+    catalog::{PRODUCTS, ProductDoc, field},
     testing::{Mongod, TestClient, TestDb},
 };
 use futures_util::TryStreamExt;
@@ -515,6 +515,29 @@ async fn documents_written_by_hand_are_listed_or_left_out_without_breaking_the_l
     );
 }
 
+/// Inserts a product straight into the collection, as another writer would.
+async fn insert_elsewhere(db: &Database, name: &str, category: &str, stock: i64, seller: ObjectId) {
+    let now = DateTime::now();
+    let product = ProductDoc {
+        id: ObjectId::new(),
+        name: name.to_owned(),
+        description: String::new(),
+        price: 1.0,
+        category: category.to_owned(),
+        category_key: category.to_lowercase(),
+        stock,
+        seller_id: seller,
+        created_at: now,
+        updated_at: now,
+        holds: Vec::new(),
+        returns: Vec::new(),
+    };
+    db.collection::<ProductDoc>(PRODUCTS)
+        .insert_one(product)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn after_a_change_stream_failure_the_catalog_reloads_and_catches_up() {
     let mongod = Mongod::start_replica_set().await;
@@ -537,17 +560,7 @@ async fn after_a_change_stream_failure_the_catalog_reloads_and_catches_up() {
         .await
         .unwrap();
     // Written behind the service's back, straight into the collection.
-    let now = DateTime::now();
-    app.db
-        .db
-        .collection::<Document>(PRODUCTS)
-        .insert_one(doc! {
-            "name": "After the failure", "description": "", "price": 1.0, "category": "",
-            "category_key": "", "stock": 1_i64, "seller_id": seller.id,
-            "created_at": now, "updated_at": now,
-        })
-        .await
-        .unwrap();
+    insert_elsewhere(&app.db.db, "After the failure", "", 1, seller.id).await;
 
     assert!(converged(&app, &app.db.db, &everything()).await);
     assert_eq!(listed(&app, &everything()).await.1, 2);
@@ -575,17 +588,7 @@ async fn on_a_standalone_server_the_catalog_is_reloaded_periodically() {
         Some("1")
     );
     // Another writer's show after a reload.
-    let now = DateTime::now();
-    app.db
-        .db
-        .collection::<Document>(PRODUCTS)
-        .insert_one(doc! {
-            "name": "Another lamp", "description": "", "price": 1.0, "category": "Home",
-            "category_key": "home", "stock": 0_i64, "seller_id": seller.id,
-            "created_at": now, "updated_at": now,
-        })
-        .await
-        .unwrap();
+    insert_elsewhere(&app.db.db, "Another lamp", "Home", 0, seller.id).await;
     assert!(converged(&app, &app.db.db, &everything()).await);
     let in_home = Params {
         category: Some("home"),
