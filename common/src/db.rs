@@ -1,8 +1,9 @@
 //! Connecting to MongoDB with short timeouts, paged reads, TTL indexes, and duplicate-key errors.
 //!
-//! Timeouts are the driver's own: a request that needs an unreachable database fails server
-//! selection within [`SERVER_SELECTION_TIMEOUT`] and is answered 503, instead of hanging. Once the
-//! database is back, the driver's monitor finds it again and requests succeed without a restart.
+//! Timeouts are the driver's own: an operation that needs an unreachable database fails server
+//! selection within [`SERVER_SELECTION_TIMEOUT`] instead of hanging; a whole request is bounded
+//! by [`crate::deadline`]. Once the database is back, the driver's monitor finds it again and
+//! requests succeed without a restart.
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,10 @@ use serde::de::DeserializeOwned;
 use crate::{config::Config, pagination::Page};
 
 /// How long an operation waits for a usable server before failing (contract: 503 within 2 s).
-pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Shorter than a request's database budget ([`crate::deadline::DB_BUDGET`]), so that in an
+/// outage the driver's own error usually answers first: it tells the outage apart from a slow
+/// database and closes the gate that refuses the requests after it at once.
+pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long opening one connection may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Connections per server unless the URI's `maxPoolSize` says otherwise. The Rust driver's own

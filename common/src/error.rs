@@ -155,6 +155,12 @@ impl From<mongodb::error::Error> for ApiError {
     }
 }
 
+/// Marks a 503 whose cause is the driver failing to reach the database (rather than a deadline
+/// that expired): [`crate::deadline::guard`] stops sending requests to the database when it sees
+/// one.
+#[derive(Clone, Copy, Debug)]
+pub struct Unreachable;
+
 /// Server codes that mean "no usable primary right now" rather than a bad request.
 const UNAVAILABLE_CODES: &[i32] = &[
     6,     // HostUnreachable
@@ -227,11 +233,20 @@ impl IntoResponse for ApiError {
                 ),
                 retry_after_secs,
             ),
-            Self::DbUnavailable(_) => error_body(
-                status,
-                code,
-                "The database is unavailable; try again shortly".into(),
-            ),
+            Self::DbUnavailable(cause) => {
+                let mut response = retry_later(
+                    error_body(
+                        status,
+                        code,
+                        "The database is unavailable; try again shortly".into(),
+                    ),
+                    1,
+                );
+                if cause.downcast_ref::<mongodb::error::Error>().is_some() {
+                    response.extensions_mut().insert(Unreachable);
+                }
+                response
+            }
             Self::Internal(_) => error_body(status, code, "Internal server error".into()),
         };
         if status == StatusCode::UNAUTHORIZED {

@@ -129,7 +129,8 @@ where
                 "Expected a JSON body with Content-Type: application/json",
             ));
         }
-        let bytes = read_body(req, state, BODY_READ_TIMEOUT).await?;
+        // A slow upload is the client's time, not the database's.
+        let bytes = crate::deadline::paused(read_body(req, state, BODY_READ_TIMEOUT)).await?;
         let value: T = from_json(&bytes)?;
         value.validate()?;
         Ok(Self(value))

@@ -34,6 +34,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::{
     config::{Config, CorsOrigins},
     db,
+    deadline::{self, DbGate},
     error::ApiError,
     openapi::{BEARER_SCHEME, ErrorSchemas},
 };
@@ -60,7 +61,13 @@ pub fn service_router(routes: OpenApiRouter, config: &Config, db: Database) -> R
     let health = OpenApiRouter::new()
         .routes(routes!(health))
         .routes(routes!(health_db))
-        .with_state(db);
+        .with_state(db.clone());
+    // Every route of the service is bounded by the database deadline; health and docs are not
+    // (`/health/db` is bounded by its own ping, and is how an operator sees the outage).
+    let routes = routes.layer(middleware::from_fn_with_state(
+        DbGate::new(db),
+        deadline::guard,
+    ));
     let (router, mut openapi) = routes.merge(health).split_for_parts();
     declare_bearer_auth(&mut openapi);
     openapi.merge(ErrorSchemas::openapi());
@@ -147,8 +154,9 @@ fn cors(origins: &CorsOrigins) -> CorsLayer {
     }
 }
 
-/// Answers 503 when a request outlives `REQUEST_TIMEOUT_SECS`; a backstop for a database that
-/// accepts connections but stops answering, which the driver's timeouts do not cover.
+/// Answers 503 when a request outlives `REQUEST_TIMEOUT_SECS`, counting the waits the database
+/// deadline ([`deadline::guard`]) leaves out, such as a slow upload or a queue for bcrypt: the
+/// backstop for everything a request can wait on.
 async fn enforce_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,

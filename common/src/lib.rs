@@ -17,6 +17,7 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod db;
+pub mod deadline;
 pub mod error;
 pub mod extract;
 pub mod http;
@@ -41,6 +42,7 @@ mod tests {
         ("catalog", include_str!("catalog.rs")),
         ("config", include_str!("config.rs")),
         ("db", include_str!("db.rs")),
+        ("deadline", include_str!("deadline.rs")),
         ("error", include_str!("error.rs")),
         ("extract", include_str!("extract.rs")),
         ("http", include_str!("http.rs")),

@@ -100,21 +100,27 @@ impl Passwords {
         // timeout), the hash still runs to the end, and keeps its slot until then.
         // The semaphore is fair (first come, first served), so a wait bound is a queue bound:
         // at most about `max_wait` worth of hashes is ever queued ahead of a request.
-        let permit = tokio::time::timeout(self.max_wait, Arc::clone(&self.permits).acquire_owned())
+        // Neither the wait nor the hash is database work, so the request's database deadline
+        // stops meanwhile: the queue has its own bound and the hash a known cost.
+        common::deadline::paused(async {
+            let permit =
+                tokio::time::timeout(self.max_wait, Arc::clone(&self.permits).acquire_owned())
+                    .await
+                    .map_err(|_| {
+                        tracing::warn!("bcrypt queue full; request refused as overloaded");
+                        ApiError::Overloaded {
+                            retry_after_secs: 1,
+                        }
+                    })?
+                    .map_err(ApiError::internal)?;
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                work()
+            })
             .await
-            .map_err(|_| {
-                tracing::warn!("bcrypt queue full; request refused as overloaded");
-                ApiError::Overloaded {
-                    retry_after_secs: 1,
-                }
-            })?
-            .map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
+            .map_err(ApiError::internal)
         })
         .await
-        .map_err(ApiError::internal)
     }
 }
 

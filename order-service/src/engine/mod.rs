@@ -26,14 +26,18 @@ mod releaser;
 pub mod request;
 mod settings;
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
-use common::{ApiError, ApiResult, server::Shutdown};
+use common::{ApiError, ApiResult, deadline, server::Shutdown};
 
 pub use settings::{InvalidSettings, MIN_GRACE_IN_STEPS, OrderSettings};
 
 use crate::store::{Claims, Inventory, OrderStore};
 use releaser::HoldReleaser;
+
+/// How much earlier than the request's database deadline detached work is cut off, so that its
+/// own outcome (done, or 503) reaches the handler before the deadline answers for it.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(50);
 
 /// Places, cancels and recovers orders. Cheap to clone.
 #[derive(Clone)]
@@ -79,15 +83,25 @@ impl OrderEngine {
 
     /// Runs `work` on a task of its own, so that it finishes even if the client goes away: a
     /// dropped request would otherwise leave stock held, or a cancel half done, until the recovery
-    /// pass. Cut off after the step timeout, which the recovery pass's grace period relies on.
+    /// pass. Cut off after the step timeout, which the recovery pass's grace period relies on, or
+    /// just before the request's database deadline if that comes first: the work then ends
+    /// before the request is answered 503, and an order is never placed after its client was
+    /// told it failed (what the cut leaves, the recovery pass settles).
     async fn run_detached<T, F, Fut>(&self, work: F) -> ApiResult<T>
     where
         F: FnOnce(Self) -> Fut,
         Fut: Future<Output = ApiResult<T>> + Send + 'static,
         T: Send + 'static,
     {
-        let limit = self.settings.step_timeout;
-        match tokio::spawn(tokio::time::timeout(limit, work(self.clone()))).await {
+        let limit = match deadline::remaining() {
+            Some(left) => self
+                .settings
+                .step_timeout
+                .min(left.saturating_sub(DEADLINE_MARGIN)),
+            None => self.settings.step_timeout,
+        };
+        let work = deadline::carried(tokio::time::timeout(limit, work(self.clone())));
+        match tokio::spawn(work).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ApiError::DbUnavailable(anyhow::anyhow!(
                 "order work exceeded {limit:?}"

@@ -113,7 +113,12 @@ impl OrderEngine {
     /// it.
     async fn place_once(&self, id: &ClaimId, request: &OrderRequest) -> ApiResult<Placed> {
         let fingerprint = request.fingerprint();
-        let deadline = Instant::now() + self.settings.claim_wait;
+        // Waiting for the first request ends in time to answer 409 within the request's deadline.
+        let wait = match common::deadline::remaining() {
+            Some(left) => self.settings.claim_wait.min(left / 2),
+            None => self.settings.claim_wait,
+        };
+        let deadline = Instant::now() + wait;
         loop {
             let order_id = ObjectId::new();
             match self.claims.claim(id, &fingerprint, order_id).await? {
