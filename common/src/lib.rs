@@ -23,6 +23,7 @@ pub mod extract;
 pub mod http;
 pub mod openapi;
 pub mod pagination;
+mod refusals;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]
@@ -48,6 +49,7 @@ mod tests {
         ("http", include_str!("http.rs")),
         ("openapi", include_str!("openapi.rs")),
         ("pagination", include_str!("pagination.rs")),
+        ("refusals", include_str!("refusals.rs")),
         ("server", include_str!("server.rs")),
         ("telemetry", include_str!("telemetry.rs")),
         ("testing", include_str!("testing.rs")),

@@ -3,7 +3,8 @@
 //!
 //! Each service's `main` is one call to [`run`], so the three binaries start and stop alike.
 //! Connections are served by [`serve_connections`], which bounds how long a client may take to
-//! send its headers (or stay idle between requests) and how many connections are open at once.
+//! send its headers (or stay idle between requests) and how many connections are open at once,
+//! and gives the requests hyper refuses before routing the contract's error body.
 
 use std::{future::Future, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
@@ -20,7 +21,7 @@ use tokio::{
     sync::{Semaphore, watch},
 };
 
-use crate::{config::Config, db, telemetry};
+use crate::{config::Config, db, refusals::RefusalBodies, telemetry};
 
 /// How many times startup pings the database before giving up.
 const STARTUP_PING_ATTEMPTS: u32 = 5;
@@ -200,7 +201,8 @@ pub async fn serve_connections(
                 .insert(ConnectInfo::<SocketAddr>(peer));
             tower::ServiceExt::oneshot(router.clone(), request)
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let stream = TokioIo::new(RefusalBodies::new(stream));
+        let connection = graceful.watch(http.serve_connection(stream, service));
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 // Timeouts and clients that go away; nothing the service can act on.
@@ -380,6 +382,80 @@ mod tests {
             started.elapsed()
         );
         read_until_closed(&mut idle, Duration::from_secs(1)).await;
+    }
+
+    /// Sends `request` on a new connection and reads the answer until the server closes it.
+    async fn exchange(address: SocketAddr, request: &[u8]) -> String {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        read_until_closed(&mut stream, Duration::from_secs(5)).await
+    }
+
+    fn assert_refused_in_contract_shape(answer: &str, status: &str, code: &str) {
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with(&format!("HTTP/1.1 {status}")), "{answer}");
+        assert!(head.contains("content-type: application/json"), "{answer}");
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["error_code"], code, "{answer}");
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_bare_carriage_return_in_a_header_is_refused_with_an_error_body() {
+        let (address, _stop, _task) = server(10).await;
+
+        let answer = exchange(
+            address,
+            b"GET /peer HTTP/1.1\r\nHost: test\r\nX-A: a\rb\r\n\r\n",
+        )
+        .await;
+
+        assert_refused_in_contract_shape(&answer, "400", "BAD_REQUEST");
+    }
+
+    #[tokio::test]
+    async fn too_many_headers_are_refused_with_an_error_body() {
+        let (address, _stop, _task) = server(10).await;
+        let mut request = b"GET /peer HTTP/1.1\r\nHost: test\r\n".to_vec();
+        for i in 0..150 {
+            request.extend_from_slice(format!("X-Header-{i}: {i}\r\n").as_bytes());
+        }
+        request.extend_from_slice(b"\r\n");
+
+        let answer = exchange(address, &request).await;
+
+        assert_refused_in_contract_shape(&answer, "431", "REQUEST_HEADER_FIELDS_TOO_LARGE");
+    }
+
+    #[tokio::test]
+    async fn a_header_too_large_for_the_buffer_is_refused_with_an_error_body() {
+        let (address, _stop, _task) = server(10).await;
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream
+            .write_all(b"GET /peer HTTP/1.1\r\nHost: test\r\nX-Big: ")
+            .await
+            .unwrap();
+        // 500 KB, more than hyper buffers for a head. The server answers once its buffer is
+        // full, so the rest may never be read: send it without waiting for it to go.
+        let big = vec![b'a'; 500 * 1024];
+        let (mut reader, mut writer) = stream.into_split();
+        let sending = tokio::spawn(async move {
+            let _ = writer.write_all(&big).await;
+            let _ = writer.write_all(b"\r\n\r\n").await;
+            writer
+        });
+        let mut received = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), reader.read_to_end(&mut received))
+            .await
+            .expect("no answer")
+            .ok();
+        sending.abort();
+
+        assert_refused_in_contract_shape(
+            &String::from_utf8_lossy(&received),
+            "431",
+            "REQUEST_HEADER_FIELDS_TOO_LARGE",
+        );
     }
 
     #[tokio::test]
