@@ -13,13 +13,13 @@ pub mod models;
 mod routes;
 pub mod store;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{Router, extract::FromRef};
 use common::{
     auth::TokenKeys,
-    config::Config,
+    config::{Config, ConfigError, Env},
     server::{ServiceContext, Shutdown},
 };
 use mongodb::Database;
@@ -101,10 +101,26 @@ pub fn app(state: AppState) -> Router {
     common::http::service_router(routes::router(state), &config, db)
 }
 
+/// The order timings for `config`, with `ORDER_RECOVERY_GRACE_SECS` (1 to 86 400) as the grace
+/// period when it is set; [`OrderSettings::check`] later refuses one under three request
+/// timeouts.
+pub fn settings_from_env(config: &Config) -> Result<OrderSettings, ConfigError> {
+    let derived = OrderSettings::new(config.request_timeout);
+    let env = Env::new(|name| std::env::var(name).ok());
+    let grace = env.parse_in_range(
+        "ORDER_RECOVERY_GRACE_SECS",
+        derived.grace.as_secs(),
+        1..=86_400,
+    )?;
+    Ok(derived.with_grace(Duration::from_secs(grace)))
+}
+
 /// Builds the service for the binary and starts the recovery pass (now, then periodically).
 pub async fn start(context: ServiceContext) -> anyhow::Result<Router> {
     let shutdown = context.shutdown;
-    let state = AppState::new(context.config, context.db, shutdown.clone()).await?;
+    let settings = settings_from_env(&context.config)?;
+    let state =
+        AppState::with_settings(context.config, context.db, settings, shutdown.clone()).await?;
     tokio::spawn(state.engine.clone().recover_periodically(shutdown));
     Ok(app(state))
 }

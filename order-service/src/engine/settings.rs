@@ -14,6 +14,9 @@ use std::{fmt, time::Duration};
 /// little earlier. The derived settings keep six.
 pub const MIN_GRACE_IN_STEPS: u32 = 3;
 
+/// How often the recovery pass runs, unless a shorter grace period asks for more often.
+const RECOVERY_INTERVAL: Duration = Duration::from_secs(30);
+
 /// Timings of the order machinery, derived from the request timeout by [`OrderSettings::new`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderSettings {
@@ -41,10 +44,23 @@ impl OrderSettings {
         Self {
             grace,
             marker_retention: grace * 2,
-            recovery_interval: Duration::from_secs(30),
+            recovery_interval: RECOVERY_INTERVAL,
             step_timeout: request_timeout,
             claim_wait: (request_timeout / 2).min(Duration::from_secs(5)),
             claim_poll: Duration::from_millis(10),
+        }
+    }
+
+    /// These settings with the grace period `grace` (`ORDER_RECOVERY_GRACE_SECS`): return markers
+    /// kept twice as long, and the recovery pass run at least twice per grace period (every 30 s
+    /// at most). [`Self::check`] still refuses a grace period under three steps.
+    #[must_use]
+    pub fn with_grace(self, grace: Duration) -> Self {
+        Self {
+            grace,
+            marker_retention: grace * 2,
+            recovery_interval: (grace / 2).min(RECOVERY_INTERVAL),
+            ..self
         }
     }
 
@@ -179,6 +195,26 @@ mod tests {
         };
 
         assert_eq!(quick.check(), Ok(()));
+    }
+
+    #[test]
+    fn a_chosen_grace_period_sets_the_marker_retention_and_the_recovery_interval() {
+        let short = OrderSettings::new(secs(2)).with_grace(secs(6));
+        let long = OrderSettings::new(secs(10)).with_grace(secs(3600));
+
+        assert_eq!(
+            (short.grace, short.marker_retention, short.recovery_interval),
+            (secs(6), secs(12), secs(3))
+        );
+        assert_eq!(short.check(), Ok(()));
+        assert_eq!(long.recovery_interval, secs(30));
+        assert_eq!(long.check(), Ok(()));
+        assert!(
+            OrderSettings::new(secs(10))
+                .with_grace(secs(20))
+                .check()
+                .is_err()
+        );
     }
 
     #[test]
