@@ -222,6 +222,36 @@ impl TestApp {
     /// Asserts, for every product, initial stock = current stock + units in orders that are not
     /// cancelled or failed, and that no product carries a hold.
     pub async fn assert_stock_invariant(&self) {
+        let broken = self.stock_invariant_breaches().await;
+        assert!(broken.is_empty(), "{}", broken.join("\n"));
+    }
+
+    /// Waits up to `limit` for the recovery passes of running services to settle what crashes and
+    /// outages left, then asserts the invariant, and that no cancel is left half done.
+    pub async fn assert_stock_invariant_within(&self, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let broken = self.stock_invariant_breaches().await;
+            if broken.is_empty() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not settled after {limit:?}:\n{}",
+                broken.join("\n")
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        assert_eq!(
+            self.db
+                .count("orders", doc! { "status": "CANCELLING" })
+                .await,
+            0
+        );
+    }
+
+    /// What breaks the stock invariant now, one line per product.
+    async fn stock_invariant_breaches(&self) -> Vec<String> {
         let mut sold: HashMap<ObjectId, i64> = HashMap::new();
         let orders: Vec<Document> = {
             use futures_util::TryStreamExt;
@@ -244,21 +274,19 @@ impl TestApp {
             }
         }
         let initial = self.initial.lock().unwrap().clone();
+        let mut broken = Vec::new();
         for (product, initial) in initial {
-            let stock = self.stock(product).await;
+            let doc = self.product_doc(product).await;
             let sold = sold.get(&product).copied().unwrap_or_default();
-            assert_eq!(
-                initial,
-                stock + sold,
-                "product {product}: stock {stock}, sold {sold}"
-            );
-            assert!(stock >= 0);
-            assert_eq!(
-                self.markers(product).await.0,
-                0,
-                "product {product} still has holds"
-            );
+            if initial != doc.stock + sold || doc.stock < 0 || !doc.holds.is_empty() {
+                broken.push(format!(
+                    "product {product}: initial {initial}, stock {}, sold {sold}, holds {}",
+                    doc.stock,
+                    doc.holds.len()
+                ));
+            }
         }
+        broken
     }
 }
 

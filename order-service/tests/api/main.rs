@@ -6,6 +6,7 @@ mod scenarios;
 mod cancel;
 mod concurrency;
 mod docs;
+mod faults;
 mod idempotency;
 mod listing;
 mod orders;

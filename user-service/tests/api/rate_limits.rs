@@ -4,10 +4,17 @@
 //! In process there is no peer address, so every request comes from one client unless the test
 //! trusts a proxy header and names clients with it.
 
-use std::time::{Duration, Instant};
+use std::{
+    net::IpAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
-use axum::http::StatusCode;
-use common::testing::{TestClient, TestResponse};
+use axum::http::{Method, StatusCode};
+use common::testing::{ServiceProcess, TestClient, TestDb, TestResponse, http_from};
 use serde_json::json;
 use tokio::task::JoinSet;
 
@@ -226,4 +233,95 @@ async fn the_openapi_document_lists_the_limits_on_the_limited_routes() {
             "{path}: {responses}"
         );
     }
+}
+
+/// End to end: the service as a process of its own, a flood of logins from one address (every
+/// one of them for an unknown email, so each would cost a bcrypt verification) and, during it, a
+/// user signing in from another address. Clients are told apart by their real peer addresses
+/// (two loopback addresses), with no proxy header trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_flood_from_one_address_leaves_another_address_served_within_a_second() {
+    let db = TestDb::new("user_service").await;
+    let service = ServiceProcess::start(
+        env!("CARGO_BIN_EXE_user-service"),
+        &db.config,
+        &[("BCRYPT_COST", "8")],
+    )
+    .await;
+    let user: IpAddr = [127, 0, 0, 3].into();
+    let flooder: IpAddr = [127, 0, 0, 2].into();
+    let credentials = json!({"email": "ada@example.com", "password": PASSWORD});
+    let registered = http_from(
+        user,
+        service.address,
+        Method::POST,
+        "/users/register",
+        &[],
+        Some(&credentials),
+    )
+    .await
+    .unwrap();
+    assert_eq!(registered.status, StatusCode::OK, "{}", registered.text());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut flood = JoinSet::new();
+    for connection in 0..32 {
+        let stop = Arc::clone(&stop);
+        let address = service.address;
+        flood.spawn(async move {
+            let mut statuses = Vec::new();
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let body = json!({"email": format!("nobody{connection}.{n}@example.com"), "password": PASSWORD});
+                let answer = http_from(flooder, address, Method::POST, "/users/login", &[], Some(&body)).await;
+                statuses.push(answer.map(|answer| answer.status.as_u16()).map_err(|err| err.to_string()));
+            }
+            statuses
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Four logins a second apart: with the registration, within the user's own burst of five.
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        let started = Instant::now();
+        let login = http_from(
+            user,
+            service.address,
+            Method::POST,
+            "/users/login",
+            &[],
+            Some(&credentials),
+        )
+        .await
+        .unwrap();
+        waits.push(started.elapsed());
+        assert_eq!(login.status, StatusCode::OK, "{}", login.text());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let statuses: Vec<_> = flood.join_all().await.into_iter().flatten().collect();
+
+    let limited = statuses.iter().filter(|s| **s == Ok(429)).count();
+    println!(
+        "login flood: {} flood requests ({limited} answered 429), the other client's logins took {waits:?}",
+        statuses.len()
+    );
+    assert!(
+        waits.iter().all(|wait| *wait < Duration::from_secs(1)),
+        "{waits:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| matches!(s, Ok(401 | 429))),
+        "unexpected answers to the flood: {:?}",
+        statuses
+            .iter()
+            .filter(|s| !matches!(s, Ok(401 | 429)))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        limited > statuses.len() / 2,
+        "{limited} of {}",
+        statuses.len()
+    );
 }
