@@ -612,6 +612,37 @@ mod body_timeout_tests {
         );
     }
 
+    // Receiving the body is the client's time: the database deadline (1.5 s) must not answer 503
+    // for a body that is still arriving.
+    #[tokio::test(start_paused = true)]
+    async fn behind_the_database_deadline_a_stalled_body_is_still_answered_408() {
+        use axum::{Router, middleware, routing::post};
+        use tower::ServiceExt;
+
+        let db = mongodb::Client::with_uri_str("mongodb://127.0.0.1:9")
+            .await
+            .unwrap()
+            .database("none");
+        let app = Router::new()
+            .route("/", post(|_: JsonBody<Anything>| async { "read" }))
+            .layer(middleware::from_fn_with_state(
+                crate::deadline::DbGate::new(db),
+                crate::deadline::guard,
+            ));
+        let request = Request::builder()
+            .method("POST")
+            .uri("/")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(stalled_body())
+            .unwrap();
+        let started = tokio::time::Instant::now();
+
+        let response = app.oneshot(request).await.unwrap();
+
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(started.elapsed(), BODY_READ_TIMEOUT);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_body_that_arrives_is_read() {
         let request = Request::builder()

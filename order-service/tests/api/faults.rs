@@ -292,7 +292,7 @@ async fn a_replica_killed_mid_order_again_and_again_loses_no_stock() {
     }
     stop.store(true, Ordering::Relaxed);
     let seen = gather(clients).await;
-    report("crash", &seen);
+    report(&format!("crash ({kills} kills)"), &seen);
 
     assert!(kills >= 5, "{kills} kills");
     let placed = seen
