@@ -22,7 +22,7 @@ use tower_http::{
 };
 use tracing::{Level, Span};
 use utoipa::{
-    OpenApi as _, ToSchema,
+    IntoResponses as _, OpenApi as _, ToSchema,
     openapi::{
         OpenApi,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -36,7 +36,7 @@ use crate::{
     db,
     deadline::{self, DbGate},
     error::ApiError,
-    openapi::{BEARER_SCHEME, ErrorSchemas},
+    openapi::{BEARER_SCHEME, BodyTimeout, DbUnavailable, ErrorSchemas},
 };
 
 /// The largest request body accepted (contract: 64 KiB, larger → 413).
@@ -68,7 +68,11 @@ pub fn service_router(routes: OpenApiRouter, config: &Config, db: Database) -> R
         DbGate::new(db),
         deadline::guard,
     ));
-    let (router, mut openapi) = routes.merge(health).split_for_parts();
+    let (routes, mut openapi) = routes.split_for_parts();
+    document_layer_responses(&mut openapi);
+    let (health, health_doc) = health.split_for_parts();
+    openapi.merge(health_doc);
+    let router = routes.merge(health);
     declare_bearer_auth(&mut openapi);
     openapi.merge(ErrorSchemas::openapi());
 
@@ -93,6 +97,34 @@ pub fn service_router(routes: OpenApiRouter, config: &Config, db: Database) -> R
         )
         .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
         .layer(CatchPanicLayer::custom(panic_response))
+}
+
+/// Adds to every operation what the layers in front of any service route can answer: 503 (the
+/// database deadline and gate) and, for an operation with a request body, 408 (a body that does
+/// not arrive in time). A route that describes one of these itself keeps its description.
+fn document_layer_responses(openapi: &mut OpenApi) {
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let mut answers = DbUnavailable::responses();
+            if operation.request_body.is_some() {
+                answers.extend(BodyTimeout::responses());
+            }
+            for (status, response) in answers {
+                operation
+                    .responses
+                    .responses
+                    .entry(status)
+                    .or_insert(response);
+            }
+        }
+    }
 }
 
 fn declare_bearer_auth(openapi: &mut OpenApi) {

@@ -102,6 +102,18 @@ pub enum DbUnavailable {
     DbUnavailable(ErrorBody),
 }
 
+/// For every route that takes a request body: [`JsonBody`](crate::extract::JsonBody) stops waiting
+/// for it after [`BODY_READ_TIMEOUT`](crate::extract::BODY_READ_TIMEOUT).
+#[derive(IntoResponses)]
+pub enum BodyTimeout {
+    /// The body did not arrive in time.
+    #[response(
+        status = 408,
+        description = "The body did not arrive within 5 s (`REQUEST_TIMEOUT`)"
+    )]
+    RequestTimeout(ErrorBody),
+}
+
 /// The error bodies as components of every service's document. The sets above only reference
 /// them (utoipa does not collect schemas through `IntoResponses`), so they are added here.
 #[derive(OpenApi)]
@@ -109,9 +121,10 @@ pub enum DbUnavailable {
 pub struct ErrorSchemas;
 
 /// What the sets promise, checked on a service's served OpenAPI document (JSON): every operation
-/// with a request body lists 400, 413, 415 and 422, and every operation that needs a bearer token
-/// lists 401. Returns one line per missing response, such as `POST /products lacks 413`, so a
-/// service's test can assert that there are none.
+/// but the health routes lists 503 (the database deadline), every operation with a request body
+/// lists 400, 408, 413, 415 and 422, and every operation that needs a bearer token lists 401.
+/// Returns one line per missing response, such as `POST /products lacks 413`, so a service's test
+/// can assert that there are none.
 pub fn missing_shared_responses(doc: &serde_json::Value) -> Vec<String> {
     let mut missing = Vec::new();
     let paths = doc["paths"].as_object().into_iter().flatten();
@@ -119,8 +132,11 @@ pub fn missing_shared_responses(doc: &serde_json::Value) -> Vec<String> {
         let operations = item.as_object().into_iter().flatten();
         for (method, operation) in operations.filter(|(_, op)| op.get("responses").is_some()) {
             let mut required = Vec::new();
+            if !path.starts_with("/health") {
+                required.push("503");
+            }
             if operation.get("requestBody").is_some() {
-                required.extend(["400", "413", "415", "422"]);
+                required.extend(["400", "408", "413", "415", "422"]);
             }
             if needs_bearer_token(operation) {
                 required.push("401");
@@ -180,6 +196,10 @@ mod tests {
             statuses::<DbUnavailable>(),
             BTreeSet::from(["503".to_owned()])
         );
+        assert_eq!(
+            statuses::<BodyTimeout>(),
+            BTreeSet::from(["408".to_owned()])
+        );
     }
 
     #[test]
@@ -198,7 +218,7 @@ mod tests {
                 "post": {
                     "requestBody": {},
                     "security": [{"bearer": []}],
-                    "responses": {"201": {}, "400": {}, "415": {}, "422": {}},
+                    "responses": {"201": {}, "400": {}, "408": {}, "415": {}, "422": {}, "503": {}},
                 },
                 "get": {"responses": {"200": {}}},
             },
@@ -207,16 +227,22 @@ mod tests {
                 "patch": {
                     "requestBody": {},
                     "security": [{"bearer": []}],
-                    "responses": {"200": {}, "400": {}, "401": {}, "413": {}, "415": {}, "422": {}},
+                    "responses": {"200": {}, "400": {}, "401": {}, "413": {}, "415": {}, "422": {}, "503": {}},
                 },
             },
+            "/health": {"get": {"responses": {"200": {}}}},
         }});
 
         let missing = missing_shared_responses(&doc);
 
         assert_eq!(
             missing,
-            ["POST /things lacks 413", "POST /things lacks 401"]
+            [
+                "POST /things lacks 413",
+                "POST /things lacks 401",
+                "GET /things lacks 503",
+                "PATCH /things/{id} lacks 408",
+            ]
         );
     }
 }
