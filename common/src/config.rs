@@ -132,6 +132,9 @@ pub struct Config {
     /// `MAX_CONNECTIONS`, default 10 000: how many connections are served at once; past that, new
     /// connections wait in the listen backlog until one closes.
     pub max_connections: usize,
+    /// `METRICS_PATH`, default `/metrics`: where the Prometheus metrics are served; `off` serves
+    /// none.
+    pub metrics_path: Option<String>,
 }
 
 impl Config {
@@ -187,6 +190,7 @@ impl Config {
                 1..=300,
             )?),
             max_connections: env.parse_in_range("MAX_CONNECTIONS", 10_000, 1..=1_000_000)?,
+            metrics_path: metrics_path(&env)?,
         })
     }
 }
@@ -203,6 +207,48 @@ fn db_name(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<String, ConfigE
         ));
     }
     Ok(name)
+}
+
+/// The first segments of the services' own routes, which `METRICS_PATH` may not take.
+const SERVED_PREFIXES: &[&str] = &[
+    "/health",
+    "/docs",
+    "/openapi.json",
+    "/users",
+    "/products",
+    "/categories",
+    "/inventory",
+    "/orders",
+];
+
+fn metrics_path(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<Option<String>, ConfigError> {
+    let path = match env.string("METRICS_PATH") {
+        None => return Ok(Some("/metrics".to_owned())),
+        Some(off) if off == "off" => return Ok(None),
+        Some(path) => path,
+    };
+    let well_formed = path.len() > 1
+        && path.starts_with('/')
+        && !path.ends_with('/')
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));
+    if !well_formed {
+        return Err(ConfigError::invalid(
+            "METRICS_PATH",
+            "must be a path such as /metrics (letters, digits, / - _ .), or off",
+        ));
+    }
+    if let Some(taken) = SERVED_PREFIXES.iter().find(|prefix| {
+        path.strip_prefix(**prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }) {
+        return Err(ConfigError::invalid(
+            "METRICS_PATH",
+            format!("{path} would shadow the service's own {taken} routes"),
+        ));
+    }
+    Ok(Some(path))
 }
 
 fn jwt_secret(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<Secret, ConfigError> {
@@ -359,6 +405,32 @@ mod tests {
         assert_eq!(config.bcrypt_queue_wait, Duration::from_secs(1));
         assert_eq!(config.header_read_timeout, Duration::from_secs(10));
         assert_eq!(config.max_connections, 10_000);
+        assert_eq!(config.metrics_path.as_deref(), Some("/metrics"));
+    }
+
+    #[test]
+    fn the_metrics_path_moves_or_turns_off() {
+        let at = |path: &str| config(&[("JWT_SECRET", SECRET), ("METRICS_PATH", path)]);
+
+        assert_eq!(
+            at("/internal/metrics").unwrap().metrics_path.as_deref(),
+            Some("/internal/metrics")
+        );
+        assert_eq!(at("off").unwrap().metrics_path, None);
+        for refused in [
+            "metrics",
+            "/",
+            "/metrics/",
+            "/a b",
+            "/orders",
+            "/health/db",
+            "/docs",
+        ] {
+            let err = at(refused).unwrap_err().to_string();
+            assert!(err.starts_with("METRICS_PATH"), "{refused}: {err}");
+        }
+        // A path that only starts with a route's letters is its own.
+        assert!(at("/ordersmetrics").is_ok());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use mongodb::{
     Client, Collection, Database, IndexModel,
     bson::{Document, doc},
     error::{Error, ErrorKind, WriteFailure},
+    event::EventHandler,
     options::{ClientOptions, IndexOptions},
 };
 use serde::de::DeserializeOwned;
@@ -48,6 +49,7 @@ pub async fn connect(config: &Config, app_name: &str) -> Result<Database, Error>
     );
     options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
     options.max_pool_size.get_or_insert(DEFAULT_MAX_POOL_SIZE);
+    options.command_event_handler = Some(EventHandler::callback(crate::metrics::record_command));
     let client = Client::with_options(options)?;
     Ok(client.database(&config.db_name))
 }

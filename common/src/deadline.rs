@@ -156,6 +156,28 @@ impl DbGate {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Pings the database (as `/health/db` does) and sets the gate by the answer: open on a
+    /// reply, closed on a failure.
+    pub async fn check(&self) -> Result<Duration, mongodb::error::Error> {
+        let pinged = db::ping(&self.db).await;
+        match &pinged {
+            Ok(_) => self.open(),
+            Err(_) => self.close(),
+        }
+        pinged
+    }
+
+    /// The database name.
+    pub fn db_name(&self) -> &str {
+        self.db.name()
+    }
+
+    fn open(&self) {
+        if self.closed.swap(false, Ordering::AcqRel) {
+            tracing::info!("database reachable again");
+        }
+    }
+
     /// Refuses requests until a ping succeeds. Only the call that closes the gate starts the
     /// prober, so there is one per outage.
     fn close(&self) {
@@ -165,12 +187,11 @@ impl DbGate {
         tracing::warn!("database unreachable; answering 503 until a ping succeeds");
         let gate = self.clone();
         tokio::spawn(async move {
-            loop {
+            // Ends once the gate is open, whether this ping or another check opened it.
+            while gate.is_closed() {
                 tokio::time::sleep(PROBE_INTERVAL).await;
                 if db::ping(&gate.db).await.is_ok() {
-                    gate.closed.store(false, Ordering::Release);
-                    tracing::info!("database reachable again");
-                    return;
+                    gate.open();
                 }
             }
         });

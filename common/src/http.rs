@@ -2,16 +2,24 @@
 //! 405 in the contract's error shape, and the shared layers (panic guard, request id, tracing span,
 //! CORS, request timeout, body limit).
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use axum::{
     Json, Router,
     body::Body,
     extract::{DefaultBodyLimit, Request, State},
-    http::{HeaderName, Method, StatusCode, header},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
+    routing::get,
 };
+use http_body::Body as _;
 use mongodb::Database;
 use serde::Serialize;
 use tower_http::{
@@ -33,7 +41,6 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     config::{Config, CorsOrigins},
-    db,
     deadline::{self, DbGate},
     error::ApiError,
     openapi::{BEARER_SCHEME, BodyTimeout, DbUnavailable, ErrorSchemas},
@@ -58,16 +65,15 @@ const X_TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
 /// Finishes a service's router: adds `/health`, `/health/db`, `/docs` and `/openapi.json`, answers
 /// unknown routes and methods in the error shape, and wraps everything in the shared layers.
 pub fn service_router(routes: OpenApiRouter, config: &Config, db: Database) -> Router {
+    let gate = DbGate::new(db);
+    // `/health/db` pings through the gate, so its answer also opens or closes it.
     let health = OpenApiRouter::new()
         .routes(routes!(health))
         .routes(routes!(health_db))
-        .with_state(db.clone());
+        .with_state(gate.clone());
     // Every route of the service is bounded by the database deadline; health and docs are not
     // (`/health/db` is bounded by its own ping, and is how an operator sees the outage).
-    let routes = routes.layer(middleware::from_fn_with_state(
-        DbGate::new(db),
-        deadline::guard,
-    ));
+    let routes = routes.layer(middleware::from_fn_with_state(gate, deadline::guard));
     let (routes, mut openapi) = routes.split_for_parts();
     document_layer_responses(&mut openapi);
     let (health, health_doc) = health.split_for_parts();
@@ -76,6 +82,13 @@ pub fn service_router(routes: OpenApiRouter, config: &Config, db: Database) -> R
     declare_bearer_auth(&mut openapi);
     openapi.merge(ErrorSchemas::openapi());
 
+    let router = match &config.metrics_path {
+        Some(path) => {
+            crate::metrics::install("unnamed");
+            router.route(path, get(crate::metrics::render))
+        }
+        None => router,
+    };
     router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(route_not_found)
@@ -95,6 +108,8 @@ pub fn service_router(routes: OpenApiRouter, config: &Config, db: Database) -> R
                 .on_response(DefaultOnResponse::new().level(Level::INFO))
                 .on_failure(()),
         )
+        .layer(middleware::from_fn(close_after_unread_body))
+        .layer(middleware::from_fn(crate::metrics::track))
         .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
         .layer(CatchPanicLayer::custom(panic_response))
 }
@@ -198,6 +213,60 @@ async fn enforce_timeout(State(limit): State<Duration>, request: Request, next: 
     }
 }
 
+/// Adds `Connection: close` to the answer of a request whose body was not read to its end, as when
+/// a request is refused before its body is looked at (401, 415, 429, a 503 from the database gate).
+/// hyper cannot reuse such a connection, since the rest of the body is still on it, and closes it
+/// after the answer; saying so lets a client that keeps connections alive open a new one instead
+/// of sending its next request into a closed socket.
+async fn close_after_unread_body(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    if body.is_end_stream() {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let finished = Arc::new(AtomicBool::new(false));
+    let body = Body::new(ReadToEnd {
+        inner: body,
+        finished: Arc::clone(&finished),
+    });
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    if !finished.load(Ordering::Acquire) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// A request body that records whether it was read to its end.
+struct ReadToEnd {
+    inner: Body,
+    finished: Arc<AtomicBool>,
+}
+
+impl http_body::Body for ReadToEnd {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let frame = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(frame, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.finished.store(true, Ordering::Release);
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Rewrites error responses produced outside our handlers (axum's own rejections, for instance)
 /// into the contract's `{detail, error_code}` body, so every 4xx/5xx has the same shape.
 async fn error_bodies_in_contract_shape(request: Request, next: Next) -> Response {
@@ -288,11 +357,11 @@ async fn health() -> Json<Health> {
         (status = 200, description = "The database answers", body = DbHealth),
         (status = 503, description = "The database cannot be reached", body = DbHealthError),
     ))]
-async fn health_db(State(database): State<Database>) -> Response {
-    match db::ping(&database).await {
+async fn health_db(State(gate): State<DbGate>) -> Response {
+    match gate.check().await {
         Ok(latency) => Json(DbHealth {
             status: "ok",
-            db: database.name().to_owned(),
+            db: gate.db_name().to_owned(),
             latency_ms: latency.as_secs_f64() * 1000.0,
         })
         .into_response(),
@@ -308,5 +377,47 @@ async fn health_db(State(database): State<Database>) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{Router, body::Bytes, routing::post};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn connection_header(body: Body, path: &str) -> Option<String> {
+        let app = Router::new()
+            .route("/refuses", post(|| async { StatusCode::UNAUTHORIZED }))
+            .route(
+                "/reads",
+                post(|body: Bytes| async move { body.len().to_string() }),
+            )
+            .layer(middleware::from_fn(close_after_unread_body));
+        let request = Request::builder()
+            .method("POST")
+            .uri(path)
+            .body(body)
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        response
+            .headers()
+            .get(header::CONNECTION)
+            .map(|value| value.to_str().unwrap().to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_body_left_unread_closes_the_connection_and_says_so() {
+        assert_eq!(
+            connection_header(Body::from("{\"email\": \"a\"}"), "/refuses").await,
+            Some("close".to_owned())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_read_to_its_end_or_no_body_keeps_the_connection() {
+        assert_eq!(connection_header(Body::from("{}"), "/reads").await, None);
+        assert_eq!(connection_header(Body::empty(), "/refuses").await, None);
     }
 }

@@ -21,6 +21,7 @@ pub mod deadline;
 pub mod error;
 pub mod extract;
 pub mod http;
+pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 mod refusals;
@@ -47,6 +48,7 @@ mod tests {
         ("error", include_str!("error.rs")),
         ("extract", include_str!("extract.rs")),
         ("http", include_str!("http.rs")),
+        ("metrics", include_str!("metrics.rs")),
         ("openapi", include_str!("openapi.rs")),
         ("pagination", include_str!("pagination.rs")),
         ("refusals", include_str!("refusals.rs")),

@@ -117,6 +117,9 @@ where
     load_dotenv()?;
     let config = Config::from_env(default_port)?;
     telemetry::init(config.log_format);
+    if config.metrics_path.is_some() {
+        crate::metrics::install(name);
+    }
 
     let db = db::connect(&config, name)
         .await

@@ -89,7 +89,8 @@ impl TestDb {
         let db = db::connect(&config, "tests")
             .await
             .expect("MONGO_URI parses");
-        if let Err(err) = db::ping(&db).await {
+        // A few tries: on a loaded machine the first connection can outlast one server selection.
+        if let Err(err) = db::wait_until_reachable(&db, 4).await {
             panic!(
                 "MongoDB is not reachable at MONGO_URI={uri}: {err}. \
                  Run the tests with scripts/test.sh, which starts one."
@@ -633,4 +634,27 @@ fn parse_answer(received: &[u8]) -> Option<TestResponse> {
         headers,
         body: Bytes::copy_from_slice(&received[split + 4..]),
     })
+}
+
+/// The sum of the samples of metric `name` whose labels include every pair in `labels`, in a
+/// Prometheus text exposition (`GET /metrics`); 0 when there is none.
+pub fn metric(exposition: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    exposition
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (series_name, series_labels) = match series.split_once('{') {
+                Some((series_name, rest)) => (series_name, rest.strip_suffix('}')?),
+                None => (series, ""),
+            };
+            let matches = series_name == name
+                && labels.iter().all(|(key, wanted)| {
+                    series_labels
+                        .split(',')
+                        .any(|pair| pair == format!("{key}=\"{wanted}\""))
+                });
+            matches.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
 }

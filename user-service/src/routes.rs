@@ -98,6 +98,7 @@ async fn register_user(
         }
     };
     tracing::info!(user_id = %user.id, role = user.role.as_str(), "account registered");
+    metrics::counter!("users_registered_total").increment(1);
     Ok(Json(RegisteredUser::from(&user)))
 }
 
@@ -116,6 +117,27 @@ async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
+    let user = check_credentials(&state, body).await?;
+    issue_tokens(&state, &user).await
+}
+
+/// The account whose email and password these are, under the failed-login limit; counted in
+/// `logins_total{outcome}` as `ok`, `failed` (401) or `limited` (429 `TOO_MANY_ATTEMPTS`).
+async fn check_credentials(state: &AppState, body: LoginRequest) -> ApiResult<UserDoc> {
+    let checked = check_credentials_uncounted(state, body).await;
+    let outcome = match &checked {
+        Ok(_) => Some("ok"),
+        Err(ApiError::TooManyAttempts { .. }) => Some("limited"),
+        Err(err) if err.code() == "INVALID_CREDENTIALS" => Some("failed"),
+        Err(_) => None,
+    };
+    if let Some(outcome) = outcome {
+        metrics::counter!("logins_total", "outcome" => outcome).increment(1);
+    }
+    checked
+}
+
+async fn check_credentials_uncounted(state: &AppState, body: LoginRequest) -> ApiResult<UserDoc> {
     // The limit is keyed by the normal form, so every spelling of a mailbox shares one count.
     let key = login_key(&body.email);
     if let LoginLimit::Blocked { retry_after_secs } = state.login_attempts.check(&key).await? {
@@ -139,7 +161,7 @@ async fn login(
             {
                 return Err(too_many_failures(retry_after_secs));
             }
-            issue_tokens(&state, &user).await
+            Ok(user)
         }
         None => match state.login_attempts.record_failure(&key).await? {
             FailureRecord::Counted => Err(ApiError::client(

@@ -64,17 +64,28 @@ impl OrderEngine {
     /// when another actor marked it first.
     pub(super) async fn finish_cancel(&self, order: &OrderDoc) -> Result<Option<OrderDoc>, Error> {
         for line in &order.items {
-            self.inventory
+            let returned = self
+                .inventory
                 .return_line(line.product_id, order.id, line.quantity)
                 .await?;
+            if returned {
+                // Only the actor whose return applied counts it, so each unit counts once.
+                metrics::counter!("stock_units_returned_total")
+                    .increment(line.quantity.unsigned_abs());
+            }
         }
-        self.orders
+        let cancelled = self
+            .orders
             .transition(
                 order.id,
                 None,
                 StoredStatus::Cancelling,
                 StoredStatus::Cancelled,
             )
-            .await
+            .await?;
+        if cancelled.is_some() {
+            metrics::counter!("orders_cancelled_total").increment(1);
+        }
+        Ok(cancelled)
     }
 }

@@ -60,10 +60,13 @@ impl OrderEngine {
         request: OrderRequest,
         key: Option<String>,
     ) -> ApiResult<Placed> {
-        self.run_detached(move |engine| async move {
-            engine.place_now(caller, &request, key.as_deref()).await
-        })
-        .await
+        let placed = self
+            .run_detached(move |engine| async move {
+                engine.place_now(caller, &request, key.as_deref()).await
+            })
+            .await;
+        count_placing(&placed);
+        placed
     }
 
     /// Orders the lines of `caller`'s order `id` again, at today's prices, as [`Self::place`].
@@ -276,6 +279,30 @@ impl OrderEngine {
             if let Err(err) = self.inventory.give_back(product, order_id, quantity).await {
                 tracing::warn!(error = %err, %order_id, %product, "give-back failed; left to the recovery pass");
             }
+        }
+    }
+}
+
+/// Counts what became of a request to place an order: `orders_placed_total` and
+/// `stock_units_taken_total` for a new order, `orders_idempotent_replays_total` for a replay,
+/// `orders_refused_total{reason}` for a refusal for stock or an unknown product.
+fn count_placing(placed: &ApiResult<Placed>) {
+    match placed {
+        Ok(Placed { replayed: true, .. }) => {
+            metrics::counter!("orders_idempotent_replays_total").increment(1)
+        }
+        Ok(Placed { order, .. }) => {
+            metrics::counter!("orders_placed_total").increment(1);
+            let units: i64 = order.items.iter().map(|line| line.quantity).sum();
+            metrics::counter!("stock_units_taken_total").increment(units.unsigned_abs());
+        }
+        Err(err) => {
+            let reason = match err.code() {
+                "INSUFFICIENT_STOCK" => "stock",
+                "PRODUCT_NOT_FOUND" => "not_found",
+                _ => return,
+            };
+            metrics::counter!("orders_refused_total", "reason" => reason).increment(1);
         }
     }
 }

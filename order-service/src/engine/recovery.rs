@@ -70,6 +70,23 @@ impl RecoveryReport {
     fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    /// Adds this pass's actions to `order_recovery_actions_total{action}`, one series per field.
+    fn count(&self) {
+        let actions = [
+            ("cancels_finished", self.cancels_finished),
+            ("holds_released", self.holds_released),
+            ("orders_abandoned", self.orders_abandoned),
+            ("lines_given_back", self.lines_given_back),
+            ("markers_cleared", self.markers_cleared),
+            ("keys_released", self.keys_released),
+            ("keys_confirmed", self.keys_confirmed),
+        ];
+        for (action, count) in actions.into_iter().filter(|(_, count)| *count > 0) {
+            metrics::counter!("order_recovery_actions_total", "action" => action)
+                .increment(count as u64);
+        }
+    }
 }
 
 /// What became of the order id a hold or an idempotency key stands for.
@@ -114,7 +131,10 @@ impl OrderEngine {
                 () = shutdown.signalled() => return,
             }
             match self.recover(Cutoffs::now(&self.settings)).await {
-                Ok(report) if !report.is_empty() => tracing::info!(?report, "recovery pass"),
+                Ok(report) if !report.is_empty() => {
+                    tracing::info!(?report, "recovery pass");
+                    report.count();
+                }
                 Ok(_) => {}
                 Err(err) => {
                     tracing::warn!(error = %err, "recovery pass failed; retrying next time")

@@ -9,6 +9,7 @@ mod docs;
 mod faults;
 mod idempotency;
 mod listing;
+mod metrics;
 mod orders;
 mod place;
 mod recovery;

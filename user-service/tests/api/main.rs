@@ -6,6 +6,7 @@ mod docs_and_health;
 mod errors;
 mod login;
 mod mailbox;
+mod metrics;
 mod outage;
 mod rate_limits;
 mod register;

@@ -1,0 +1,122 @@
+//! `GET /metrics` of the order service as a process of its own, so that its counters count this
+//! test's requests only.
+
+use axum::http::{Method, StatusCode};
+use common::{
+    auth::Role,
+    testing::{ServiceProcess, http, metric},
+};
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_placed_refused_replayed_and_cancelled_move_their_metrics() {
+    let app = spawn_app().await;
+    let product = app.product("metered", 5.0, 3).await;
+    let service =
+        ServiceProcess::start(env!("CARGO_BIN_EXE_order-service"), &app.db.config, &[]).await;
+    let address = service.address;
+    let bearer = format!("Bearer {}", app.caller(Role::Buyer).token);
+    let order = |quantity: i64, key: Option<&'static str>| {
+        let bearer = bearer.clone();
+        async move {
+            let mut headers = vec![("Authorization", bearer.as_str())];
+            if let Some(key) = key {
+                headers.push(("Idempotency-Key", key));
+            }
+            let body = json!({"items": [{"product_id": product.to_hex(), "quantity": quantity}]});
+            http(address, Method::POST, "/orders", &headers, Some(&body))
+                .await
+                .unwrap()
+        }
+    };
+    let scrape = || async {
+        let answer = http(address, Method::GET, "/metrics", &[], None)
+            .await
+            .unwrap();
+        assert_eq!(answer.status, StatusCode::OK);
+        assert!(
+            answer
+                .header("content-type")
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        answer.text()
+    };
+    let before = scrape().await;
+
+    let placed = order(2, Some("metered-1")).await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.text());
+    assert_eq!(
+        order(2, Some("metered-1")).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(order(5, None).await.status, StatusCode::CONFLICT);
+    let id = placed.json()["id"].as_str().unwrap().to_owned();
+    let cancel = http(
+        address,
+        Method::POST,
+        &format!("/orders/{id}/cancel"),
+        &[("Authorization", bearer.as_str())],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(cancel.status, StatusCode::OK);
+    http(address, Method::GET, "/no/such/route", &[], None)
+        .await
+        .unwrap();
+    let after = scrape().await;
+
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        metric(&after, name, labels) - metric(&before, name, labels)
+    };
+    let service_label = [("service", "order-service")];
+    assert_eq!(moved("orders_placed_total", &service_label), 1.0, "{after}");
+    assert_eq!(moved("orders_idempotent_replays_total", &[]), 1.0);
+    assert_eq!(moved("orders_refused_total", &[("reason", "stock")]), 1.0);
+    assert_eq!(moved("orders_cancelled_total", &[]), 1.0);
+    assert_eq!(moved("stock_units_taken_total", &[]), 2.0);
+    assert_eq!(moved("stock_units_returned_total", &[]), 2.0);
+    let post_orders = [("method", "POST"), ("route", "/orders")];
+    assert_eq!(
+        moved(
+            "http_requests_total",
+            &[post_orders[0], post_orders[1], ("status", "201")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        moved(
+            "http_request_duration_seconds_count",
+            &[post_orders[0], post_orders[1], ("status", "409")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            "http_requests_total",
+            &[("route", "/orders/{id}/cancel"), ("status", "200")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            "http_requests_total",
+            &[("route", "unmatched"), ("status", "404")]
+        ),
+        1.0
+    );
+    assert!(
+        moved(
+            "mongodb_command_duration_seconds_count",
+            &[("command", "findAndModify"), ("outcome", "ok")]
+        ) >= 1.0
+    );
+    // The scrape itself is in flight while it renders.
+    assert_eq!(
+        metric(&after, "http_requests_in_flight", &service_label),
+        1.0
+    );
+}
