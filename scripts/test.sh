@@ -3,6 +3,9 @@
 # with the suite's status. With MONGO_URI set, the tests use that server instead (each test makes
 # and drops its own database there). Extra arguments go to `cargo test`, e.g. a test-name filter.
 #
+# After `cargo test`, the suites that drive the built services from outside run too (only when no
+# filter is given): scripts/check-deploy.sh, scripts/gateway-test.sh, scripts/schemathesis.sh.
+#
 # The last line sums up the whole run as `N passed, M failed` (and `, K ignored` when some were),
 # added up over every test binary, since cargo's own last line only counts the doc tests.
 set -euo pipefail
@@ -40,6 +43,22 @@ set +e
 cargo test --workspace --locked --no-fail-fast "$@" | tee "$output"
 status=${PIPESTATUS[0]}
 set -e
+
+# The suites that run the built services from outside, each one line in the sum: the deploy files
+# against their schemas and the code, the nginx gateway in front of the services, and the
+# OpenAPI documents fuzzed against the running services.
+suites=(scripts/check-deploy.sh scripts/gateway-test.sh)
+[ $# -eq 0 ] || suites=()
+for suite in "${suites[@]}"; do
+  echo
+  echo "== $suite"
+  if bash "$suite"; then
+    echo "test result: ok. 1 passed; 0 failed; 0 ignored; ($suite)" >>"$output"
+  else
+    echo "test result: FAILED. 0 passed; 1 failed; 0 ignored; ($suite)" >>"$output"
+    status=1
+  fi
+done
 
 # `test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in …`
 summary=$(awk '
