@@ -159,19 +159,22 @@ fn declare_bearer_auth(openapi: &mut OpenApi) {
 }
 
 /// Every log line of a request carries its id, method and path (never the query string, which
-/// may hold an email address).
+/// may hold an email address), and its trace id when it is traced.
 fn request_span(request: &Request<Body>) -> Span {
     let request_id = request
         .headers()
         .get(X_REQUEST_ID)
         .and_then(|value| value.to_str().ok())
         .unwrap_or("-");
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
         request_id,
         method = %request.method(),
         path = %request.uri().path(),
-    )
+        trace_id = tracing::field::Empty,
+    );
+    crate::telemetry::continue_trace(&span, request.headers());
+    span
 }
 
 /// The CORS layer of every service. One list serves all three, so a header only one service uses
@@ -405,6 +408,61 @@ mod tests {
             .headers()
             .get(header::CONNECTION)
             .map(|value| value.to_str().unwrap().to_owned())
+    }
+
+    /// Log output kept in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn log_line_inside_request(traceparent: Option<&str>) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let mut request = Request::builder().uri("/orders");
+            if let Some(traceparent) = traceparent {
+                request = request.header("traceparent", traceparent);
+            }
+            let span = request_span(&request.body(Body::empty()).unwrap());
+            span.in_scope(|| tracing::info!("inside the request"));
+        });
+        String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn a_traceparent_puts_its_trace_id_on_every_log_line_of_the_request() {
+        let line = log_line_inside_request(Some(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ));
+
+        assert!(
+            line.contains("trace_id=4bf92f3577b34da6a3ce929d0e0e4736"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn without_a_traceparent_or_with_a_malformed_one_no_trace_id_is_logged() {
+        for traceparent in [None, Some("00-not-a-trace-01")] {
+            let line = log_line_inside_request(traceparent);
+
+            assert!(line.contains("inside the request"), "{line}");
+            assert!(!line.contains("trace_id"), "{line}");
+        }
     }
 
     #[tokio::test]

@@ -116,7 +116,7 @@ where
 {
     load_dotenv()?;
     let config = Config::from_env(default_port)?;
-    telemetry::init(config.log_format);
+    telemetry::init(config.log_format, name).context("could not set up trace export")?;
     if config.metrics_path.is_some() {
         crate::metrics::install(name);
     }
@@ -153,6 +153,7 @@ where
     {
         tracing::warn!("background tasks did not finish within {BACKGROUND_DRAIN:?}");
     }
+    telemetry::shutdown();
     tracing::info!("{name} stopped");
     Ok(())
 }

@@ -519,6 +519,11 @@ impl ServiceProcess {
         process
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the process with SIGKILL: no shutdown, no drain, work in flight cut wherever it was.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -15,3 +15,4 @@ mod place;
 mod recovery;
 mod settings;
 mod standalone;
+mod traces;
