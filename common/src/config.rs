@@ -135,6 +135,10 @@ pub struct Config {
     /// `METRICS_PATH`, default `/metrics`: where the Prometheus metrics are served; `off` serves
     /// none.
     pub metrics_path: Option<String>,
+    /// `OAUTH2_TOKEN_URL`, default `http://localhost:8001/users/token`: the user service's token
+    /// route as a browser reaches it, which every service's OpenAPI document names as its OAuth2
+    /// password flow's `tokenUrl`, so Swagger UI's "Authorize" signs in with email and password.
+    pub oauth2_token_url: String,
 }
 
 impl Config {
@@ -191,6 +195,7 @@ impl Config {
             )?),
             max_connections: env.parse_in_range("MAX_CONNECTIONS", 10_000, 1..=1_000_000)?,
             metrics_path: metrics_path(&env)?,
+            oauth2_token_url: oauth2_token_url(&env)?,
         })
     }
 }
@@ -207,6 +212,19 @@ fn db_name(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<String, ConfigE
         ));
     }
     Ok(name)
+}
+
+fn oauth2_token_url(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<String, ConfigError> {
+    let configured = env.string("OAUTH2_TOKEN_URL");
+    let url = configured.unwrap_or_else(|| "http://localhost:8001/users/token".to_owned());
+    let absolute = url.starts_with("http://") || url.starts_with("https://");
+    if !(absolute || url.starts_with('/')) || url.chars().any(char::is_whitespace) {
+        return Err(ConfigError::invalid(
+            "OAUTH2_TOKEN_URL",
+            "must be an http(s) URL or a path such as /api/users/token",
+        ));
+    }
+    Ok(url)
 }
 
 /// The first segments of the services' own routes, which `METRICS_PATH` may not take.
@@ -406,6 +424,23 @@ mod tests {
         assert_eq!(config.header_read_timeout, Duration::from_secs(10));
         assert_eq!(config.max_connections, 10_000);
         assert_eq!(config.metrics_path.as_deref(), Some("/metrics"));
+        assert_eq!(config.oauth2_token_url, "http://localhost:8001/users/token");
+    }
+
+    #[test]
+    fn the_oauth2_token_url_is_a_url_or_a_path() {
+        let at = |url: &str| config(&[("JWT_SECRET", SECRET), ("OAUTH2_TOKEN_URL", url)]);
+
+        for accepted in [
+            "https://shop.example.com/api/users/token",
+            "/api/users/token",
+        ] {
+            assert_eq!(at(accepted).unwrap().oauth2_token_url, accepted);
+        }
+        for refused in ["users/token", "ftp://example.com/token", "/a b"] {
+            let err = at(refused).unwrap_err().to_string();
+            assert!(err.starts_with("OAUTH2_TOKEN_URL"), "{refused}: {err}");
+        }
     }
 
     #[test]

@@ -138,18 +138,24 @@ where
 }
 
 fn has_json_content_type(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
+    has_content_type(headers, "application", "json")
+        || content_type(headers).is_some_and(|(kind, subtype)| {
+            kind.eq_ignore_ascii_case("application")
+                && subtype.to_ascii_lowercase().ends_with("+json")
+        })
+}
+
+/// Whether the request's `Content-Type` is `kind/subtype` (in any case, parameters ignored).
+fn has_content_type(headers: &HeaderMap, kind: &str, subtype: &str) -> bool {
+    content_type(headers)
+        .is_some_and(|(k, s)| k.eq_ignore_ascii_case(kind) && s.eq_ignore_ascii_case(subtype))
+}
+
+/// The request's `Content-Type` without its parameters, as type and subtype.
+fn content_type(headers: &HeaderMap) -> Option<(&str, &str)> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
     let essence = value.split(';').next().unwrap_or_default().trim();
-    let Some((kind, subtype)) = essence.split_once('/') else {
-        return false;
-    };
-    kind.eq_ignore_ascii_case("application")
-        && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
+    essence.split_once('/')
 }
 
 /// Reads the whole body within `limit`, or answers 408 `REQUEST_TIMEOUT`.
@@ -255,18 +261,52 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        let value: T = serde_path_to_error::deserialize(de).map_err(|err| {
-            let path = err.path().clone();
-            ApiError::Validation(vec![shape_error(
-                "query",
-                &path,
-                &err.into_inner().to_string(),
-            )])
-        })?;
+        let value: T = from_urlencoded(query.as_bytes(), "query")?;
         value.validate()?;
         Ok(Self(value))
     }
+}
+
+/// A form body (`application/x-www-form-urlencoded`, as an OAuth2 token request is sent) of
+/// type `T`, deserialized and validated, answered like [`JsonBody`]: 415 for another content
+/// type, 413, 408, and 422 at `["body", field]`.
+#[derive(Debug)]
+pub struct FormBody<T>(pub T);
+
+impl<T, S> FromRequest<S> for FormBody<T>
+where
+    T: DeserializeOwned + Validate,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !has_content_type(req.headers(), "application", "x-www-form-urlencoded") {
+            return Err(ApiError::client(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Expected a form body with Content-Type: application/x-www-form-urlencoded",
+            ));
+        }
+        let bytes = crate::deadline::paused(read_body(req, state, BODY_READ_TIMEOUT)).await?;
+        let value: T = from_urlencoded(&bytes, "body")?;
+        value.validate()?;
+        Ok(Self(value))
+    }
+}
+
+/// Deserializes URL-encoded pairs (a query string or a form body); a wrong shape is 422 at
+/// `[root, field]`.
+fn from_urlencoded<T: DeserializeOwned>(bytes: &[u8], root: &str) -> ApiResult<T> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(bytes));
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().clone();
+        ApiError::Validation(vec![shape_error(
+            root,
+            &path,
+            &err.into_inner().to_string(),
+        )])
+    })
 }
 
 /// What a serde error says went wrong, as far as a response needs to know.

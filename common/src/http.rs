@@ -33,7 +33,10 @@ use utoipa::{
     IntoResponses as _, OpenApi as _, ToSchema,
     openapi::{
         OpenApi,
-        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+        security::{
+            Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityRequirement,
+            SecurityScheme,
+        },
     },
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -43,7 +46,7 @@ use crate::{
     config::{Config, CorsOrigins},
     deadline::{self, DbGate},
     error::ApiError,
-    openapi::{BEARER_SCHEME, BodyTimeout, DbUnavailable, ErrorSchemas},
+    openapi::{BEARER_SCHEME, BodyTimeout, DbUnavailable, ErrorSchemas, OAUTH2_SCHEME},
 };
 
 /// The largest request body accepted (contract: 64 KiB, larger → 413).
@@ -79,7 +82,7 @@ pub fn service_router(routes: OpenApiRouter, config: &Config, db: Database) -> R
     let (health, health_doc) = health.split_for_parts();
     openapi.merge(health_doc);
     let router = routes.merge(health);
-    declare_bearer_auth(&mut openapi);
+    declare_bearer_auth(&mut openapi, &config.oauth2_token_url);
     openapi.merge(ErrorSchemas::openapi());
 
     let router = match &config.metrics_path {
@@ -142,20 +145,46 @@ fn document_layer_responses(openapi: &mut OpenApi) {
     }
 }
 
-fn declare_bearer_auth(openapi: &mut OpenApi) {
-    openapi
-        .components
-        .get_or_insert_default()
-        .add_security_scheme(
-            BEARER_SCHEME,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .description(Some("An access token from POST /users/login"))
-                    .build(),
-            ),
-        );
+/// Declares how protected routes are called: a bearer token pasted as it is (`bearer`), or one
+/// that Swagger UI's "Authorize" gets itself from the user service's `POST /users/token` with an
+/// email and a password (`oauth2`, the password flow at `token_url`), as FastAPI's docs do. Every
+/// operation that asks for `bearer` accepts either.
+fn declare_bearer_auth(openapi: &mut OpenApi, token_url: &str) {
+    let components = openapi.components.get_or_insert_default();
+    components.add_security_scheme(
+        BEARER_SCHEME,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some("An access token from POST /users/login"))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        OAUTH2_SCHEME,
+        SecurityScheme::OAuth2(OAuth2::with_description(
+            [Flow::Password(Password::new(token_url, Scopes::new()))],
+            "Sign in with your email (as the username) and password",
+        )),
+    );
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if let Some(security) = operation.security.as_mut().filter(|s| !s.is_empty()) {
+                security.push(SecurityRequirement::new(
+                    OAUTH2_SCHEME,
+                    Vec::<String>::new(),
+                ));
+            }
+        }
+    }
 }
 
 /// Every log line of a request carries its id, method and path (never the query string, which

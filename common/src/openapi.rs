@@ -20,6 +20,10 @@ use crate::error::{ErrorBody, ValidationErrorBody};
 /// `security(("bearer" = []))`; [`crate::http`] adds it to every service's document.
 pub const BEARER_SCHEME: &str = "bearer";
 
+/// The name of the OAuth2 password-flow scheme [`crate::http`] offers beside [`BEARER_SCHEME`] on
+/// every protected route, for Swagger UI's "Authorize" to sign in with an email and a password.
+pub const OAUTH2_SCHEME: &str = "oauth2";
+
 /// What [`JsonBody`](crate::extract::JsonBody) answers besides 400 `INVALID_JSON` and 422: for
 /// every route that takes a JSON body, together with one 400 set (or the route's own 400).
 #[derive(IntoResponses)]
@@ -31,6 +35,27 @@ pub enum JsonBodyErrors {
     #[response(
         status = 415,
         description = "Not `application/json` (`UNSUPPORTED_MEDIA_TYPE`)"
+    )]
+    UnsupportedMediaType(ErrorBody),
+}
+
+/// What [`FormBody`](crate::extract::FormBody) answers besides 422: for every route that takes a
+/// form body.
+#[derive(IntoResponses)]
+pub enum FormBodyErrors {
+    /// The body could not be read.
+    #[response(
+        status = 400,
+        description = "A body that could not be read (`INVALID_BODY`)"
+    )]
+    InvalidBody(ErrorBody),
+    /// The body is over the 64 KiB limit.
+    #[response(status = 413, description = "Body over 64 KiB (`PAYLOAD_TOO_LARGE`)")]
+    PayloadTooLarge(ErrorBody),
+    /// The body is not declared as a form.
+    #[response(
+        status = 415,
+        description = "Not `application/x-www-form-urlencoded` (`UNSUPPORTED_MEDIA_TYPE`)"
     )]
     UnsupportedMediaType(ErrorBody),
 }
@@ -176,6 +201,8 @@ mod tests {
     fn the_sets_answer_the_statuses_they_are_named_for() {
         let json = ["413", "415"].map(String::from).into();
         assert_eq!(statuses::<JsonBodyErrors>(), json);
+        let form = ["400", "413", "415"].map(String::from).into();
+        assert_eq!(statuses::<FormBodyErrors>(), form);
         for bad_request in [
             statuses::<InvalidJson>(),
             statuses::<InvalidId>(),

@@ -120,6 +120,58 @@ impl Validate for LoginRequest {
     }
 }
 
+/// `POST /users/token`: the OAuth2 password grant, as a form.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TokenRequest {
+    /// The account's email, in any spelling of the same mailbox; at most 254 characters.
+    #[schema(max_length = 254)]
+    pub username: String,
+    /// The password.
+    pub password: String,
+    /// `password` when given (OAuth2 clients send it; it may be left out).
+    #[schema(pattern = "^password$")]
+    pub grant_type: Option<String>,
+    /// Ignored: access tokens carry the account's role, not scopes.
+    pub scope: Option<String>,
+}
+
+impl Validate for TokenRequest {
+    fn validate(&self) -> ApiResult<()> {
+        let mut violations = Violations::body();
+        if self.username.chars().count() > MAX_EMAIL_CHARS {
+            violations.add(
+                "username",
+                format!("Username should have at most {MAX_EMAIL_CHARS} characters"),
+                "string_too_long",
+            );
+        }
+        if self
+            .grant_type
+            .as_deref()
+            .is_some_and(|grant| grant != "password")
+        {
+            violations.add(
+                "grant_type",
+                "Only the password grant is supported",
+                "literal_error",
+            );
+        }
+        violations.finish()
+    }
+}
+
+/// The access token `POST /users/token` issues.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessTokenResponse {
+    /// A JWT for `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Always `bearer`.
+    #[schema(example = "bearer")]
+    pub token_type: &'static str,
+    /// Lifetime of the access token in seconds.
+    pub expires_in: u64,
+}
+
 /// `POST /users/refresh` and `POST /users/logout`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {

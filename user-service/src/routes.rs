@@ -10,8 +10,11 @@ use common::{
     ApiError, ApiResult,
     auth::{AdminOnly, AuthUser, RequireRole, Role},
     error::{ErrorBody, ValidationErrorBody},
-    extract::{JsonBody, QueryParams, parse_id},
-    openapi::{AdminOnlyErrors, AuthErrors, DbUnavailable, InvalidId, InvalidJson, JsonBodyErrors},
+    extract::{FormBody, JsonBody, QueryParams, parse_id},
+    openapi::{
+        AdminOnlyErrors, AuthErrors, DbUnavailable, FormBodyErrors, InvalidId, InvalidJson,
+        JsonBodyErrors,
+    },
     pagination::{Page, Paged},
 };
 use utoipa::OpenApi;
@@ -23,8 +26,8 @@ use crate::{
     email::{login_key, normalize_email},
     limits::{BusyOrDbUnavailable, RateLimitedError, limit_per_client},
     models::{
-        LoginRequest, RefreshRequest, RegisterRequest, RegisteredUser, TokenResponse, UserFilter,
-        UserProfile,
+        AccessTokenResponse, LoginRequest, RefreshRequest, RegisterRequest, RegisteredUser,
+        TokenRequest, TokenResponse, UserFilter, UserProfile,
     },
     store::{FailureRecord, LoginLimit, RefreshOutcome, UserDoc},
 };
@@ -49,6 +52,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
     let limited = OpenApiRouter::new()
         .routes(routes!(register_user))
         .routes(routes!(login))
+        .routes(routes!(token))
         .routes(routes!(refresh_tokens))
         .route_layer(middleware::from_fn_with_state(
             state.client_limits.clone(),
@@ -119,6 +123,36 @@ async fn login(
 ) -> ApiResult<Json<TokenResponse>> {
     let user = check_credentials(&state, body).await?;
     issue_tokens(&state, &user).await
+}
+
+/// The OAuth2 password grant (RFC 6749 §4.3), as Swagger UI's "Authorize" sends it: a form with
+/// `username` (the email) and `password`. Checked exactly as `POST /users/login` is, under the
+/// same limits; answers an access token only (no refresh token: a client that wants one logs in).
+#[utoipa::path(post, path = "/users/token", tag = "auth",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Signed in", body = AccessTokenResponse),
+        (status = 401, description = "Unknown email or wrong password (`INVALID_CREDENTIALS`)", body = ErrorBody),
+        (status = 422, description = "A missing `username` or `password`, or a `grant_type` other than `password`", body = ValidationErrorBody),
+        (status = 429, description = "As for `POST /users/login`: 5 wrong passwords for this email within 15 minutes (`TOO_MANY_ATTEMPTS`), or too many requests from this client (`RATE_LIMITED`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next attempt is allowed"))),
+        FormBodyErrors, BusyOrDbUnavailable,
+    ))]
+async fn token(
+    State(state): State<AppState>,
+    FormBody(form): FormBody<TokenRequest>,
+) -> ApiResult<Json<AccessTokenResponse>> {
+    let credentials = LoginRequest {
+        email: form.username,
+        password: form.password,
+    };
+    let user = check_credentials(&state, credentials).await?;
+    let access = state.keys.issue_access(user.id, user.role)?;
+    Ok(Json(AccessTokenResponse {
+        access_token: access.token,
+        token_type: "bearer",
+        expires_in: access.expires_in,
+    }))
 }
 
 /// The account whose email and password these are, under the failed-login limit; counted in

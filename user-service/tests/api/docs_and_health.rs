@@ -64,6 +64,7 @@ async fn the_openapi_document_describes_every_route_with_bearer_auth() {
     for (path, method) in [
         ("/users/register", "post"),
         ("/users/login", "post"),
+        ("/users/token", "post"),
         ("/users/refresh", "post"),
         ("/users/logout", "post"),
         ("/users/me", "get"),

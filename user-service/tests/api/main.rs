@@ -11,5 +11,6 @@ mod outage;
 mod rate_limits;
 mod register;
 mod startup;
+mod token;
 mod tokens;
 mod users;
