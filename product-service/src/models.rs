@@ -4,6 +4,7 @@ use common::{
     ApiResult,
     catalog::{ProductDoc, category_key},
     error::Violations,
+    openapi::or_empty,
     pagination::Page,
     time::rfc3339,
     validate::Validate,
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{
     IntoParams, ToSchema,
     openapi::{
-        RefOr, Schema,
+        KnownFormat, RefOr, Schema, SchemaFormat,
         schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Type},
     },
 };
@@ -324,20 +325,38 @@ pub struct ProductFilter {
     #[serde(default, deserialize_with = "common::extract::empty_as_none")]
     #[param(pattern = "^([0-9a-fA-F]{24})?$")]
     pub seller_id: Option<String>,
-    /// The lowest price, inclusive; a finite number.
+    /// The lowest price, inclusive; a finite number (empty means no bound).
     #[serde(default, deserialize_with = "common::extract::empty_as_none_parsed")]
+    #[param(schema_with = price_or_empty)]
     pub min_price: Option<f64>,
-    /// The highest price, inclusive; not below `min_price`.
+    /// The highest price, inclusive; not below `min_price` (empty means no bound).
     #[serde(default, deserialize_with = "common::extract::empty_as_none_parsed")]
+    #[param(schema_with = price_or_empty)]
     pub max_price: Option<f64>,
-    /// `true`: only products with stock. `false` or absent: any.
+    /// `true`: only products with stock. `false`, empty or absent: any.
     #[serde(default, deserialize_with = "common::extract::empty_as_none_parsed")]
+    #[param(schema_with = bool_or_empty)]
     pub in_stock: Option<bool>,
-    /// The order (default `created_at`, oldest first). Ties are broken by id, so pages neither
-    /// skip nor repeat.
+    /// The order (default `created_at`, oldest first; also when empty). Ties are broken by id, so
+    /// pages neither skip nor repeat.
     #[serde(default, deserialize_with = "common::extract::empty_as_none")]
-    #[param(inline)]
+    #[param(schema_with = sort_or_empty)]
     pub sort: Option<ProductSort>,
+}
+
+fn price_or_empty() -> RefOr<Schema> {
+    let price = ObjectBuilder::new()
+        .schema_type(Type::Number)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)));
+    or_empty(price)
+}
+
+fn bool_or_empty() -> RefOr<Schema> {
+    or_empty(ObjectBuilder::new().schema_type(Type::Boolean))
+}
+
+fn sort_or_empty() -> RefOr<Schema> {
+    or_empty(<ProductSort as utoipa::PartialSchema>::schema())
 }
 
 /// The orders of `GET /products`; `-` means descending.

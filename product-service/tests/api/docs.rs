@@ -152,4 +152,14 @@ async fn the_openapi_document_states_the_constraints_the_service_enforces() {
     assert_eq!(param("q")["schema"]["maxLength"], 200);
     assert!(param("seller_id")["schema"]["pattern"].is_string());
     assert_eq!(param("limit")["schema"]["maximum"], 1000);
+    // An empty filter is no filter, so the empty string is a documented value.
+    for name in ["min_price", "max_price", "in_stock", "sort"] {
+        let schema = &param(name)["schema"];
+        assert_eq!(schema["anyOf"][1]["enum"], json!([""]), "{name}: {schema}");
+    }
+    assert_eq!(param("min_price")["schema"]["anyOf"][0]["type"], "number");
+    assert_eq!(
+        param("sort")["schema"]["anyOf"][0]["enum"],
+        json!(["created_at", "-created_at", "price", "-price", "name"])
+    );
 }
