@@ -47,7 +47,7 @@ set -e
 # The suites that run the built services from outside, each one line in the sum: the deploy files
 # against their schemas and the code, the nginx gateway in front of the services, and the
 # OpenAPI documents fuzzed against the running services.
-suites=(scripts/check-deploy.sh scripts/gateway-test.sh)
+suites=(scripts/check-deploy.sh scripts/gateway-test.sh scripts/schemathesis.sh)
 [ $# -eq 0 ] || suites=()
 for suite in "${suites[@]}"; do
   echo

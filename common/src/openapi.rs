@@ -12,7 +12,13 @@
 //!
 //! The enums are never built: they only describe responses.
 
-use utoipa::{IntoResponses, OpenApi};
+use utoipa::{
+    IntoResponses, OpenApi,
+    openapi::{
+        RefOr, Schema,
+        schema::{AnyOfBuilder, ObjectBuilder, Type},
+    },
+};
 
 use crate::error::{ErrorBody, ValidationErrorBody};
 
@@ -139,6 +145,18 @@ pub enum BodyTimeout {
     RequestTimeout(ErrorBody),
 }
 
+/// The schema of an optional query parameter read with
+/// [`empty_as_none`](crate::extract::empty_as_none) or
+/// [`empty_as_none_parsed`](crate::extract::empty_as_none_parsed): a value of `schema`, or the
+/// empty string (`?sort=`, as a form sends an unset filter), which means no filter. For a field's
+/// `#[param(schema_with = …)]`, through a function of no arguments that passes its `schema`.
+pub fn or_empty(schema: impl Into<RefOr<Schema>>) -> RefOr<Schema> {
+    let empty = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some([""]));
+    AnyOfBuilder::new().item(schema).item(empty).into()
+}
+
 /// The error bodies as components of every service's document. The sets above only reference
 /// them (utoipa does not collect schemas through `IntoResponses`), so they are added here.
 #[derive(OpenApi)]
@@ -236,6 +254,16 @@ mod tests {
         for name in ["ErrorBody", "ValidationErrorBody", "FieldError"] {
             assert!(schemas.contains_key(name), "{name} in {:?}", schemas.keys());
         }
+    }
+
+    #[test]
+    fn or_empty_also_allows_the_empty_string() {
+        let schema = or_empty(ObjectBuilder::new().schema_type(Type::Boolean));
+
+        assert_eq!(
+            serde_json::to_value(schema).unwrap(),
+            serde_json::json!({"anyOf": [{"type": "boolean"}, {"type": "string", "enum": [""]}]})
+        );
     }
 
     #[test]

@@ -6,11 +6,15 @@ use axum::http::{HeaderMap, HeaderName};
 use common::{
     ApiError, ApiResult,
     error::{FieldError, Loc, Violations},
+    openapi::or_empty,
     time::rfc3339,
     validate::Validate,
 };
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{
+    IntoParams, ToSchema,
+    openapi::{Ref, RefOr, Schema},
+};
 
 use crate::store::{OrderDoc, StoredStatus};
 
@@ -253,9 +257,14 @@ pub struct OrderFilter {
     #[serde(default, deserialize_with = "common::extract::empty_as_none")]
     #[param(pattern = "^([0-9a-fA-F]{24})?$")]
     pub user_id: Option<String>,
-    /// Only orders with this status.
+    /// Only orders with this status (empty means any).
     #[serde(default, deserialize_with = "common::extract::empty_as_none")]
+    #[param(schema_with = status_or_empty)]
     pub status: Option<OrderStatus>,
+}
+
+fn status_or_empty() -> RefOr<Schema> {
+    or_empty(Ref::from_schema_name("OrderStatus"))
 }
 
 impl Validate for OrderFilter {}

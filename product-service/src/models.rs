@@ -4,6 +4,7 @@ use common::{
     ApiResult,
     catalog::{ProductDoc, category_key},
     error::Violations,
+    openapi::or_empty,
     pagination::Page,
     time::rfc3339,
     validate::Validate,
@@ -13,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{
     IntoParams, ToSchema,
     openapi::{
-        RefOr, Schema,
-        schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder},
+        KnownFormat, RefOr, Schema, SchemaFormat,
+        schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Type},
     },
 };
 
@@ -92,8 +93,9 @@ pub struct UpdateProduct {
     pub category: Option<String>,
 }
 
-/// The fields [`UpdateProduct`] reads, as the OpenAPI document shows them: each optional, none
-/// `null` (a `null` field counts as absent, and a body of only `null`s is refused).
+/// The fields [`UpdateProduct`] reads, as the OpenAPI document shows them: each optional, and
+/// `null` where given counts as absent (as the earlier system read it), so a body must name at
+/// least one of them with a value.
 #[derive(ToSchema)]
 #[schema(min_properties = 1)]
 #[expect(
@@ -102,41 +104,44 @@ pub struct UpdateProduct {
 )]
 struct UpdateProductFields {
     /// 1 to 200 characters, not only white space (the length counts the trimmed name).
-    #[schema(
-        required = false,
-        min_length = 1,
-        max_length = 200,
-        pattern = r"[^\s\u0085]"
-    )]
-    name: String,
+    #[schema(min_length = 1, max_length = 200, pattern = r"[^\s\u0085]")]
+    name: Option<String>,
     /// Up to 5000 characters.
-    #[schema(required = false, max_length = 5000)]
-    description: String,
+    #[schema(max_length = 5000)]
+    description: Option<String>,
     /// A finite number from 0 to 1e9.
-    #[schema(required = false, minimum = 0, maximum = 1_000_000_000)]
-    price: f64,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
+    price: Option<f64>,
     /// Up to 100 characters (once trimmed).
-    #[schema(required = false, max_length = 100)]
-    category: String,
+    #[schema(max_length = 100)]
+    category: Option<String>,
 }
 
-/// The fields a `PATCH /products/{id}` body must name at least one of.
-const UPDATABLE: [&str; 4] = ["name", "description", "price", "category"];
+/// The fields a `PATCH /products/{id}` body must give a value (not `null`) for at least one of,
+/// with that value's type.
+const UPDATABLE: [(&str, Type); 4] = [
+    ("name", Type::String),
+    ("description", Type::String),
+    ("price", Type::Number),
+    ("category", Type::String),
+];
 
 impl utoipa::PartialSchema for UpdateProduct {
     fn schema() -> RefOr<Schema> {
         let at_least_one = UPDATABLE
             .into_iter()
-            .fold(AnyOfBuilder::new(), |any_of, field| {
-                any_of.item(ObjectBuilder::new().required(field))
-            });
+            .map(|(field, kind)| {
+                let value = ObjectBuilder::new().schema_type(kind);
+                ObjectBuilder::new().required(field).property(field, value)
+            })
+            .fold(AnyOfBuilder::new(), AnyOfBuilder::item);
         AllOfBuilder::new()
             .item(<UpdateProductFields as utoipa::PartialSchema>::schema())
             .item(at_least_one)
             .description(Some(
-                "At least one of `name`, `description`, `price`, `category`, not `null`; \
-                 other properties are ignored. Stock changes only through \
-                 `POST /products/{id}/stock`.",
+                "At least one of `name`, `description`, `price`, `category` with a value; \
+                 a `null` field counts as absent, and other properties are ignored. Stock \
+                 changes only through `POST /products/{id}/stock`.",
             ))
             .examples([serde_json::json!({"price": 34.9})])
             .into()
@@ -225,8 +230,27 @@ pub struct StockChange {
     /// Units to add (positive) or take (negative), from -1e9 to 1e9 and not 0 (a whole-valued
     /// number such as `-2.0` is accepted).
     #[serde(deserialize_with = "common::extract::whole_number")]
-    #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000)]
+    #[schema(schema_with = non_zero_delta)]
     pub delta: i64,
+}
+
+/// The schema of [`StockChange::delta`]: a whole number from -1e9 to -1 or from 1 to 1e9, since
+/// one range cannot leave out the 0 that [`StockChange::validate`] refuses.
+fn non_zero_delta() -> RefOr<Schema> {
+    let range = |min: i64, max: i64| {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(min))
+            .maximum(Some(max))
+    };
+    AnyOfBuilder::new()
+        .item(range(-MAX_STOCK, -1))
+        .item(range(1, MAX_STOCK))
+        .description(Some(
+            "Units to add (positive) or take (negative), from -1e9 to 1e9 and not 0 (a \
+             whole-valued number such as `-2.0` is accepted).",
+        ))
+        .into()
 }
 
 impl Validate for StockChange {
@@ -301,20 +325,38 @@ pub struct ProductFilter {
     #[serde(default, deserialize_with = "common::extract::empty_as_none")]
     #[param(pattern = "^([0-9a-fA-F]{24})?$")]
     pub seller_id: Option<String>,
-    /// The lowest price, inclusive; a finite number.
+    /// The lowest price, inclusive; a finite number (empty means no bound).
     #[serde(default, deserialize_with = "common::extract::empty_as_none_parsed")]
+    #[param(schema_with = price_or_empty)]
     pub min_price: Option<f64>,
-    /// The highest price, inclusive; not below `min_price`.
+    /// The highest price, inclusive; not below `min_price` (empty means no bound).
     #[serde(default, deserialize_with = "common::extract::empty_as_none_parsed")]
+    #[param(schema_with = price_or_empty)]
     pub max_price: Option<f64>,
-    /// `true`: only products with stock. `false` or absent: any.
+    /// `true`: only products with stock. `false`, empty or absent: any.
     #[serde(default, deserialize_with = "common::extract::empty_as_none_parsed")]
+    #[param(schema_with = bool_or_empty)]
     pub in_stock: Option<bool>,
-    /// The order (default `created_at`, oldest first). Ties are broken by id, so pages neither
-    /// skip nor repeat.
+    /// The order (default `created_at`, oldest first; also when empty). Ties are broken by id, so
+    /// pages neither skip nor repeat.
     #[serde(default, deserialize_with = "common::extract::empty_as_none")]
-    #[param(inline)]
+    #[param(schema_with = sort_or_empty)]
     pub sort: Option<ProductSort>,
+}
+
+fn price_or_empty() -> RefOr<Schema> {
+    let price = ObjectBuilder::new()
+        .schema_type(Type::Number)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)));
+    or_empty(price)
+}
+
+fn bool_or_empty() -> RefOr<Schema> {
+    or_empty(ObjectBuilder::new().schema_type(Type::Boolean))
+}
+
+fn sort_or_empty() -> RefOr<Schema> {
+    or_empty(<ProductSort as utoipa::PartialSchema>::schema())
 }
 
 /// The orders of `GET /products`; `-` means descending.

@@ -108,4 +108,18 @@ async fn the_openapi_document_states_the_constraints_the_service_enforces() {
             "{method} {path}: {id}"
         );
     }
+    // `?status=` is no filter, so the empty string is a documented value.
+    let list = doc["paths"]["/orders"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let status = &list.iter().find(|p| p["name"] == "status").unwrap()["schema"];
+    assert_eq!(
+        status["anyOf"][0]["$ref"], "#/components/schemas/OrderStatus",
+        "{status}"
+    );
+    assert_eq!(
+        status["anyOf"][1]["enum"],
+        serde_json::json!([""]),
+        "{status}"
+    );
 }

@@ -180,6 +180,35 @@ async fn a_price_of_exactly_the_limits_is_accepted() {
 }
 
 #[tokio::test]
+async fn a_price_one_step_above_the_limit_is_422_and_digits_are_read_exactly() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+
+    // The nearest double to this text is 1e9 + 2^-23, above the limit, not 1e9.
+    let above = app
+        .post("/products")
+        .bearer(&seller.token)
+        .header("content-type", "application/json")
+        .body(r#"{"name": "Yacht", "price": 1000000000.0000001}"#)
+        .send()
+        .await;
+    let precise = app
+        .post("/products")
+        .bearer(&seller.token)
+        .header("content-type", "application/json")
+        .body(r#"{"name": "Pencil", "price": 0.30000000000000004}"#)
+        .send()
+        .await;
+
+    assert_eq!(
+        above.assert_validation_error(),
+        vec![json!(["body", "price"])]
+    );
+    assert_eq!(precise.status, StatusCode::CREATED, "{}", precise.text());
+    assert_eq!(precise.json()["price"].as_f64(), Some(0.1 + 0.2));
+}
+
+#[tokio::test]
 async fn a_whole_valued_stock_is_taken_as_an_integer() {
     let app = spawn_app().await;
     let seller = app.caller(Role::Seller);

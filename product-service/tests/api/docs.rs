@@ -75,9 +75,10 @@ async fn stock_and_delta_are_documented_as_integers_though_whole_floats_are_acce
 
     let schemas = &doc["components"]["schemas"];
     let stock = &schemas["CreateProduct"]["properties"]["stock"];
-    let delta = &schemas["StockChange"]["properties"]["delta"];
+    let delta = &schemas["StockChange"]["properties"]["delta"]["anyOf"];
     assert_eq!(stock["type"], "integer", "{stock}");
-    assert_eq!(delta["type"], "integer", "{delta}");
+    assert_eq!(delta[0]["type"], "integer", "{delta}");
+    assert_eq!(delta[1]["type"], "integer", "{delta}");
 }
 
 #[tokio::test]
@@ -100,28 +101,36 @@ async fn the_openapi_document_states_the_constraints_the_service_enforces() {
     let fields = &update["allOf"][0];
     assert_eq!(fields["minProperties"], 1, "{update}");
     assert_eq!(fields["properties"]["name"]["maxLength"], 200, "{update}");
+    // A `null` field counts as absent; at least one field must have a value.
     assert_eq!(
-        fields["properties"]["price"]["type"], "number",
-        "not null: {update}"
+        fields["properties"]["price"]["type"],
+        json!(["number", "null"]),
+        "{update}"
     );
     let named: Vec<_> = update["allOf"][1]["anyOf"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|one| one["required"][0].clone())
+        .map(|one| {
+            let field = one["required"][0].as_str().unwrap().to_owned();
+            (field.clone(), one["properties"][&field]["type"].clone())
+        })
         .collect();
     assert_eq!(
         named,
         [
-            json!("name"),
-            json!("description"),
-            json!("price"),
-            json!("category")
+            ("name".to_owned(), json!("string")),
+            ("description".to_owned(), json!("string")),
+            ("price".to_owned(), json!("number")),
+            ("category".to_owned(), json!("string"))
         ]
     );
-    let delta = &schemas["StockChange"]["properties"]["delta"];
-    assert_eq!(delta["minimum"], -1e9, "{delta}");
-    assert_eq!(delta["maximum"], 1e9, "{delta}");
+    // Two ranges, since 0 is refused.
+    let delta = &schemas["StockChange"]["properties"]["delta"]["anyOf"];
+    assert_eq!(delta[0]["minimum"], -1e9, "{delta}");
+    assert_eq!(delta[0]["maximum"], -1, "{delta}");
+    assert_eq!(delta[1]["minimum"], 1, "{delta}");
+    assert_eq!(delta[1]["maximum"], 1e9, "{delta}");
     for (path, method) in [
         ("/products/{id}", "get"),
         ("/products/{id}", "patch"),
@@ -143,4 +152,14 @@ async fn the_openapi_document_states_the_constraints_the_service_enforces() {
     assert_eq!(param("q")["schema"]["maxLength"], 200);
     assert!(param("seller_id")["schema"]["pattern"].is_string());
     assert_eq!(param("limit")["schema"]["maximum"], 1000);
+    // An empty filter is no filter, so the empty string is a documented value.
+    for name in ["min_price", "max_price", "in_stock", "sort"] {
+        let schema = &param(name)["schema"];
+        assert_eq!(schema["anyOf"][1]["enum"], json!([""]), "{name}: {schema}");
+    }
+    assert_eq!(param("min_price")["schema"]["anyOf"][0]["type"], "number");
+    assert_eq!(
+        param("sort")["schema"]["anyOf"][0]["enum"],
+        json!(["created_at", "-created_at", "price", "-price", "name"])
+    );
 }
