@@ -123,6 +123,7 @@ async fn create_product(
         updated_at: now,
         holds: Vec::new(),
         returns: Vec::new(),
+        image: None,
     };
     state.products.insert(&product).await?;
     state.catalog.wrote(&product);
