@@ -267,6 +267,11 @@ pub struct ProductResponse {
     /// When the product last changed (RFC 3339, UTC).
     #[schema(format = DateTime, example = "2026-11-23T13:45:00Z")]
     pub updated_at: String,
+    /// Where its image is served, relative to the product service's base URL (behind a gateway,
+    /// prefix the gateway's base URL); `null` when it has none. The `v` parameter changes with
+    /// every new image.
+    #[schema(example = "/products/6560b5f2a1b2c3d4e5f60718/image?v=3f2a9c0d1e2b4a5c")]
+    pub image_url: Option<String>,
 }
 
 impl From<ProductDoc> for ProductResponse {
@@ -281,6 +286,10 @@ impl From<ProductDoc> for ProductResponse {
             seller_id: product.seller_id.to_hex(),
             created_at: rfc3339(product.created_at),
             updated_at: rfc3339(product.updated_at),
+            image_url: product
+                .image
+                .as_ref()
+                .map(|image| crate::images::image_url(product.id, image)),
         }
     }
 }

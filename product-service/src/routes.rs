@@ -1,5 +1,7 @@
 //! The product service's HTTP handlers and their OpenAPI descriptions.
 
+mod images;
+
 use axum::{
     Json,
     extract::{OriginalUri, Path, State},
@@ -48,6 +50,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .routes(routes!(get_product, update_product, delete_product))
         .routes(routes!(adjust_stock))
         .routes(routes!(list_categories))
+        .merge(images::router())
         .with_state(state)
 }
 
@@ -256,7 +259,7 @@ async fn adjust_stock(
     })
 }
 
-/// Removes a product (the owning seller or an admin).
+/// Removes a product and its image (the owning seller or an admin).
 #[utoipa::path(delete, path = "/products/{id}", tag = "products",
     security(("bearer" = [])),
     params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The product's id (24 hex characters)")),
@@ -271,9 +274,13 @@ async fn delete_product(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "product")?;
-    if state.products.delete(id, &caller).await? {
+    if let Some(product) = state.products.delete(id, &caller).await? {
         state.catalog.deleted(id);
         tracing::info!(product_id = %id, "product deleted");
+        // The product is gone either way; a file left behind is the sweep's to remove.
+        if let Some(image) = product.image {
+            state.images.discard(image.file_id).await;
+        }
         return Ok(StatusCode::NO_CONTENT);
     }
     explain_no_match(&state, id, &caller).await?;

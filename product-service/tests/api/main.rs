@@ -7,6 +7,7 @@ mod categories;
 mod create;
 mod docs;
 mod filters;
+mod images;
 mod list;
 mod product;
 mod stock;
