@@ -294,6 +294,38 @@ impl From<ProductDoc> for ProductResponse {
     }
 }
 
+/// The filter of `GET /inventory`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InventoryFilter {
+    /// Products with at most this many units in stock: a whole number, 0 or more (default 0,
+    /// the products sold out).
+    #[serde(default, deserialize_with = "common::extract::empty_as_none_parsed")]
+    #[param(minimum = 0, default = 0)]
+    pub below: Option<i64>,
+}
+
+impl InventoryFilter {
+    /// The threshold, with its default.
+    pub fn below(&self) -> i64 {
+        self.below.unwrap_or(0)
+    }
+}
+
+impl Validate for InventoryFilter {
+    fn validate(&self) -> ApiResult<()> {
+        let mut violations = Violations::query();
+        if self.below.is_some_and(|below| below < 0) {
+            violations.add(
+                "below",
+                "Input should be greater than or equal to 0",
+                "greater_than_equal",
+            );
+        }
+        violations.finish()
+    }
+}
+
 /// Filters and order of `GET /products`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

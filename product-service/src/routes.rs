@@ -1,6 +1,7 @@
 //! The product service's HTTP handlers and their OpenAPI descriptions.
 
 mod images;
+mod inventory;
 
 use axum::{
     Json,
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .routes(routes!(adjust_stock))
         .routes(routes!(list_categories))
         .merge(images::router())
+        .merge(inventory::router())
         .with_state(state)
 }
 

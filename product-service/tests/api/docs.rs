@@ -36,6 +36,7 @@ async fn the_openapi_document_describes_every_route() {
         ("/products/{id}/image", "put"),
         ("/products/{id}/image", "get"),
         ("/products/{id}/image", "delete"),
+        ("/inventory", "get"),
         ("/health", "get"),
         ("/health/db", "get"),
     ] {
@@ -184,4 +185,26 @@ async fn the_image_routes_are_documented_with_their_formats_and_headers() {
     assert!(fetch["404"].is_object());
     let image_url = &doc["components"]["schemas"]["ProductResponse"]["properties"]["image_url"];
     assert!(image_url.is_object(), "{image_url}");
+}
+
+#[tokio::test]
+async fn the_inventory_route_documents_below_as_a_whole_number_from_0() {
+    let app = spawn_app().await;
+
+    let doc = app.get("/openapi.json").send().await.json();
+
+    let inventory = &doc["paths"]["/inventory"]["get"];
+    let below = inventory["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "below")
+        .unwrap();
+    assert_eq!(below["schema"]["minimum"], 0, "{below}");
+    for status in ["200", "401", "403", "422", "503"] {
+        assert!(
+            inventory["responses"][status].is_object(),
+            "inventory lists {status}"
+        );
+    }
 }

@@ -443,11 +443,18 @@ async fn every_product_response_carries_the_image_url() {
         .send()
         .await
         .json();
+    let inventory = app
+        .get("/inventory?below=10")
+        .bearer(&seller.token)
+        .send()
+        .await
+        .json();
 
     assert_eq!(got["image_url"], url);
     assert_eq!(listed[0]["image_url"], url);
     assert_eq!(patched["image_url"], url);
     assert_eq!(stocked["image_url"], url);
+    assert_eq!(inventory[0]["image_url"], url);
 }
 
 #[tokio::test]

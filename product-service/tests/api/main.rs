@@ -8,6 +8,7 @@ mod create;
 mod docs;
 mod filters;
 mod images;
+mod inventory;
 mod list;
 mod product;
 mod stock;
