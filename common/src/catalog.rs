@@ -4,7 +4,8 @@
 //! adjusts stock on a seller's request; the order service takes and returns stock and leaves its
 //! bookkeeping on the same document: `holds` while an order is being placed and `returns` after a
 //! cancel gave a line back (see `order-service`'s inventory store). Both services name fields
-//! through [`field`], so a rename happens in one place.
+//! through [`field`], so a rename happens in one place. A product's image lives in GridFS; the
+//! document holds only a reference to it ([`ImageRef`]), which the order service never reads.
 
 use mongodb::bson::{DateTime, oid::ObjectId};
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,10 @@ pub mod field {
     pub const HOLDS: &str = "holds";
     /// Markers of cancelled lines already given back ([`super::ReturnMarker`]).
     pub const RETURNS: &str = "returns";
+    /// The product's image, if it has one ([`super::ImageRef`]).
+    pub const IMAGE: &str = "image";
+    /// The GridFS file id of the image, for filters and the index that finds a file's product.
+    pub const IMAGE_FILE_ID: &str = "image.file_id";
 }
 
 /// Field names inside a [`Hold`] and a [`ReturnMarker`], for filters on array elements.
@@ -83,6 +88,25 @@ pub struct ProductDoc {
     /// Cancelled lines given back to this product, kept until the recovery pass clears them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub returns: Vec<ReturnMarker>,
+    /// The product's image; absent in documents written before images existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageRef>,
+}
+
+/// Where a product's image is and what it is: the GridFS file holds the bytes, this reference
+/// what a response needs without reading them (type, length, and the SHA-256 that is its ETag).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageRef {
+    /// The GridFS file (in the product service's image bucket).
+    pub file_id: ObjectId,
+    /// `image/png`, `image/jpeg` or `image/webp`.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub length: i64,
+    /// The SHA-256 of the bytes, 64 lowercase hex characters.
+    pub sha256: String,
+    /// When it was uploaded.
+    pub uploaded_at: DateTime,
 }
 
 /// An order's claim on a product's stock, left while the order is being placed.
@@ -135,10 +159,12 @@ mod tests {
             updated_at: now,
             holds: Vec::new(),
             returns: Vec::new(),
+            image: None,
         };
         let stored = mongodb::bson::to_document(&product).unwrap();
         assert!(!stored.contains_key(field::HOLDS));
         assert!(!stored.contains_key(field::RETURNS));
+        assert!(!stored.contains_key(field::IMAGE));
         let read: ProductDoc = mongodb::bson::from_document(stored).unwrap();
         assert_eq!(read, product);
     }

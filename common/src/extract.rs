@@ -130,7 +130,13 @@ where
             ));
         }
         // A slow upload is the client's time, not the database's.
-        let bytes = crate::deadline::paused(read_body(req, state, BODY_READ_TIMEOUT)).await?;
+        let bytes = crate::deadline::paused(read_body(
+            req,
+            state,
+            BODY_READ_TIMEOUT,
+            crate::http::BODY_LIMIT_BYTES,
+        ))
+        .await?;
         let value: T = from_json(&bytes)?;
         value.validate()?;
         Ok(Self(value))
@@ -158,10 +164,36 @@ fn content_type(headers: &HeaderMap) -> Option<(&str, &str)> {
     essence.split_once('/')
 }
 
-/// Reads the whole body within `limit`, or answers 408 `REQUEST_TIMEOUT`.
-async fn read_body<S: Send + Sync>(req: Request, state: &S, limit: Duration) -> ApiResult<Bytes> {
+/// A whole request body that is not JSON (such as an image), read as [`JsonBody`] reads its own:
+/// waiting for it is the client's time, not the database's ([`crate::deadline::paused`]); a body
+/// that has not arrived within [`BODY_READ_TIMEOUT`] is 408 `REQUEST_TIMEOUT`, one over
+/// `max_bytes` 413 `PAYLOAD_TOO_LARGE`, one that cannot be read 400 `INVALID_BODY`.
+///
+/// The route must raise its own `DefaultBodyLimit` to `max_bytes`: the services' 64 KiB
+/// ([`crate::http::BODY_LIMIT_BYTES`]) applies otherwise.
+pub async fn read_raw_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    max_bytes: usize,
+) -> ApiResult<Bytes> {
+    let bytes =
+        crate::deadline::paused(read_body(req, state, BODY_READ_TIMEOUT, max_bytes)).await?;
+    if bytes.len() > max_bytes {
+        return Err(too_large(max_bytes));
+    }
+    Ok(bytes)
+}
+
+/// Reads the whole body within `limit`, or answers 408 `REQUEST_TIMEOUT`; `max_bytes` is the
+/// route's body limit, named in a 413.
+async fn read_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    limit: Duration,
+    max_bytes: usize,
+) -> ApiResult<Bytes> {
     match tokio::time::timeout(limit, Bytes::from_request(req, state)).await {
-        Ok(read) => read.map_err(body_read_error),
+        Ok(read) => read.map_err(|rejection| body_read_error(&rejection, max_bytes)),
         Err(_) => Err(ApiError::client(
             StatusCode::REQUEST_TIMEOUT,
             "REQUEST_TIMEOUT",
@@ -170,19 +202,20 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S, limit: Duration) -> 
     }
 }
 
-fn body_read_error(rejection: BytesRejection) -> ApiError {
+fn body_read_error(rejection: &BytesRejection, max_bytes: usize) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::client(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            format!(
-                "The request body is larger than {} KiB",
-                crate::http::BODY_LIMIT_BYTES / 1024
-            ),
-        )
+        too_large(max_bytes)
     } else {
         ApiError::bad_request("INVALID_BODY", "The request body could not be read")
     }
+}
+
+fn too_large(max_bytes: usize) -> ApiError {
+    ApiError::client(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        format!("The request body is larger than {} KiB", max_bytes / 1024),
+    )
 }
 
 /// Deserializes a JSON document, telling malformed JSON (400) from the wrong shape (422).
@@ -680,6 +713,23 @@ mod body_timeout_tests {
         let response = app.oneshot(request).await.unwrap();
 
         assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(started.elapsed(), BODY_READ_TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_raw_body_is_read_within_its_own_limit_and_timeout() {
+        // No route layer here: the limit given is enforced all the same.
+        let read = |body: Body| async move {
+            let request = Request::builder().method("PUT").body(body).unwrap();
+            read_raw_body(request, &(), 100).await
+        };
+
+        assert_eq!(read(Body::from(vec![1; 100])).await.unwrap().len(), 100);
+        let too_large = read(Body::from(vec![1; 101])).await.unwrap_err();
+        assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let started = tokio::time::Instant::now();
+        let stalled = read(stalled_body()).await.unwrap_err();
+        assert_eq!(stalled.status(), StatusCode::REQUEST_TIMEOUT);
         assert_eq!(started.elapsed(), BODY_READ_TIMEOUT);
     }
 

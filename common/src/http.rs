@@ -211,10 +211,18 @@ fn request_span(request: &Request<Body>) -> Span {
 /// not told about is invisible to a web shop's script.
 fn cors(origins: &CorsOrigins) -> CorsLayer {
     let layer = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
+            // The product service's image route answers 304 to a script that revalidates itself.
+            header::IF_NONE_MATCH,
             IDEMPOTENCY_KEY,
             X_REQUEST_ID,
         ])
@@ -222,6 +230,7 @@ fn cors(origins: &CorsOrigins) -> CorsLayer {
             X_TOTAL_COUNT,
             header::LINK,
             X_REQUEST_ID,
+            header::ETAG,
             // The user service's 429 on too many failed logins says when to try again.
             header::RETRY_AFTER,
             IDEMPOTENT_REPLAYED,

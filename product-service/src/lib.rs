@@ -9,6 +9,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod catalog;
+pub mod images;
 pub mod models;
 mod routes;
 pub mod store;
@@ -26,6 +27,7 @@ use mongodb::Database;
 
 use crate::{
     catalog::{Catalog, feed},
+    images::ImageStore,
     store::ProductStore,
 };
 
@@ -40,6 +42,8 @@ pub struct AppState {
     pub products: ProductStore,
     /// The read model that answers lists.
     pub catalog: Catalog,
+    /// Product images (GridFS).
+    pub images: ImageStore,
     /// Access-token verification.
     pub keys: TokenKeys,
 }
@@ -99,11 +103,17 @@ impl AppState {
             .await
             .context("could not load the catalog")?;
         tracing::info!(products = catalog.len(), "catalog loaded");
+        let images = ImageStore::new(&db);
+        images
+            .ensure_indexes()
+            .await
+            .context("could not create the image indexes")?;
         Ok(Self {
             keys: TokenKeys::new(&config.jwt_secret, config.access_token_ttl),
             config: Arc::new(config),
             products: ProductStore::new(&db),
             catalog,
+            images,
             db,
         })
     }
@@ -116,10 +126,18 @@ pub fn app(state: AppState) -> Router {
     common::http::service_router(routes::router(state), &config, db)
 }
 
-/// Builds the service for the binary.
+/// Builds the service for the binary and starts the image sweep (now, then periodically).
 pub async fn start(context: ServiceContext) -> anyhow::Result<Router> {
     let settings = CatalogSettings::from_env()?;
+    let shutdown = context.shutdown;
     let state =
-        AppState::with_catalog(context.config, context.db, settings, context.shutdown).await?;
+        AppState::with_catalog(context.config, context.db, settings, shutdown.clone()).await?;
+    let orphan_age = images::orphan_age(state.config.request_timeout);
+    tokio::spawn(
+        state
+            .images
+            .clone()
+            .sweep_periodically(orphan_age, shutdown),
+    );
     Ok(app(state))
 }

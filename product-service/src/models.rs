@@ -291,6 +291,11 @@ pub struct ProductResponse {
     /// When the product last changed (RFC 3339, UTC).
     #[schema(format = DateTime, example = "2026-11-23T13:45:00Z")]
     pub updated_at: String,
+    /// Where its image is served, relative to the product service's base URL (behind a gateway,
+    /// prefix the gateway's base URL); `null` when it has none. The `v` parameter changes with
+    /// every new image.
+    #[schema(example = "/products/6560b5f2a1b2c3d4e5f60718/image?v=3f2a9c0d1e2b4a5c")]
+    pub image_url: Option<String>,
 }
 
 impl From<ProductDoc> for ProductResponse {
@@ -305,7 +310,43 @@ impl From<ProductDoc> for ProductResponse {
             seller_id: product.seller_id.to_hex(),
             created_at: rfc3339(product.created_at),
             updated_at: rfc3339(product.updated_at),
+            image_url: product
+                .image
+                .as_ref()
+                .map(|image| crate::images::image_url(product.id, image)),
         }
+    }
+}
+
+/// The filter of `GET /inventory`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InventoryFilter {
+    /// Products with at most this many units in stock: a whole number, 0 or more (default 0,
+    /// the products sold out).
+    #[serde(default, deserialize_with = "common::extract::empty_as_none_parsed")]
+    #[param(minimum = 0, default = 0)]
+    pub below: Option<i64>,
+}
+
+impl InventoryFilter {
+    /// The threshold, with its default.
+    pub fn below(&self) -> i64 {
+        self.below.unwrap_or(0)
+    }
+}
+
+impl Validate for InventoryFilter {
+    fn validate(&self) -> ApiResult<()> {
+        let mut violations = Violations::query();
+        if self.below.is_some_and(|below| below < 0) {
+            violations.add(
+                "below",
+                "Input should be greater than or equal to 0",
+                "greater_than_equal",
+            );
+        }
+        violations.finish()
     }
 }
 

@@ -1,5 +1,8 @@
 //! The product service's HTTP handlers and their OpenAPI descriptions.
 
+mod images;
+mod inventory;
+
 use axum::{
     Json,
     extract::{OriginalUri, Path, State},
@@ -48,6 +51,8 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .routes(routes!(get_product, update_product, delete_product))
         .routes(routes!(adjust_stock))
         .routes(routes!(list_categories))
+        .merge(images::router())
+        .merge(inventory::router())
         .with_state(state)
 }
 
@@ -123,6 +128,7 @@ async fn create_product(
         updated_at: now,
         holds: Vec::new(),
         returns: Vec::new(),
+        image: None,
     };
     state.products.insert(&product).await?;
     state.catalog.wrote(&product);
@@ -255,7 +261,7 @@ async fn adjust_stock(
     })
 }
 
-/// Removes a product (the owning seller or an admin).
+/// Removes a product and its image (the owning seller or an admin).
 #[utoipa::path(delete, path = "/products/{id}", tag = "products",
     security(("bearer" = [])),
     params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The product's id (24 hex characters)")),
@@ -270,9 +276,13 @@ async fn delete_product(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "product")?;
-    if state.products.delete(id, &caller).await? {
+    if let Some(product) = state.products.delete(id, &caller).await? {
         state.catalog.deleted(id);
         tracing::info!(product_id = %id, "product deleted");
+        // The product is gone either way; a file left behind is the sweep's to remove.
+        if let Some(image) = product.image {
+            state.images.discard(image.file_id).await;
+        }
         return Ok(StatusCode::NO_CONTENT);
     }
     explain_no_match(&state, id, &caller).await?;

@@ -135,15 +135,22 @@ impl ProductStore {
             .await
     }
 
-    /// Deletes the product if `caller` may; `false` when it is gone or not theirs.
-    pub async fn delete(&self, id: ObjectId, caller: &AuthUser) -> Result<bool, Error> {
-        let result = self.products.delete_one(owned_by(id, caller)).await?;
-        Ok(result.deleted_count == 1)
+    /// Deletes the product if `caller` may and returns it (its image is the caller's to delete);
+    /// `None` when it is gone or not theirs.
+    pub async fn delete(
+        &self,
+        id: ObjectId,
+        caller: &AuthUser,
+    ) -> Result<Option<ProductDoc>, Error> {
+        self.products
+            .find_one_and_delete(owned_by(id, caller))
+            .projection(doc! { field::HOLDS: 0, field::RETURNS: 0 })
+            .await
     }
 }
 
 /// Matches the product `id` if `caller` is its seller or an admin.
-fn owned_by(id: ObjectId, caller: &AuthUser) -> Document {
+pub(crate) fn owned_by(id: ObjectId, caller: &AuthUser) -> Document {
     if caller.is_admin() {
         doc! { field::ID: id }
     } else {

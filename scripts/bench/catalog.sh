@@ -223,6 +223,13 @@ for size in "${sizes[@]}"; do
     "total=${seed[price_total]};price=${seed[min_price]}..${seed[max_price]};sorted=price"
   measure product-service products "$size" "categories" "$CONNECTIONS" \
     "$(path_file categories "/categories")" "count=${seed[categories_total]};sum:product_count=${seed[products]}"
+  # Low stock from the read model: an admin's scans every product, a seller's only their own.
+  admin=${admin:-$(seeder token "$(python3 -c 'import secrets; print(secrets.token_hex(12))')" admin)}
+  measure product-service products "$size" "inventory, admin" "$CONNECTIONS" \
+    "$(path_file inventory "/inventory?below=10&limit=20")" "stock=0..10;sorted=stock" "$admin"
+  measure product-service products "$size" "inventory, seller" "$CONNECTIONS" \
+    "$(path_file inventory "/inventory?below=10&limit=20")" "stock=0..10;sorted=stock;seller_id==$seller" \
+    "$(seeder token "$seller" seller)"
   mapfile -t by_id < <(sed 's|^|/products/|' "$work/product_ids.txt")
   first_id=${by_id[0]#/products/}
   measure product-service products "$size" "by id (1000 ids)" "$CONNECTIONS" \

@@ -273,6 +273,7 @@ mod tests {
                 at: now,
             }],
             returns: vec![ReturnMarker { order, at: now }],
+            image: None,
         }
     }
 

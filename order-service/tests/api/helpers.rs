@@ -95,6 +95,7 @@ impl TestApp {
                 updated_at: now,
                 holds: Vec::new(),
                 returns: Vec::new(),
+                image: None,
             })
             .await
             .unwrap();

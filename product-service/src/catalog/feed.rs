@@ -154,6 +154,7 @@ async fn watch(products: &Collection<RawDocumentBuf>) -> Result<Events, Error> {
             format!("fullDocument.{}", field::DESCRIPTION): 0,
             format!("fullDocument.{}", field::HOLDS): 0,
             format!("fullDocument.{}", field::RETURNS): 0,
+            format!("fullDocument.{}", field::IMAGE): 0,
         } },
     ];
     products.watch().pipeline(pipeline).await

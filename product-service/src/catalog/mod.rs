@@ -19,6 +19,7 @@
 //! read fresh.
 
 pub mod feed;
+mod inventory;
 pub mod model;
 mod names;
 pub mod query;

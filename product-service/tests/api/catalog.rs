@@ -531,6 +531,7 @@ async fn insert_elsewhere(db: &Database, name: &str, category: &str, stock: i64,
         updated_at: now,
         holds: Vec::new(),
         returns: Vec::new(),
+        image: None,
     };
     db.collection::<ProductDoc>(PRODUCTS)
         .insert_one(product)

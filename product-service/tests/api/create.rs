@@ -37,9 +37,10 @@ async fn a_seller_creates_a_product_and_owns_it() {
         .collect();
     assert_eq!(
         keys.len(),
-        9,
-        "exactly id, name, description, price, category, stock, seller_id, created_at, updated_at: {keys:?}"
+        10,
+        "exactly id, name, description, price, category, stock, seller_id, created_at, updated_at, image_url: {keys:?}"
     );
+    assert_eq!(product["image_url"], json!(null));
 }
 
 #[tokio::test]

@@ -33,6 +33,10 @@ async fn the_openapi_document_describes_every_route() {
         ("/products/{id}", "delete"),
         ("/products/{id}/stock", "post"),
         ("/categories", "get"),
+        ("/products/{id}/image", "put"),
+        ("/products/{id}/image", "get"),
+        ("/products/{id}/image", "delete"),
+        ("/inventory", "get"),
         ("/health", "get"),
         ("/health/db", "get"),
     ] {
@@ -162,4 +166,64 @@ async fn the_openapi_document_states_the_constraints_the_service_enforces() {
         param("sort")["schema"]["anyOf"][0]["enum"],
         json!(["created_at", "-created_at", "price", "-price", "name"])
     );
+}
+
+#[tokio::test]
+async fn the_image_routes_are_documented_with_their_formats_and_headers() {
+    let app = spawn_app().await;
+
+    let doc = app.get("/openapi.json").send().await.json();
+
+    let upload = &doc["paths"]["/products/{id}/image"]["put"];
+    let binary = &doc["components"]["schemas"]["ImageBytes"];
+    assert_eq!(binary["type"], "string", "{binary}");
+    assert_eq!(binary["format"], "binary", "{binary}");
+    for mime in ["image/png", "image/jpeg", "image/webp"] {
+        let schema = &upload["requestBody"]["content"][mime]["schema"];
+        assert_eq!(
+            schema["$ref"], "#/components/schemas/ImageBytes",
+            "{mime}: {upload}"
+        );
+    }
+    for status in [
+        "200", "400", "401", "403", "404", "408", "413", "415", "422", "503",
+    ] {
+        assert!(
+            upload["responses"][status].is_object(),
+            "PUT image lists {status}"
+        );
+    }
+    let fetch = &doc["paths"]["/products/{id}/image"]["get"]["responses"];
+    for header in ["ETag", "Cache-Control", "Content-Length"] {
+        assert!(
+            fetch["200"]["headers"][header].is_object(),
+            "200 has {header}"
+        );
+    }
+    assert!(fetch["304"]["headers"]["ETag"].is_object());
+    assert!(fetch["404"].is_object());
+    let image_url = &doc["components"]["schemas"]["ProductResponse"]["properties"]["image_url"];
+    assert!(image_url.is_object(), "{image_url}");
+}
+
+#[tokio::test]
+async fn the_inventory_route_documents_below_as_a_whole_number_from_0() {
+    let app = spawn_app().await;
+
+    let doc = app.get("/openapi.json").send().await.json();
+
+    let inventory = &doc["paths"]["/inventory"]["get"];
+    let below = inventory["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "below")
+        .unwrap();
+    assert_eq!(below["schema"]["minimum"], 0, "{below}");
+    for status in ["200", "401", "403", "422", "503"] {
+        assert!(
+            inventory["responses"][status].is_object(),
+            "inventory lists {status}"
+        );
+    }
 }

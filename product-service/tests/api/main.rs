@@ -7,6 +7,8 @@ mod categories;
 mod create;
 mod docs;
 mod filters;
+mod images;
+mod inventory;
 mod list;
 mod product;
 mod stock;
