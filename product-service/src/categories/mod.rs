@@ -32,15 +32,12 @@
 //! and that has no document gets one (so databases from before categories were managed, and
 //! products written straight into MongoDB, appear with a slug); the documents are reloaded.
 
+mod memory;
 pub mod models;
 pub(crate) mod routes;
 pub mod store;
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::{Arc, Mutex, PoisonError, RwLock},
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use common::{ApiError, ApiResult, catalog::category_key, server::Shutdown, time::minus};
 use mongodb::{
@@ -50,6 +47,7 @@ use mongodb::{
 };
 
 use self::{
+    memory::{Memory, view},
     models::{CategoryView, slug_of},
     store::{CategoryDoc, CategoryStore, Inserted, RenameStarted},
 };
@@ -70,21 +68,6 @@ pub struct Categories {
     store: CategoryStore,
     catalog: Catalog,
     memory: Arc<Memory>,
-}
-
-/// The category documents, and the list made from them and the catalog's counts.
-#[derive(Default)]
-struct Memory {
-    /// Every category, by id, and a version bumped by every change.
-    docs: RwLock<(u64, HashMap<ObjectId, CategoryDoc>)>,
-    /// The list, and the versions it was made at.
-    listed: Mutex<Option<Listed>>,
-}
-
-/// `GET /categories` as made at the catalog's and the categories' versions `at`.
-struct Listed {
-    at: (u64, u64),
-    list: Arc<Vec<CategoryView>>,
 }
 
 impl Categories {
@@ -145,46 +128,7 @@ impl Categories {
     /// Every category, sorted by key (the name trimmed and lowercased, compared by code point),
     /// with its product count.
     pub fn list(&self) -> Arc<Vec<CategoryView>> {
-        let counts = self.catalog.categories();
-        let docs = read(&self.memory.docs);
-        let versions = (counts.version, docs.0);
-        let mut listed = lock(&self.memory.listed);
-        if let Some(cached) = listed.as_ref()
-            && cached.at == versions
-        {
-            return Arc::clone(&cached.list);
-        }
-        let by_key: HashMap<&str, &CategoryCount> =
-            counts.counts.iter().map(|c| (c.key.as_str(), c)).collect();
-        let count_of = |key: &str| by_key.get(key).map_or(0, |c| c.product_count);
-        let mut entries: Vec<(&str, CategoryView)> = Vec::with_capacity(docs.1.len());
-        let mut managed: HashSet<&str> = HashSet::new();
-        for doc in docs.1.values() {
-            managed.extend(doc.keys.iter().map(String::as_str));
-            // During a rename, products not yet moved still count for the category.
-            let product_count = doc.keys.iter().map(|key| count_of(key)).sum();
-            entries.push((doc.key.as_str(), view(doc, product_count)));
-        }
-        for count in counts.counts.iter() {
-            if !managed.contains(count.key.as_str()) {
-                entries.push((
-                    count.key.as_str(),
-                    CategoryView {
-                        slug: slug_of(&count.name),
-                        name: count.name.clone(),
-                        description: String::new(),
-                        product_count: count.product_count,
-                    },
-                ));
-            }
-        }
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let list = Arc::new(entries.into_iter().map(|(_, view)| view).collect());
-        *listed = Some(Listed {
-            at: versions,
-            list: Arc::clone(&list),
-        });
-        list
+        self.memory.list(&self.catalog.categories())
     }
 
     /// Creates a category named `name` (trimmed); 409 `CATEGORY_EXISTS` when another has its
@@ -375,21 +319,15 @@ impl Categories {
     /// Gives a document to each category key the catalog holds products in but no category
     /// answers to, after checking in MongoDB that products still use it. Returns how many.
     async fn adopt_unmanaged(&self) -> Result<usize, Error> {
-        let unmanaged: Vec<CategoryCount> = {
-            let docs = read(&self.memory.docs);
-            let managed: HashSet<&str> = docs
-                .1
-                .values()
-                .flat_map(|doc| doc.keys.iter().map(String::as_str))
-                .collect();
-            self.catalog
-                .categories()
-                .counts
-                .iter()
-                .filter(|count| !managed.contains(count.key.as_str()))
-                .cloned()
-                .collect()
-        };
+        let managed = self.memory.managed_keys();
+        let unmanaged: Vec<CategoryCount> = self
+            .catalog
+            .categories()
+            .counts
+            .iter()
+            .filter(|count| !managed.contains(&count.key))
+            .cloned()
+            .collect();
         let mut adopted = 0;
         for count in unmanaged {
             if self.store.has_products(&count.key).await? {
@@ -409,24 +347,16 @@ impl Categories {
             .into_iter()
             .map(|doc| (doc.id, doc))
             .collect();
-        let mut docs = write(&self.memory.docs);
-        if docs.1 != loaded {
-            docs.0 += 1;
-            docs.1 = loaded;
-        }
+        self.memory.replace(loaded);
         Ok(())
     }
 
     fn remember(&self, category: CategoryDoc) {
-        let mut docs = write(&self.memory.docs);
-        docs.0 += 1;
-        docs.1.insert(category.id, category);
+        self.memory.remember(category);
     }
 
     fn forget(&self, id: ObjectId) {
-        let mut docs = write(&self.memory.docs);
-        docs.0 += 1;
-        docs.1.remove(&id);
+        self.memory.forget(id);
     }
 
     /// `category` with its product count from the catalog.
@@ -473,29 +403,6 @@ impl Resolved {
     }
 }
 
-fn view(category: &CategoryDoc, product_count: u64) -> CategoryView {
-    CategoryView {
-        name: category.name.clone(),
-        slug: category.slug.clone(),
-        description: category.description.clone(),
-        product_count,
-    }
-}
-
 fn not_found() -> ApiError {
     ApiError::not_found("CATEGORY_NOT_FOUND", "Category not found")
-}
-
-// Memory is only changed by code that cannot leave it half-done short of a bug; serving on is
-// better than failing every list.
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
