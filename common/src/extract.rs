@@ -321,7 +321,13 @@ where
                 "Expected a form body with Content-Type: application/x-www-form-urlencoded",
             ));
         }
-        let bytes = crate::deadline::paused(read_body(req, state, BODY_READ_TIMEOUT)).await?;
+        let bytes = crate::deadline::paused(read_body(
+            req,
+            state,
+            BODY_READ_TIMEOUT,
+            crate::http::BODY_LIMIT_BYTES,
+        ))
+        .await?;
         let value: T = from_urlencoded(&bytes, "body")?;
         value.validate()?;
         Ok(Self(value))

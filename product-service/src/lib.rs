@@ -9,6 +9,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod catalog;
+pub mod categories;
 pub mod images;
 pub mod models;
 mod routes;
@@ -27,6 +28,7 @@ use mongodb::Database;
 
 use crate::{
     catalog::{Catalog, feed},
+    categories::Categories,
     images::ImageStore,
     store::ProductStore,
 };
@@ -44,6 +46,8 @@ pub struct AppState {
     pub catalog: Catalog,
     /// Product images (GridFS).
     pub images: ImageStore,
+    /// Categories: their documents in memory, and the flows that change them.
+    pub categories: Categories,
     /// Access-token verification.
     pub keys: TokenKeys,
 }
@@ -58,7 +62,8 @@ impl FromRef<AppState> for TokenKeys {
 #[derive(Clone, Debug)]
 pub struct CatalogSettings {
     /// How often the catalog is reloaded where MongoDB has no change streams (a standalone
-    /// server); `CATALOG_POLL_SECS`, 1 to 3600, default 5.
+    /// server), and how often every instance reloads the categories and runs their upkeep;
+    /// `CATALOG_POLL_SECS`, 1 to 3600, default 5.
     pub poll_interval: Duration,
 }
 
@@ -92,14 +97,15 @@ impl AppState {
         Self::with_catalog(config, db, CatalogSettings::default(), Shutdown::never()).await
     }
 
-    /// Builds the state, loading the catalog and keeping it current until `shutdown`.
+    /// Builds the state, loading the catalog and the categories (after their upkeep: unfinished
+    /// renames, documents for categories products use) and keeping them current until `shutdown`.
     pub async fn with_catalog(
         config: Config,
         db: Database,
         settings: CatalogSettings,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
-        let catalog = feed::start(&db, settings.poll_interval, shutdown)
+        let catalog = feed::start(&db, settings.poll_interval, shutdown.clone())
             .await
             .context("could not load the catalog")?;
         tracing::info!(products = catalog.len(), "catalog loaded");
@@ -108,12 +114,16 @@ impl AppState {
             .ensure_indexes()
             .await
             .context("could not create the image indexes")?;
+        let categories = Categories::start(&db, catalog.clone(), settings.poll_interval, shutdown)
+            .await
+            .context("could not load the categories")?;
         Ok(Self {
             keys: TokenKeys::new(&config.jwt_secret, config.access_token_ttl),
             config: Arc::new(config),
             products: ProductStore::new(&db),
             catalog,
             images,
+            categories,
             db,
         })
     }

@@ -26,7 +26,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
-    catalog::Category,
+    categories::Resolved,
     models::{CreateProduct, ProductFilter, ProductResponse, StockChange, UpdateProduct},
     store::ProductChanges,
 };
@@ -39,6 +39,7 @@ use crate::{
     ),
     tags(
         (name = "products", description = "The catalog"),
+        (name = "categories", description = "Categories of products"),
         (name = "health", description = "Liveness and database health"),
     )
 )]
@@ -50,9 +51,9 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .routes(routes!(create_product, list_products))
         .routes(routes!(get_product, update_product, delete_product))
         .routes(routes!(adjust_stock))
-        .routes(routes!(list_categories))
         .merge(images::router())
         .merge(inventory::router())
+        .merge(crate::categories::routes::router())
         .with_state(state)
 }
 
@@ -113,7 +114,9 @@ async fn create_product(
     JsonBody(body): JsonBody<CreateProduct>,
 ) -> ApiResult<(StatusCode, Json<ProductResponse>)> {
     let now = DateTime::now();
-    let category = body.category.trim().to_owned();
+    // Named as the category that exists in any case, which this product then creates if needed.
+    let resolved = state.categories.resolve(&body.category).await?;
+    let category = resolved.name().to_owned();
     let product = ProductDoc {
         id: ObjectId::new(),
         name: body.name.trim().to_owned(),
@@ -132,6 +135,9 @@ async fn create_product(
     };
     state.products.insert(&product).await?;
     state.catalog.wrote(&product);
+    if let Resolved::New(category) = resolved {
+        state.categories.ensure(&category).await?;
+    }
     tracing::info!(product_id = %product.id, seller_id = %seller.id, "product created");
     Ok((StatusCode::CREATED, Json(product.into())))
 }
@@ -201,14 +207,22 @@ async fn update_product(
     JsonBody(body): JsonBody<UpdateProduct>,
 ) -> ApiResult<Json<ProductResponse>> {
     let id = parse_id(&id, "product")?;
+    let resolved = match &body.category {
+        Some(category) => Some(state.categories.resolve(category).await?),
+        None => None,
+    };
     let changes = ProductChanges {
         name: body.name.map(|name| name.trim().to_owned()),
         description: body.description,
         price: body.price.map(|price| price + 0.0),
-        category: body.category.map(|category| category.trim().to_owned()),
+        category: resolved.as_ref().map(|resolved| resolved.name().to_owned()),
     };
     if let Some(product) = state.products.update(id, &caller, changes).await? {
         state.catalog.wrote(&product);
+        // Only once the caller may change the product may the category it names be created.
+        if let Some(Resolved::New(category)) = resolved {
+            state.categories.ensure(&category).await?;
+        }
         return Ok(Json(product.into()));
     }
     explain_no_match(&state, id, &caller).await?;
@@ -288,13 +302,4 @@ async fn delete_product(
     explain_no_match(&state, id, &caller).await?;
     // Exists and is the caller's, yet was not deleted: someone deleted it in between.
     Err(product_not_found())
-}
-
-/// Every category that has products, with how many, sorted by name (from the in-memory catalog).
-#[utoipa::path(get, path = "/categories", tag = "products",
-    responses(
-        (status = 200, description = "The categories", body = [Category]),
-    ))]
-async fn list_categories(State(state): State<AppState>) -> Json<Vec<Category>> {
-    Json(state.catalog.categories().as_ref().clone())
 }

@@ -1,4 +1,5 @@
-//! The catalog read model: what lists, searches, their counts and `/categories` are answered from.
+//! The catalog read model: what lists, searches, their counts and `/categories`' product counts
+//! are answered from (the categories themselves are in [`crate::categories`]).
 //!
 //! **Where its truth comes from.** MongoDB's `products` collection is the only state. The model
 //! holds, per product, the fields that filters and sorts read (id, lowercased name, category,
@@ -30,24 +31,32 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::catalog::ProductDoc;
-use mongodb::bson::oid::ObjectId;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
 use self::query::Answer;
 pub use self::{
     model::{Model, Row},
     query::{Hits, Query, Sort},
 };
+use common::catalog::ProductDoc;
+use mongodb::bson::oid::ObjectId;
 
-/// One category with how many products it has, as `GET /categories` lists it.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct Category {
-    /// The category's name, as its first product spelled it.
+/// One category key that products use, with how many do; what `GET /categories` counts from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CategoryCount {
+    /// The category's key (`common::catalog::category_key`).
+    pub key: String,
+    /// The category's name, as its oldest product spells it.
     pub name: String,
     /// How many products are in it.
     pub product_count: u64,
+}
+
+/// The categories products use, sorted by key, at one version of the model.
+#[derive(Clone, Debug)]
+pub struct CategoryCounts {
+    /// The model's version they were counted at: equal versions, equal counts.
+    pub version: u64,
+    /// Each key in use, with its count.
+    pub counts: Arc<Vec<CategoryCount>>,
 }
 
 /// How long a product deleted here is kept from coming back through a late change event.
@@ -66,7 +75,7 @@ struct Shared {
     /// that was already on its way must not bring them back.
     deleted: Mutex<HashMap<ObjectId, Instant>>,
     /// `/categories`, and the model version it was computed at.
-    categories: Mutex<Option<(u64, Arc<Vec<Category>>)>>,
+    categories: Mutex<Option<(u64, Arc<Vec<CategoryCount>>)>>,
     /// Sorted matches of recent filtered lists.
     results: Mutex<ResultCache>,
 }
@@ -92,34 +101,66 @@ impl Catalog {
         }
     }
 
-    /// Every category that has products, with how many, sorted by key; named as the oldest
-    /// product in it spells it.
-    pub fn categories(&self) -> Arc<Vec<Category>> {
+    /// Every category key that has products ("" for none is left out), with how many, sorted by
+    /// key; named as the oldest product in it spells it.
+    pub fn categories(&self) -> CategoryCounts {
         let model = self.read();
         let mut cached = lock(&self.shared.categories);
-        if let Some((version, categories)) = cached.as_ref()
+        if let Some((version, counts)) = cached.as_ref()
             && *version == model.version
         {
-            return Arc::clone(categories);
+            return CategoryCounts {
+                version: *version,
+                counts: Arc::clone(counts),
+            };
         }
-        let mut categories: Vec<(&str, Category)> = model
+        let mut counts: Vec<CategoryCount> = model
             .groups
             .iter()
             .filter(|group| !group.key.is_empty() && !group.slots.is_empty())
             .filter_map(|group| {
-                Some((
-                    group.key.as_str(),
-                    Category {
-                        name: model.group_name(group)?.to_owned(),
-                        product_count: group.slots.len() as u64,
-                    },
-                ))
+                Some(CategoryCount {
+                    key: group.key.clone(),
+                    name: model.group_name(group)?.to_owned(),
+                    product_count: group.slots.len() as u64,
+                })
             })
             .collect();
-        categories.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let categories = Arc::new(categories.into_iter().map(|(_, c)| c).collect());
-        *cached = Some((model.version, Arc::clone(&categories)));
-        categories
+        counts.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        let counts = Arc::new(counts);
+        *cached = Some((model.version, Arc::clone(&counts)));
+        CategoryCounts {
+            version: model.version,
+            counts,
+        }
+    }
+
+    /// Applies a category rename this instance just made in MongoDB: every product in
+    /// `from_key` now has the category `name`, whose key is `key`.
+    pub fn moved_category(&self, from_key: &str, name: &str, key: &str) {
+        let mut model = self.write();
+        let Some(group) = model.group_of(from_key) else {
+            return;
+        };
+        let ids: Vec<ObjectId> = model.groups[group as usize]
+            .slots
+            .iter()
+            .map(|&slot| model.ids[slot as usize])
+            .collect();
+        let bulk = ids.len() > BULK_THRESHOLD;
+        if bulk {
+            model.begin_bulk();
+        }
+        for id in ids {
+            if let Some(mut row) = model.row(id) {
+                name.clone_into(&mut row.category);
+                key.clone_into(&mut row.category_key);
+                model.upsert(row);
+            }
+        }
+        if bulk {
+            model.end_bulk();
+        }
     }
 
     /// How many products the model holds.

@@ -1,10 +1,24 @@
-//! `GET /categories`: counts per category, case-insensitive and sorted by name, following changes.
+//! `GET /categories` and the categories products create: every managed category with its slug,
+//! description and product count, sorted by name regardless of case; a product naming a new
+//! category creates it, one differing only in case reuses it; old databases are backfilled.
+
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use common::auth::Role;
-use serde_json::json;
+use common::{
+    auth::Role,
+    catalog::{PRODUCTS, ProductDoc},
+    testing::TestDb,
+};
+use mongodb::bson::{DateTime, Document, doc, oid::ObjectId};
+use product_service::{CatalogSettings, categories::store::CATEGORIES};
+use serde_json::{Value, json};
 
-use crate::helpers::{ProductSteps, spawn_app};
+use crate::helpers::{ProductSteps, product_doc, spawn_app, spawn_app_on, spawn_instance};
+
+fn category(name: &str, slug: &str, description: &str, product_count: u64) -> Value {
+    json!({"name": name, "slug": slug, "description": description, "product_count": product_count})
+}
 
 #[tokio::test]
 async fn categories_are_counted_case_insensitively_and_sorted_by_name() {
@@ -32,15 +46,16 @@ async fn categories_are_counted_case_insensitively_and_sorted_by_name() {
     assert_eq!(
         response.json(),
         json!([
-            {"name": "books", "product_count": 2},
-            {"name": "Garden", "product_count": 1},
-            {"name": "Home", "product_count": 3},
-        ])
+            category("books", "books", "", 2),
+            category("Garden", "garden", "", 1),
+            category("Home", "home", "", 3),
+        ]),
+        "sorted by lowercased name; the uncategorised \"\" is not listed"
     );
 }
 
 #[tokio::test]
-async fn categories_follow_changes_to_products() {
+async fn categories_follow_changes_to_products_and_stay_when_emptied() {
     let app = spawn_app().await;
     let seller = app.caller(Role::Seller);
     let id = app
@@ -67,7 +82,209 @@ async fn categories_follow_changes_to_products() {
 
     assert_eq!(
         after_patch,
-        json!([{"name": "Lighting", "product_count": 1}])
+        json!([
+            category("Home", "home", "", 0),
+            category("Lighting", "lighting", "", 1),
+        ])
     );
-    assert_eq!(after_delete, json!([]));
+    assert_eq!(
+        after_delete,
+        json!([
+            category("Home", "home", "", 0),
+            category("Lighting", "lighting", "", 0),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_product_naming_a_new_category_creates_it_with_a_slug_and_no_description() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+
+    let product = app
+        .create_product(
+            &seller,
+            json!({"name": "Rake", "price": 12, "category": "  Home & Garden "}),
+        )
+        .await;
+
+    assert_eq!(product["category"], "Home & Garden");
+    assert_eq!(
+        app.get("/categories").send().await.json(),
+        json!([category("Home & Garden", "home-garden", "", 1)])
+    );
+    let stored = app
+        .db
+        .count(CATEGORIES, doc! { "slug": "home-garden" })
+        .await;
+    assert_eq!(stored, 1, "the category is stored, not only listed");
+}
+
+#[tokio::test]
+async fn a_category_differing_only_in_case_reuses_the_existing_one() {
+    let app = spawn_app().await;
+    let admin = app.caller(Role::Admin);
+    let seller = app.caller(Role::Seller);
+    app.post("/categories")
+        .bearer(&admin.token)
+        .json(&json!({"name": "Kitchen", "description": "Pots and pans"}))
+        .send()
+        .await;
+
+    let created = app
+        .create_product(
+            &seller,
+            json!({"name": "Pan", "price": 20, "category": "KITCHEN"}),
+        )
+        .await;
+    let patched = app
+        .patch(&format!("/products/{}", created["id"].as_str().unwrap()))
+        .bearer(&seller.token)
+        .json(&json!({"category": " kitchen "}))
+        .send()
+        .await;
+
+    assert_eq!(
+        created["category"], "Kitchen",
+        "stored as the category's name"
+    );
+    assert_eq!(patched.json()["category"], "Kitchen");
+    assert_eq!(app.db.count(CATEGORIES, doc! {}).await, 1);
+    assert_eq!(
+        app.get("/categories").send().await.json(),
+        json!([category("Kitchen", "kitchen", "Pots and pans", 1)])
+    );
+    let listed = app.get("/products?category=kitchen").send().await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_new_category_whose_slug_is_taken_gets_a_numbered_slug() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+    for category in ["Home & Garden", "Home Garden"] {
+        app.create_product(
+            &seller,
+            json!({"name": "Rake", "price": 1, "category": category}),
+        )
+        .await;
+    }
+
+    let listed = app.get("/categories").send().await.json();
+
+    assert_eq!(
+        listed,
+        json!([
+            category("Home & Garden", "home-garden", "", 1),
+            category("Home Garden", "home-garden-2", "", 1),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_refused_product_change_creates_no_category() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+    let buyer = app.caller(Role::Buyer);
+    let id = app.product_with_stock(&seller, "Lamp", 1).await;
+
+    let response = app
+        .patch(&format!("/products/{id}"))
+        .bearer(&buyer.token)
+        .json(&json!({"category": "Spam"}))
+        .send()
+        .await;
+
+    response.assert_error(StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert_eq!(app.get("/categories").send().await.json(), json!([]));
+    assert_eq!(app.db.count(CATEGORIES, doc! {}).await, 0);
+}
+
+/// A product as an earlier system stored it: no category document exists for it.
+fn old_product(name: &str, category: &str, created_ms: i64) -> ProductDoc {
+    product_doc(
+        name,
+        category,
+        1,
+        ObjectId::new(),
+        DateTime::from_millis(created_ms),
+    )
+}
+
+#[tokio::test]
+async fn at_startup_every_category_products_use_gets_a_document_once() {
+    let db = TestDb::new("product_service").await;
+    let products = db.db.collection::<ProductDoc>(PRODUCTS);
+    products
+        .insert_many([
+            old_product("Kite", "Toys", 1_000),
+            old_product("Ball", "TOYS", 2_000),
+            old_product("Rake", "Outdoor & Garden", 3_000),
+            old_product("Screw", "", 4_000),
+        ])
+        .await
+        .unwrap();
+    // As the earlier system stored products: no category key.
+    let now = DateTime::now();
+    db.db
+        .collection::<Document>(PRODUCTS)
+        .insert_one(
+            doc! { "name": "Sled", "price": 3.5, "stock": 2, "category": "toys",
+            "description": "", "seller_id": ObjectId::new(), "created_at": now, "updated_at": now },
+        )
+        .await
+        .unwrap();
+
+    let app = spawn_app_on(db).await;
+    let listed = app.get("/categories").send().await.json();
+    let again = spawn_instance(&app.db, CatalogSettings::default()).await;
+
+    let expected = json!([
+        category("Outdoor & Garden", "outdoor-garden", "", 1),
+        category("Toys", "toys", "", 3),
+    ]);
+    assert_eq!(listed, expected, "named by the oldest product");
+    assert_eq!(again.get("/categories").send().await.json(), expected);
+    assert_eq!(app.db.count(CATEGORIES, doc! {}).await, 2, "idempotent");
+    assert_eq!(app.db.count(CATEGORIES, doc! { "key": "" }).await, 0);
+    let keyed = app
+        .db
+        .count(PRODUCTS, doc! { "category_key": "toys" })
+        .await;
+    assert_eq!(keyed, 3, "the product without a key was given one");
+}
+
+#[tokio::test]
+async fn a_category_products_were_moved_into_by_hand_gets_a_document() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+    let product = app
+        .create_product(
+            &seller,
+            json!({"name": "Kite", "price": 1, "category": "Toys"}),
+        )
+        .await;
+    let id = ObjectId::parse_str(product["id"].as_str().unwrap()).unwrap();
+
+    app.db
+        .db
+        .collection::<ProductDoc>(PRODUCTS)
+        .update_one(
+            doc! { "_id": id },
+            doc! { "$set": { "category": "Outdoor", "category_key": "outdoor" } },
+        )
+        .await
+        .unwrap();
+
+    // The next upkeep pass (every CATALOG_POLL_SECS, 5 s by default) stores it.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while app
+        .db
+        .count(CATEGORIES, doc! { "key": "outdoor", "slug": "outdoor" })
+        .await
+        != 1
+    {
+        assert!(Instant::now() < deadline, "no document for the category");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -37,6 +37,9 @@ async fn the_openapi_document_describes_every_route() {
         ("/products/{id}/image", "get"),
         ("/products/{id}/image", "delete"),
         ("/inventory", "get"),
+        ("/categories", "post"),
+        ("/categories/{slug}", "patch"),
+        ("/categories/{slug}", "delete"),
         ("/health", "get"),
         ("/health/db", "get"),
     ] {
@@ -225,5 +228,48 @@ async fn the_inventory_route_documents_below_as_a_whole_number_from_0() {
             inventory["responses"][status].is_object(),
             "inventory lists {status}"
         );
+    }
+}
+
+#[tokio::test]
+async fn the_category_routes_document_their_constraints_and_statuses() {
+    let app = spawn_app().await;
+
+    let doc = app.get("/openapi.json").send().await.json();
+
+    let schemas = &doc["components"]["schemas"];
+    let create = &schemas["CreateCategory"]["properties"];
+    assert_eq!(create["name"]["minLength"], 1, "{create}");
+    assert_eq!(create["name"]["maxLength"], 100, "{create}");
+    assert_eq!(create["description"]["maxLength"], 1000, "{create}");
+    let update = &schemas["UpdateCategory"];
+    assert_eq!(update["allOf"][0]["minProperties"], 1, "{update}");
+    let listed = &schemas["Category"]["properties"];
+    for field in ["name", "slug", "description", "product_count"] {
+        assert!(listed[field].is_object(), "Category has {field}: {listed}");
+    }
+    let category = &doc["paths"]["/categories/{slug}"];
+    for (method, statuses) in [
+        (
+            "patch",
+            &[
+                "200", "400", "401", "403", "404", "409", "413", "415", "422", "503",
+            ][..],
+        ),
+        ("delete", &["204", "401", "403", "404", "409", "503"][..]),
+    ] {
+        let slug = &category[method]["parameters"][0];
+        assert_eq!(slug["name"], "slug");
+        assert!(slug["schema"]["pattern"].is_string(), "{method}: {slug}");
+        for status in statuses {
+            assert!(
+                category[method]["responses"][status].is_object(),
+                "{method} /categories/{{slug}} lists {status}"
+            );
+        }
+    }
+    let post = &doc["paths"]["/categories"]["post"]["responses"];
+    for status in ["201", "401", "403", "409", "422"] {
+        assert!(post[status].is_object(), "POST /categories lists {status}");
     }
 }

@@ -77,3 +77,30 @@ pub fn names(list: &Value) -> Vec<String> {
         .map(|product| product["name"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// A product document as another writer (or an earlier system) stores it, for tests that write
+/// behind the service's back: category key derived from `category`, no image, no order
+/// bookkeeping.
+pub fn product_doc(
+    name: &str,
+    category: &str,
+    stock: i64,
+    seller: mongodb::bson::oid::ObjectId,
+    created_at: mongodb::bson::DateTime,
+) -> common::catalog::ProductDoc {
+    common::catalog::ProductDoc {
+        id: mongodb::bson::oid::ObjectId::new(),
+        name: name.to_owned(),
+        description: String::new(),
+        price: 1.0,
+        category: category.to_owned(),
+        category_key: common::catalog::category_key(category),
+        stock,
+        seller_id: seller,
+        created_at,
+        updated_at: created_at,
+        holds: Vec::new(),
+        returns: Vec::new(),
+        image: None,
+    }
+}

@@ -4,6 +4,7 @@ mod helpers;
 
 mod catalog;
 mod categories;
+mod category_admin;
 mod create;
 mod docs;
 mod filters;

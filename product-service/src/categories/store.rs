@@ -1,0 +1,380 @@
+//! The `categories` collection, and the writes to `products` that a category change makes.
+//!
+//! A category document holds its name, its key (`common::catalog::category_key` of the name),
+//! its slug and description. `keys` and `slugs` hold the key and slug it answers to: its own,
+//! and, while a rename is in progress, also the old ones, so that nobody can take the old name
+//! before every product has left it. Unique indexes on `keys` and `slugs` make one category per
+//! key and per slug, also under concurrent writes.
+
+use common::catalog::{PRODUCTS, ProductDoc, category_key, field as product};
+use futures_util::TryStreamExt;
+use mongodb::{
+    Collection, Database, IndexModel,
+    bson::{DateTime, doc, oid::ObjectId},
+    error::Error,
+    options::{IndexOptions, ReturnDocument},
+};
+use serde::{Deserialize, Serialize};
+
+/// The name of the collection.
+pub const CATEGORIES: &str = "categories";
+
+/// Field names, for filters and updates.
+pub mod field {
+    /// The category id.
+    pub const ID: &str = "_id";
+    /// The name, trimmed.
+    pub const NAME: &str = "name";
+    /// The key of the name.
+    pub const KEY: &str = "key";
+    /// The slug.
+    pub const SLUG: &str = "slug";
+    /// The description.
+    pub const DESCRIPTION: &str = "description";
+    /// Keys the category answers to (unique across categories).
+    pub const KEYS: &str = "keys";
+    /// Slugs the category answers to (unique across categories).
+    pub const SLUGS: &str = "slugs";
+    /// A rename in progress.
+    pub const RENAME: &str = "rename";
+    /// When the rename in progress started.
+    pub const RENAME_STARTED_AT: &str = "rename.started_at";
+    /// When the category was created.
+    pub const CREATED_AT: &str = "created_at";
+    /// When it last changed.
+    pub const UPDATED_AT: &str = "updated_at";
+}
+
+/// A stored category.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CategoryDoc {
+    /// The category id.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// The name as given, trimmed.
+    pub name: String,
+    /// `category_key(name)`: what products' `category_key` holds.
+    pub key: String,
+    /// The slug, unique.
+    pub slug: String,
+    /// The description.
+    #[serde(default)]
+    pub description: String,
+    /// `[key]`, plus the old key while a rename is in progress.
+    pub keys: Vec<String>,
+    /// `[slug]`, plus the old slug while a rename is in progress.
+    pub slugs: Vec<String>,
+    /// The rename in progress, if any: products may still carry the old name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rename: Option<PendingRename>,
+    /// When it was created.
+    pub created_at: DateTime,
+    /// When it last changed.
+    pub updated_at: DateTime,
+}
+
+impl CategoryDoc {
+    /// A new category, not yet stored.
+    pub fn new(name: String, key: String, slug: String, description: String) -> Self {
+        let now = DateTime::now();
+        Self {
+            id: ObjectId::new(),
+            keys: vec![key.clone()],
+            slugs: vec![slug.clone()],
+            name,
+            key,
+            slug,
+            description,
+            rename: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// A rename that has been recorded but whose products may not all have moved yet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingRename {
+    /// The old name.
+    pub from_name: String,
+    /// The old key: products still carrying it are moved.
+    pub from_key: String,
+    /// The old slug.
+    pub from_slug: String,
+    /// When the rename started.
+    pub started_at: DateTime,
+}
+
+/// What inserting a category came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// It is stored.
+    Stored,
+    /// Another category already has its key or its slug.
+    Taken,
+}
+
+/// What recording a rename came to.
+#[derive(Debug)]
+pub enum RenameStarted {
+    /// Recorded; the document as it now is, with its [`PendingRename`].
+    Started(Box<CategoryDoc>),
+    /// Another category already has the new key or slug; nothing changed.
+    Taken,
+    /// The category changed or went away since it was read; nothing changed.
+    Changed,
+}
+
+/// Reads and writes categories, and moves products between them.
+#[derive(Clone)]
+pub struct CategoryStore {
+    categories: Collection<CategoryDoc>,
+    products: Collection<ProductDoc>,
+}
+
+impl CategoryStore {
+    /// The store over `db.categories` and `db.products`.
+    pub fn new(db: &Database) -> Self {
+        Self {
+            categories: db.collection(CATEGORIES),
+            products: db.collection(PRODUCTS),
+        }
+    }
+
+    /// Creates the unique indexes on keys and slugs, and the index on products' category key that
+    /// renames, deletes and the backfill look products up by (no-ops when they exist).
+    pub async fn ensure_indexes(&self) -> Result<(), Error> {
+        let unique = |field: &str, name: &str| {
+            IndexModel::builder()
+                .keys(doc! { field: 1 })
+                .options(
+                    IndexOptions::builder()
+                        .unique(true)
+                        .name(name.to_owned())
+                        .build(),
+                )
+                .build()
+        };
+        self.categories
+            .create_indexes([
+                unique(field::KEYS, "key_unique"),
+                unique(field::SLUGS, "slug_unique"),
+            ])
+            .await?;
+        let by_category = IndexModel::builder()
+            .keys(doc! { product::CATEGORY_KEY: 1 })
+            .options(
+                IndexOptions::builder()
+                    .name("category_key".to_owned())
+                    .build(),
+            )
+            .build();
+        self.products.create_index(by_category).await?;
+        Ok(())
+    }
+
+    /// Every category.
+    pub async fn all(&self) -> Result<Vec<CategoryDoc>, Error> {
+        self.categories.find(doc! {}).await?.try_collect().await
+    }
+
+    /// Stores a new category, unless its key or slug is taken.
+    pub async fn insert(&self, category: &CategoryDoc) -> Result<Inserted, Error> {
+        match self.categories.insert_one(category).await {
+            Ok(_) => Ok(Inserted::Stored),
+            Err(err) if common::db::is_duplicate_key(&err) => Ok(Inserted::Taken),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The category answering to `slug` (its own, or its old one during a rename).
+    pub async fn find_by_slug(&self, slug: &str) -> Result<Option<CategoryDoc>, Error> {
+        self.categories.find_one(doc! { field::SLUGS: slug }).await
+    }
+
+    /// The category answering to `key` (its own, or its old one during a rename).
+    pub async fn find_by_key(&self, key: &str) -> Result<Option<CategoryDoc>, Error> {
+        self.categories.find_one(doc! { field::KEYS: key }).await
+    }
+
+    /// The category `id`.
+    pub async fn find(&self, id: ObjectId) -> Result<Option<CategoryDoc>, Error> {
+        self.categories.find_one(doc! { field::ID: id }).await
+    }
+
+    /// Sets the description of category `id`; `None` if it is gone.
+    pub async fn set_description(
+        &self,
+        id: ObjectId,
+        description: &str,
+    ) -> Result<Option<CategoryDoc>, Error> {
+        self.categories
+            .find_one_and_update(
+                doc! { field::ID: id },
+                doc! { "$set": {
+                    field::DESCRIPTION: description,
+                    field::UPDATED_AT: DateTime::now(),
+                } },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+    }
+
+    /// Records the rename of `current` to `name` (with its `key` and `slug`), and a new
+    /// `description` if given, in one conditional update: only if `current` has not changed
+    /// its key and has no rename in progress. The old key and slug stay reserved until
+    /// [`CategoryStore::finish_rename`].
+    pub async fn start_rename(
+        &self,
+        current: &CategoryDoc,
+        name: &str,
+        key: &str,
+        slug: &str,
+        description: Option<&str>,
+    ) -> Result<RenameStarted, Error> {
+        let now = DateTime::now();
+        let mut keys = vec![key.to_owned()];
+        if current.key != key {
+            keys.push(current.key.clone());
+        }
+        let mut slugs = vec![slug.to_owned()];
+        if current.slug != slug {
+            slugs.push(current.slug.clone());
+        }
+        let rename = PendingRename {
+            from_name: current.name.clone(),
+            from_key: current.key.clone(),
+            from_slug: current.slug.clone(),
+            started_at: now,
+        };
+        let mut set = doc! {
+            field::NAME: name,
+            field::KEY: key,
+            field::SLUG: slug,
+            field::KEYS: keys,
+            field::SLUGS: slugs,
+            field::RENAME: mongodb::bson::to_bson(&rename)?,
+            field::UPDATED_AT: now,
+        };
+        if let Some(description) = description {
+            set.insert(field::DESCRIPTION, description);
+        }
+        let filter = doc! {
+            field::ID: current.id,
+            field::KEY: &current.key,
+            field::RENAME: { "$exists": false },
+        };
+        match self
+            .categories
+            .find_one_and_update(filter, doc! { "$set": set })
+            .return_document(ReturnDocument::After)
+            .await
+        {
+            Ok(Some(renamed)) => Ok(RenameStarted::Started(Box::new(renamed))),
+            Ok(None) => Ok(RenameStarted::Changed),
+            Err(err) if common::db::is_duplicate_key(&err) => Ok(RenameStarted::Taken),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Gives every product still in `from_key`, or spelled otherwise than `name`, the category
+    /// `name` (whose key is `key`). Idempotent; returns how many products changed.
+    pub async fn move_products(&self, from_key: &str, name: &str, key: &str) -> Result<u64, Error> {
+        let filter = doc! {
+            product::CATEGORY_KEY: from_key,
+            "$or": [
+                { product::CATEGORY: { "$ne": name } },
+                { product::CATEGORY_KEY: { "$ne": key } },
+            ],
+        };
+        let update = doc! { "$set": {
+            product::CATEGORY: name,
+            product::CATEGORY_KEY: key,
+            product::UPDATED_AT: DateTime::now(),
+        } };
+        let result = self.products.update_many(filter, update).await?;
+        Ok(result.modified_count)
+    }
+
+    /// Ends the rename of category `id` that started at `started_at`: the old key and slug are
+    /// released. `None` if that rename is no longer in progress (someone else finished it).
+    pub async fn finish_rename(
+        &self,
+        id: ObjectId,
+        started_at: DateTime,
+        key: &str,
+        slug: &str,
+    ) -> Result<Option<CategoryDoc>, Error> {
+        self.categories
+            .find_one_and_update(
+                doc! { field::ID: id, field::RENAME_STARTED_AT: started_at },
+                doc! {
+                    "$set": { field::KEYS: [key], field::SLUGS: [slug] },
+                    "$unset": { field::RENAME: "" },
+                },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+    }
+
+    /// Categories whose rename started before `before` and is not finished.
+    pub async fn renames_started_before(
+        &self,
+        before: DateTime,
+    ) -> Result<Vec<CategoryDoc>, Error> {
+        self.categories
+            .find(doc! { field::RENAME_STARTED_AT: { "$lt": before } })
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Gives a `category_key` to products that have none (written by an earlier system or by
+    /// hand), so that renames, deletes and the backfill find them by key. Returns how many.
+    pub async fn fill_missing_keys(&self) -> Result<u64, Error> {
+        let without_key = doc! { product::CATEGORY_KEY: { "$exists": false } };
+        let spellings = self
+            .products
+            .distinct(product::CATEGORY, without_key.clone())
+            .await?;
+        let mut filled = 0;
+        for spelling in spellings {
+            let Some(category) = spelling.as_str() else {
+                continue;
+            };
+            let mut filter = without_key.clone();
+            filter.insert(product::CATEGORY, category);
+            let update = doc! { "$set": { product::CATEGORY_KEY: category_key(category) } };
+            filled += self
+                .products
+                .update_many(filter, update)
+                .await?
+                .modified_count;
+        }
+        Ok(filled)
+    }
+
+    /// Whether any product is in category `key` (read from MongoDB, not the read model).
+    pub async fn has_products(&self, key: &str) -> Result<bool, Error> {
+        let count = self
+            .products
+            .count_documents(doc! { product::CATEGORY_KEY: key })
+            .limit(1)
+            .await?;
+        Ok(count > 0)
+    }
+
+    /// Deletes category `id` if its key is still `key` and no rename is in progress; `false`
+    /// otherwise.
+    pub async fn delete(&self, id: ObjectId, key: &str) -> Result<bool, Error> {
+        let result = self
+            .categories
+            .delete_one(doc! {
+                field::ID: id,
+                field::KEY: key,
+                field::RENAME: { "$exists": false },
+            })
+            .await?;
+        Ok(result.deleted_count == 1)
+    }
+}
