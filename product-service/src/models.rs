@@ -128,24 +128,38 @@ const UPDATABLE: [(&str, Type); 4] = [
 
 impl utoipa::PartialSchema for UpdateProduct {
     fn schema() -> RefOr<Schema> {
-        let at_least_one = UPDATABLE
-            .into_iter()
-            .map(|(field, kind)| {
-                let value = ObjectBuilder::new().schema_type(kind);
-                ObjectBuilder::new().required(field).property(field, value)
-            })
-            .fold(AnyOfBuilder::new(), AnyOfBuilder::item);
-        AllOfBuilder::new()
-            .item(<UpdateProductFields as utoipa::PartialSchema>::schema())
-            .item(at_least_one)
-            .description(Some(
-                "At least one of `name`, `description`, `price`, `category` with a value; \
-                 a `null` field counts as absent, and other properties are ignored. Stock \
-                 changes only through `POST /products/{id}/stock`.",
-            ))
-            .examples([serde_json::json!({"price": 34.9})])
-            .into()
+        patch_schema(
+            <UpdateProductFields as utoipa::PartialSchema>::schema(),
+            &UPDATABLE,
+            "At least one of `name`, `description`, `price`, `category` with a value; \
+             a `null` field counts as absent, and other properties are ignored. Stock \
+             changes only through `POST /products/{id}/stock`.",
+            serde_json::json!({"price": 34.9}),
+        )
     }
+}
+
+/// The OpenAPI schema of a `PATCH` body: the optional, nullable `fields`, of which at least one
+/// of `updatable` must be given a value of its type (a `null` counts as absent).
+pub(crate) fn patch_schema(
+    fields: RefOr<Schema>,
+    updatable: &[(&str, Type)],
+    description: &str,
+    example: serde_json::Value,
+) -> RefOr<Schema> {
+    let at_least_one = updatable
+        .iter()
+        .map(|(field, kind)| {
+            let value = ObjectBuilder::new().schema_type(kind.clone());
+            ObjectBuilder::new().required(*field).property(*field, value)
+        })
+        .fold(AnyOfBuilder::new(), AnyOfBuilder::item);
+    AllOfBuilder::new()
+        .item(fields)
+        .item(at_least_one)
+        .description(Some(description))
+        .examples([example])
+        .into()
 }
 
 impl ToSchema for UpdateProduct {}

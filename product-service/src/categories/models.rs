@@ -5,11 +5,10 @@ use common::{ApiResult, error::Violations, validate::Validate};
 use serde::{Deserialize, Serialize};
 use utoipa::{
     ToSchema,
-    openapi::{
-        RefOr, Schema,
-        schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder},
-    },
+    openapi::{RefOr, Schema, schema::Type},
 };
+
+use crate::models::patch_schema;
 
 /// The longest category name, in characters (once trimmed); a product's category has the same
 /// limit.
@@ -97,7 +96,9 @@ pub struct UpdateCategory {
     pub description: Option<String>,
 }
 
-/// The fields [`UpdateCategory`] reads, as the OpenAPI document shows them.
+/// The fields [`UpdateCategory`] reads, as the OpenAPI document shows them: each optional, and
+/// `null` where given counts as absent (as for a product), so a body must name at least one of
+/// them with a value.
 #[derive(ToSchema)]
 #[schema(min_properties = 1)]
 #[expect(
@@ -107,36 +108,26 @@ pub struct UpdateCategory {
 struct UpdateCategoryFields {
     /// 1 to 100 characters, not only white space (the length counts the trimmed name). A new
     /// name renames the category in every product; one differing only in case respells it.
-    #[schema(
-        required = false,
-        min_length = 1,
-        max_length = 100,
-        pattern = r"[^\s\u0085]"
-    )]
-    name: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"[^\s\u0085]")]
+    name: Option<String>,
     /// Up to 1000 characters.
-    #[schema(required = false, max_length = 1000)]
-    description: String,
+    #[schema(max_length = 1000)]
+    description: Option<String>,
 }
 
-/// The fields a `PATCH /categories/{slug}` body must name at least one of.
-const UPDATABLE: [&str; 2] = ["name", "description"];
+/// The fields a `PATCH /categories/{slug}` body must give a value (not `null`) for at least one
+/// of.
+const UPDATABLE: [(&str, Type); 2] = [("name", Type::String), ("description", Type::String)];
 
 impl utoipa::PartialSchema for UpdateCategory {
     fn schema() -> RefOr<Schema> {
-        let at_least_one = UPDATABLE
-            .into_iter()
-            .fold(AnyOfBuilder::new(), |any_of, field| {
-                any_of.item(ObjectBuilder::new().required(field))
-            });
-        AllOfBuilder::new()
-            .item(<UpdateCategoryFields as utoipa::PartialSchema>::schema())
-            .item(at_least_one)
-            .description(Some(
-                "At least one of `name`, `description`, not `null`; other properties are ignored.",
-            ))
-            .examples([serde_json::json!({"name": "Home & Living"})])
-            .into()
+        patch_schema(
+            <UpdateCategoryFields as utoipa::PartialSchema>::schema(),
+            &UPDATABLE,
+            "At least one of `name`, `description` with a value; a `null` field counts as \
+             absent, and other properties are ignored.",
+            serde_json::json!({"name": "Home & Living"}),
+        )
     }
 }
 

@@ -291,8 +291,8 @@ fn chunks(
     security(("bearer" = [])),
     params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The product's id (24 hex characters)")),
     responses(
-        (status = 204, description = "The image was removed"),
-        (status = 404, description = "No such product (`PRODUCT_NOT_FOUND`), or it has no image (`IMAGE_NOT_FOUND`)", body = ErrorBody),
+        (status = 204, description = "The image was removed, or the product had none (removing is idempotent)"),
+        (status = 404, description = "No such product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
         InvalidId, AuthErrors, NotProductOwner, DbUnavailable,
     ))]
 async fn delete_image(
@@ -302,9 +302,10 @@ async fn delete_image(
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "product")?;
     let Some(before) = state.images.detach(owned_by(id, &caller)).await? else {
-        // The product exists and is the caller's, yet had no image to remove.
+        // Nothing matched: 404 or 403 if that is why; otherwise the product is the caller's and
+        // has no image, which is what was asked for (a repeated DELETE, say).
         explain_no_match(&state, id, &caller).await?;
-        return Err(image_not_found());
+        return Ok(StatusCode::NO_CONTENT);
     };
     if let Some(image) = before.image {
         state.images.discard(image.file_id).await;
