@@ -116,9 +116,9 @@ async function loadCatalog(pageUrl) {
 function renderCatalog() {
   const { items, total, next, prev } = state.catalog;
   $('#products').replaceChildren(...items.map(productCard));
-  $('#catalog-summary').textContent = total === 0
-    ? 'No product matches.'
-    : `Showing ${state.offset + 1}–${state.offset + items.length} of ${total} products`;
+  $('#catalog-summary').textContent = total === 0 ? 'No product matches.'
+    : total === 1 ? '1 product'
+      : `Showing ${state.offset + 1}–${state.offset + items.length} of ${total} products`;
   $('#next-page').disabled = !next;
   $('#prev-page').disabled = !prev;
 }
@@ -210,9 +210,10 @@ $('#place-order').addEventListener('click', (event) =>
 async function loadOrders() {
   const page = await api.listOrders({ limit: 20 });
   $('#order-list').replaceChildren(...page.items.map(orderItem));
-  $('#orders-summary').textContent = page.total === 0
-    ? 'No order yet.'
-    : `Your ${page.items.length} most recent of ${page.total} orders`;
+  $('#orders-summary').textContent = page.total === 0 ? 'No order yet.'
+    : page.total === 1 ? '1 order'
+      : page.items.length === page.total ? `${page.total} orders, newest first`
+        : `The ${page.items.length} most recent of ${page.total} orders`;
 }
 
 function orderItem(order) {
@@ -260,12 +261,18 @@ onSubmit($('#product-form'), async (data, form) => {
     stock: Number(data.get('stock')),
   });
   say(`Added ${product.name}.`);
-  if (hasImage) {
-    await api.uploadImage(product.id, image);
-    say(`Added ${product.name}, with its image.`);
-  }
   form.reset();
-  await Promise.all([loadCategories(), loadCatalog()]);
+  try {
+    if (hasImage) {
+      await api.uploadImage(product.id, image);
+      say(`Added ${product.name}, with its image.`);
+    }
+  } catch (err) {
+    err.message = `${product.name} was added, but not its image: ${err.message}`;
+    throw err;
+  } finally {
+    await Promise.all([loadCategories(), loadCatalog()]);
+  }
 });
 
 // --- start -------------------------------------------------------------------------------------
