@@ -85,6 +85,8 @@ onSubmit($('#login-form'), async (data, form) => {
   await api.login(data.get('email'), data.get('password'));
   form.reset();
   showUser(await api.me());
+  // The form that had the focus is gone: keep it on the page, on the account's control.
+  $('#logout').focus();
   say(`Welcome, ${state.user.name || state.user.email}.`);
   await loadOrders();
 });
@@ -96,6 +98,7 @@ $('#logout').addEventListener('click', (event) =>
     } finally {
       showUser(null);
     }
+    $('#login-form [name=email]').focus();
     say('Logged out.');
   }));
 
@@ -198,7 +201,15 @@ $('#place-order').addEventListener('click', (event) =>
     // One key per cart: pressing the button again after a failure that may have placed the
     // order (a network error) cannot place it twice.
     state.checkoutKey ??= api.newIdempotencyKey();
-    const order = await api.placeOrder(items, state.checkoutKey);
+    let order;
+    try {
+      order = await api.placeOrder(items, state.checkoutKey);
+    } catch (err) {
+      // The detail names the product by id ("Insufficient stock for product 6b04…"): add its name.
+      const short = err.code === 'INSUFFICIENT_STOCK' && items.find(({ product_id }) => err.message.includes(product_id));
+      if (short) err.message += ` (${state.cart.get(short.product_id).product.name})`;
+      throw err;
+    }
     state.cart.clear();
     state.checkoutKey = null;
     say(`Order placed: total ${money.format(order.total)}.`);
