@@ -3,7 +3,8 @@
 starts everything and runs this; Python 3 standard library only).
 
   gateway_walk.py walk --base URL --admin-email E --admin-password P --db-name D --logs DIR
-      a seller and a buyer, a product, a search, categories, an order placed, read, listed and
+      the storefront page at / with every file and module it loads (GET and HEAD only); a seller
+      and a buyer, a product, a search, categories, an order placed, read, listed and
       cancelled with its stock back; request ids end to end (into the services' logs); the
       services' own errors passed through untouched; the gateway's 404 and 413; per-client rate
       limits keyed by the address nginx appends to X-Forwarded-For; each service's Swagger UI,
@@ -354,8 +355,49 @@ def walk_docs(gw, prefix):
           f"each of its {len(doc.get('paths', {}))} paths is routed under /api", "; ".join(unrouted))
 
 
+def walk_storefront(gw):
+    """The storefront (web/) at the gateway's root: the page, every file it references, the
+    modules those import, and nothing but GET and HEAD."""
+    r = gw.call("GET", "/")
+    require(r.status == 200 and (r.header("content-type") or "").startswith("text/html")
+            and b'<script type="module" src="app.js">' in r.body,
+            "/ serves the storefront page (index.html, its entry module app.js)", str(r))
+    check("no-cache" in (r.header("cache-control") or "") and r.header("etag") and r.header("x-request-id"),
+          "… revalidated on every load (Cache-Control: no-cache, ETag), with a request id",
+          f"cache-control={r.header('cache-control')!r} etag={r.header('etag')!r}")
+    again = gw.call("GET", "/", headers={"If-None-Match": r.header("etag") or ""})
+    check(again.status == 304, "… and 304 when unchanged", str(again))
+    parser = AssetRefs()
+    parser.feed(r.body.decode())
+    pending, seen, bad = list(parser.refs), set(), []
+    while pending:
+        path = urllib.parse.urljoin("/", pending.pop())
+        if path in seen:
+            continue
+        seen.add(path)
+        asset = gw.call("GET", path, headers={"Accept-Encoding": "gzip"})
+        kind = asset.header("content-type") or ""
+        if asset.status != 200 or not asset.body:
+            bad.append(f"{path} {asset.status}")
+        elif path.endswith(".js"):
+            if not kind.startswith("text/javascript"):
+                bad.append(f"{path} is {kind!r}, not JavaScript (a module needs that)")
+            pending += re.findall(r"""^import\b[^'"]*['"](\./[^'"]+)['"]""", asset.body.decode(), re.M)
+    check(not bad and "/app.js" in seen and "/api.js" in seen and "/config.js" in seen,
+          f"every file the page references and every module they import loads ({', '.join(sorted(seen))})",
+          "; ".join(bad))
+    r = gw.call("HEAD", "/app.js")
+    check(r.status == 200, "HEAD /app.js", str(r))
+    r = gw.call("POST", "/", {"x": 1})
+    check(is_error_shape(r, 405, "METHOD_NOT_ALLOWED"), "POST / is 405 in the error shape", str(r))
+    for path in ["/missing.js", "/api/app.js", "/api/index.html"]:
+        r = gw.call("GET", path)
+        check(is_error_shape(r, 404, "NOT_FOUND"), f"{path} is 404 in the error shape", str(r))
+
+
 def walk(opts):
     gw = Gateway(opts.base)
+    section("The storefront at /", walk_storefront, gw)
     section("The shop, end to end through /api", walk_shop, gw, opts)
     section("Errors", walk_errors, gw, opts)
     section("Request ids", walk_request_ids, gw, opts)

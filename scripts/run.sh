@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Builds and runs every service against a local MongoDB that it provisions and starts (data kept
 # in .data/mongodb between runs), or against MONGO_URI when that is set (in the environment or in
-# .env). Prints each service's Swagger UI address; Ctrl-C stops everything.
+# .env). Also serves the storefront (web/) on its own port, WEB_PORT (default 8080), with Python's
+# http.server, its requests logged to .data/web.log. Prints the storefront's address, which names
+# the three services' base URLs in its query string (web/config.js reads them; the page calls the
+# services across origins, which their default CORS_ORIGINS allows), and each service's Swagger
+# UI address; Ctrl-C stops everything.
 #
 # A development JWT_SECRET is generated once into .data/jwt_secret (git-ignored) unless
 # JWT_SECRET is set. MONGO_PORT (default 27117) picks the local MongoDB's port.
@@ -85,11 +89,25 @@ for entry in "${services[@]}"; do
   curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 || { echo "$name did not start" >&2; exit 1; }
 done
 
+# The storefront: plain files, no build step. Only on loopback: web/config.js honours the base
+# URLs of its query string only on a loopback address.
+web_port=${WEB_PORT:-8080}
+python3 -m http.server "$web_port" --bind 127.0.0.1 --directory web >"$DATA/web.log" 2>&1 &
+pids+=($!)
+storefront="http://localhost:$web_port/"
+separator='?'
+for entry in "${services[@]}"; do
+  name=${entry%%:*}
+  storefront+="${separator}${name%%-*}s=http://localhost:${entry##*:}"
+  separator='&'
+done
+
 if [ -n "$demo" ]; then
   python3 scripts/demo/load_catalog.py http://127.0.0.1:8001 http://127.0.0.1:8002
 fi
 
 echo
+printf '  %-16s %s\n' storefront "$storefront"
 for entry in "${services[@]}"; do
   printf '  %-16s http://localhost:%s/docs\n' "${entry%%:*}" "${entry##*:}"
 done

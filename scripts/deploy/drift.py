@@ -37,6 +37,7 @@ NOT_THE_SERVICES = {
     "USER_SERVICE_UPSTREAM": "nginx image: envsubst into the gateway template",
     "PRODUCT_SERVICE_UPSTREAM": "nginx image: envsubst into the gateway template",
     "ORDER_SERVICE_UPSTREAM": "nginx image: envsubst into the gateway template",
+    "WEB_ROOT": "nginx image: envsubst into the gateway template (the storefront's folder)",
 }
 NOT_THE_SERVICES_PREFIXES = {
     "GF_": "Grafana's own settings",

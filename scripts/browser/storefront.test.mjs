@@ -1,0 +1,329 @@
+// Drives the storefront (web/) in headless Chromium through clicks and typing only; the API is
+// called directly only to check what the page did. scripts/browser-test.sh starts everything and
+// runs this with:
+//
+//   PLAYWRIGHT_DIR  the folder where playwright-core is installed     CHROMIUM   the browser
+//   GATEWAY         the gateway (page at /, API under /api)            ARTIFACTS  screenshots
+//   WEB_ALONE       the page on its own port
+//   USERS_URL, PRODUCTS_URL, ORDERS_URL   the services' own base URLs
+//
+// Every step runs, also after an earlier one failed (a later failure may follow from it), and
+// prints ok or FAIL; the exit status is 1 if any failed. Any console error, page error, failed
+// request or error answer of the page fails the step it happened in, unless the step expected it.
+import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
+
+const env = (name) => process.env[name] ?? (() => { throw new Error(`${name} is not set`); })();
+const require = createRequire(join(env('PLAYWRIGHT_DIR'), 'node_modules', '/'));
+const { chromium } = require('playwright-core');
+
+const ARTIFACTS = env('ARTIFACTS');
+const GATEWAY = env('GATEWAY');
+const PASSWORD = 'correct horse battery';
+const TAG = Math.random().toString(16).slice(2, 10);
+const PRODUCT = `Desk lamp ${TAG}`;
+const TIMEOUT = 10_000;
+
+// --- a small real PNG: 64×48, a gradient ------------------------------------------------------
+
+function png(width, height) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (bytes) => {
+    let c = 0xffffffff;
+    for (const b of bytes) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const out = Buffer.alloc(body.length + 8);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc(body), body.length + 4);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8 bits per channel, RGB, no interlace
+  const rows = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) {
+    const row = y * (width * 3 + 1); // each row starts with filter type 0
+    for (let x = 0; x < width; x++) rows.set([x * 4, y * 5, 160], row + 1 + x * 3);
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(rows)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+// --- steps, and what the page may complain about ----------------------------------------------
+
+const results = [];
+let problems = [];   // what went wrong in the page during the current step
+let expected = [];   // [{status, url}] error answers the current step provokes on purpose
+let shot = 0;
+
+function isExpected(status, url) {
+  return expected.some((e) => e.status === status && url.includes(e.url));
+}
+
+function watch(page) {
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error') return;
+    // The browser logs every error answer as "Failed to load resource"; the response handler
+    // below judges those.
+    const status = Number(/status of (\d{3})/.exec(msg.text())?.[1]);
+    if (status && isExpected(status, msg.location().url ?? '')) return;
+    if (status && msg.text().startsWith('Failed to load resource')) return;
+    problems.push(`console error: ${msg.text()} (${msg.location().url ?? ''})`);
+  });
+  page.on('requestfailed', (request) => {
+    // An image dropped because the list it was in was redrawn is no failure of the page.
+    if (request.resourceType() === 'image' && request.failure()?.errorText === 'net::ERR_ABORTED') return;
+    problems.push(`request failed: ${request.method()} ${request.url()} ${request.failure()?.errorText}`);
+  });
+  page.on('response', (response) => {
+    if (response.status() >= 400 && !isExpected(response.status(), response.url())) {
+      problems.push(`error answer: ${response.status()} ${response.request().method()} ${response.url()}`);
+    }
+  });
+}
+
+async function step(page, name, run, { expect = [] } = {}) {
+  problems = [];
+  expected = expect;
+  const started = Date.now();
+  let error = null;
+  try {
+    await run();
+    // Let late console messages and answers of this step arrive.
+    await page.waitForTimeout(100);
+  } catch (err) {
+    error = err.message.split('\n')[0];
+  }
+  shot += 1;
+  const file = `${String(shot).padStart(2, '0')}-${name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')}.png`;
+  await page.screenshot({ path: join(ARTIFACTS, file), fullPage: true }).catch(() => {});
+  const why = [error, ...problems].filter(Boolean);
+  results.push({ name, ok: why.length === 0 });
+  const ms = Date.now() - started;
+  console.log(`  ${why.length ? 'FAIL' : 'ok  '}  ${name} (${ms} ms)${why.length ? `\n          ${why.join('\n          ')}` : ''}`);
+  expected = [];
+}
+
+const byTestId = (page, id) => page.getByTestId(id);
+
+/** Waits until the status line says `text`; fails at once with the page's error if it shows one. */
+async function statusSays(page, text) {
+  const outcome = await page.waitForFunction(
+    (wanted) => {
+      const error = document.querySelector('[data-testid=error]');
+      if (!error.hidden && error.textContent) return { error: error.textContent };
+      return document.querySelector('[data-testid=status]').textContent.includes(wanted) && { ok: true };
+    },
+    text,
+    { timeout: TIMEOUT },
+  );
+  const { error } = await outcome.jsonValue();
+  if (error) throw new Error(`the page says: ${error}`);
+}
+
+async function register(page, email, name, role) {
+  await byTestId(page, 'register-email').fill(email);
+  await byTestId(page, 'register-password').fill(PASSWORD);
+  await byTestId(page, 'register-name').fill(name);
+  await byTestId(page, `register-role-${role}`).check();
+  await byTestId(page, 'register-submit').click();
+  await statusSays(page, `Account created for ${email}`);
+}
+
+async function logIn(page, email, role) {
+  await byTestId(page, 'login-email').fill(email);
+  await byTestId(page, 'login-password').fill(PASSWORD);
+  await byTestId(page, 'login-submit').click();
+  await page.waitForFunction((r) => document.querySelector('[data-testid=whoami]').textContent.includes(`(${r})`),
+    role, { timeout: TIMEOUT });
+}
+
+async function logOut(page) {
+  await byTestId(page, 'logout').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=whoami]').textContent === 'Not logged in',
+    null, { timeout: TIMEOUT });
+}
+
+async function search(page, text) {
+  await byTestId(page, 'search-input').fill(text);
+  await byTestId(page, 'search-submit').click();
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid=catalog-summary]').textContent === '1 product'
+      && document.querySelectorAll('[data-testid=product]').length === 1,
+    null, { timeout: TIMEOUT },
+  );
+}
+
+async function imageLoaded(page) {
+  const image = byTestId(page, 'product-image');
+  await image.scrollIntoViewIfNeeded();
+  const src = await image.getAttribute('src');
+  if (src.endsWith('placeholder.svg')) throw new Error('the product shows the placeholder: it has no image_url');
+  await page.waitForFunction(
+    () => { const img = document.querySelector('[data-testid=product-image]'); return img.complete && img.naturalWidth > 0; },
+    null, { timeout: TIMEOUT },
+  );
+  const width = await image.evaluate((img) => img.naturalWidth);
+  if (width !== 64) throw new Error(`the image is ${width} px wide, not the 64 px uploaded`);
+}
+
+async function api(url, init) {
+  const response = await fetch(url, init);
+  return { status: response.status, body: await response.json().catch(() => null) };
+}
+
+async function stockOf(productsBase, productId) {
+  return (await api(`${productsBase}/products/${productId}`)).body?.stock;
+}
+
+// --- the flow ---------------------------------------------------------------------------------
+
+async function behindTheGateway(context) {
+  const page = await context.newPage();
+  watch(page);
+  const seller = `seller-${TAG}@example.com`;
+  const buyer = `buyer-${TAG}@example.com`;
+  const apiBase = `${GATEWAY}/api`;
+  let productId = null;
+
+  console.log(`Behind the gateway (${GATEWAY}/)`);
+  await step(page, 'open the page', async () => {
+    await page.goto(`${GATEWAY}/`);
+    await page.waitForFunction(() => document.querySelector('[data-testid=catalog-summary]').textContent !== '',
+      null, { timeout: TIMEOUT });
+  });
+  await step(page, 'register a seller', () => register(page, seller, 'Vera Seller', 'seller'));
+  await step(page, 'log in as the seller', () => logIn(page, seller, 'seller'));
+  await step(page, 'add a product with stock and its image', async () => {
+    await byTestId(page, 'product-name-input').fill(PRODUCT);
+    await byTestId(page, 'product-price-input').fill('12.5');
+    await byTestId(page, 'product-category-input').fill(`Lamps ${TAG}`);
+    await byTestId(page, 'product-stock-input').fill('5');
+    await byTestId(page, 'product-description-input').fill('A lamp for the browser test.');
+    await byTestId(page, 'product-image-input').setInputFiles({ name: 'lamp.png', mimeType: 'image/png', buffer: png(64, 48) });
+    await byTestId(page, 'product-submit').click();
+    await statusSays(page, `Added ${PRODUCT}`);
+    const found = await api(`${apiBase}/products?q=${TAG}`);
+    productId = found.body?.[0]?.id;
+    if (!productId || found.body[0].stock !== 5) throw new Error(`the API does not list it with stock 5: ${JSON.stringify(found.body)}`);
+    await statusSays(page, `Added ${PRODUCT}, with its image`);
+    if (!found.body[0].image_url && !(await api(`${apiBase}/products/${productId}`)).body?.image_url) {
+      throw new Error('the product has no image_url after the upload');
+    }
+  });
+  await step(page, 'log out the seller', () => logOut(page));
+  await step(page, 'register a buyer', () => register(page, buyer, 'Bo Buyer', 'buyer'));
+  await step(page, 'log in as the buyer', () => logIn(page, buyer, 'buyer'));
+  await step(page, 'search for the product', () => search(page, TAG));
+  await step(page, 'see the product image load', () => imageLoaded(page));
+  await step(page, 'an order beyond the stock shows the 409 detail', async () => {
+    await byTestId(page, 'quantity').fill('6');
+    await byTestId(page, 'add-to-cart').click();
+    await byTestId(page, 'place-order').click();
+    await page.waitForFunction(() => !document.querySelector('[data-testid=error]').hidden, null, { timeout: TIMEOUT });
+    // The API's own detail, which names the product: "Insufficient stock for product <id>".
+    const shown = await byTestId(page, 'error').textContent();
+    if (!/insufficient stock/i.test(shown) || !shown.includes(productId)) throw new Error(`the page shows: ${shown}`);
+    await byTestId(page, 'remove-line').click();
+  }, { expect: [{ status: 409, url: '/api/orders' }] });
+  await step(page, 'place an order of 2', async () => {
+    await byTestId(page, 'quantity').fill('2');
+    await byTestId(page, 'add-to-cart').click();
+    await byTestId(page, 'place-order').click();
+    await statusSays(page, 'Order placed: total 25.00');
+    await page.waitForFunction(() => document.querySelector('[data-testid=order] [data-testid=order-status]')?.textContent === 'PLACED',
+      null, { timeout: TIMEOUT });
+    const stock = await stockOf(apiBase, productId);
+    if (stock !== 3) throw new Error(`the stock is ${stock}, not 3`);
+  });
+  await step(page, 'see it in the orders and cancel it', async () => {
+    const order = byTestId(page, 'order').first();
+    await order.getByText(`2 × ${PRODUCT}`).waitFor({ timeout: TIMEOUT });
+    await order.getByTestId('cancel-order').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=order] [data-testid=order-status]')?.textContent === 'CANCELLED',
+      null, { timeout: TIMEOUT });
+    const stock = await stockOf(apiBase, productId);
+    if (stock !== 5) throw new Error(`the stock is ${stock}, not back to 5`);
+  });
+  await step(page, 'a rejected access token is refreshed once and the call succeeds', async () => {
+    const before = await page.evaluate(() => sessionStorage.getItem('storefront.refresh_token'));
+    await page.evaluate(() => sessionStorage.setItem('storefront.access_token', 'corrupted.access.token'));
+    const refreshed = page.waitForResponse((r) => r.url().endsWith('/api/users/refresh'), { timeout: TIMEOUT });
+    const orders = page.waitForResponse((r) => r.url().includes('/api/orders') && r.status() === 200, { timeout: TIMEOUT });
+    await byTestId(page, 'reload-orders').click();
+    if ((await refreshed).status() !== 200) throw new Error(`POST /users/refresh answered ${(await refreshed).status()}`);
+    await orders;
+    const after = await page.evaluate(() => [sessionStorage.getItem('storefront.access_token'), sessionStorage.getItem('storefront.refresh_token')]);
+    if (after[0] === 'corrupted.access.token' || after[1] === before) throw new Error('the tokens were not replaced');
+    await byTestId(page, 'order').first().waitFor({ timeout: TIMEOUT });
+    if (!(await byTestId(page, 'error').isHidden())) throw new Error(`the page shows: ${await byTestId(page, 'error').textContent()}`);
+  }, { expect: [{ status: 401, url: '/api/orders' }] });
+  await step(page, 'log out the buyer', () => logOut(page));
+  await page.close();
+  return { buyer };
+}
+
+async function onItsOwnPort(context, buyer) {
+  const page = await context.newPage();
+  watch(page);
+  const query = new URLSearchParams({ users: env('USERS_URL'), products: env('PRODUCTS_URL'), orders: env('ORDERS_URL') });
+  const url = `${env('WEB_ALONE')}/?${query}`;
+  console.log(`On its own port (${url}), calling each service on its own port`);
+  await step(page, 'open the page alone', async () => {
+    const products = page.waitForResponse((r) => r.url().startsWith(`${env('PRODUCTS_URL')}/products`), { timeout: TIMEOUT });
+    await page.goto(url);
+    if ((await products).status() !== 200) throw new Error('the catalog did not come from the product service');
+  });
+  await step(page, 'search across origins and see the image', async () => {
+    await search(page, TAG);
+    await imageLoaded(page);
+  });
+  await step(page, 'log in across origins and list the orders', async () => {
+    const orders = page.waitForResponse((r) => r.url().startsWith(`${env('ORDERS_URL')}/orders`), { timeout: TIMEOUT });
+    await logIn(page, buyer, 'buyer');
+    if ((await orders).status() !== 200) throw new Error('GET /orders on the order service failed');
+    await page.waitForFunction(() => document.querySelector('[data-testid=order-status]')?.textContent === 'CANCELLED',
+      null, { timeout: TIMEOUT });
+  });
+  await page.close();
+}
+
+// --- main -------------------------------------------------------------------------------------
+
+const profile = mkdtempSync(join(tmpdir(), 'storefront-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: env('CHROMIUM'),
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+  viewport: { width: 1280, height: 900 },
+});
+context.setDefaultTimeout(TIMEOUT);
+try {
+  const { buyer } = await behindTheGateway(context);
+  await onItsOwnPort(context, buyer);
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+
+const failed = results.filter((r) => !r.ok).length;
+console.log(`\n${results.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
