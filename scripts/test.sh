@@ -4,7 +4,8 @@
 # and drops its own database there). Extra arguments go to `cargo test`, e.g. a test-name filter.
 #
 # After `cargo test`, the suites that drive the built services from outside run too (only when no
-# filter is given): scripts/check-deploy.sh, scripts/gateway-test.sh, scripts/schemathesis.sh.
+# filter is given): scripts/check-deploy.sh, scripts/gateway-test.sh, scripts/schemathesis.sh and
+# scripts/browser-test.sh (the storefront in headless Chromium).
 #
 # The last line sums up the whole run as `N passed, M failed` (and `, K ignored` when some were),
 # added up over every test binary, since cargo's own last line only counts the doc tests.
@@ -47,7 +48,7 @@ set -e
 # The suites that run the built services from outside, each one line in the sum: the deploy files
 # against their schemas and the code, the nginx gateway in front of the services, and the
 # OpenAPI documents fuzzed against the running services.
-suites=(scripts/check-deploy.sh scripts/gateway-test.sh scripts/schemathesis.sh)
+suites=(scripts/check-deploy.sh scripts/gateway-test.sh scripts/schemathesis.sh scripts/browser-test.sh)
 [ $# -eq 0 ] || suites=()
 for suite in "${suites[@]}"; do
   echo
