@@ -151,7 +151,9 @@ pub(crate) fn patch_schema(
         .iter()
         .map(|(field, kind)| {
             let value = ObjectBuilder::new().schema_type(kind.clone());
-            ObjectBuilder::new().required(*field).property(*field, value)
+            ObjectBuilder::new()
+                .required(*field)
+                .property(*field, value)
         })
         .fold(AnyOfBuilder::new(), AnyOfBuilder::item);
     AllOfBuilder::new()
@@ -195,23 +197,33 @@ impl Validate for UpdateProduct {
 }
 
 fn check_name(violations: &mut Violations, name: &str) {
+    check_name_within(violations, name, MAX_NAME_CHARS);
+}
+
+fn check_description(violations: &mut Violations, description: &str) {
+    check_description_within(violations, description, MAX_DESCRIPTION_CHARS);
+}
+
+/// A `name` field: not empty once trimmed, at most `max` characters (counted trimmed).
+pub(crate) fn check_name_within(violations: &mut Violations, name: &str, max: usize) {
     let length = name.trim().chars().count();
     if length == 0 {
         violations.add("name", "Name should not be empty", "string_too_short");
-    } else if length > MAX_NAME_CHARS {
+    } else if length > max {
         violations.add(
             "name",
-            format!("Name should have at most {MAX_NAME_CHARS} characters"),
+            format!("Name should have at most {max} characters"),
             "string_too_long",
         );
     }
 }
 
-fn check_description(violations: &mut Violations, description: &str) {
-    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+/// A `description` field: at most `max` characters.
+pub(crate) fn check_description_within(violations: &mut Violations, description: &str, max: usize) {
+    if description.chars().count() > max {
         violations.add(
             "description",
-            format!("Description should have at most {MAX_DESCRIPTION_CHARS} characters"),
+            format!("Description should have at most {max} characters"),
             "string_too_long",
         );
     }

@@ -8,7 +8,7 @@ use utoipa::{
     openapi::{RefOr, Schema, schema::Type},
 };
 
-use crate::models::patch_schema;
+use crate::models::{check_description_within, check_name_within, patch_schema};
 
 /// The longest category name, in characters (once trimmed); a product's category has the same
 /// limit.
@@ -150,26 +150,11 @@ impl Validate for UpdateCategory {
 }
 
 fn check_name(violations: &mut Violations, name: &str) {
-    let length = name.trim().chars().count();
-    if length == 0 {
-        violations.add("name", "Name should not be empty", "string_too_short");
-    } else if length > MAX_NAME_CHARS {
-        violations.add(
-            "name",
-            format!("Name should have at most {MAX_NAME_CHARS} characters"),
-            "string_too_long",
-        );
-    }
+    check_name_within(violations, name, MAX_NAME_CHARS);
 }
 
 fn check_description(violations: &mut Violations, description: &str) {
-    if description.chars().count() > MAX_DESCRIPTION_CHARS {
-        violations.add(
-            "description",
-            format!("Description should have at most {MAX_DESCRIPTION_CHARS} characters"),
-            "string_too_long",
-        );
-    }
+    check_description_within(violations, description, MAX_DESCRIPTION_CHARS);
 }
 
 #[cfg(test)]
