@@ -135,6 +135,10 @@ pub struct Config {
     /// `METRICS_PATH`, default `/metrics`: where the Prometheus metrics are served; `off` serves
     /// none.
     pub metrics_path: Option<String>,
+    /// `MONGODB_COMMAND_METRICS`, default `false`: time every MongoDB command for
+    /// `mongodb_command_duration_seconds`. It costs throughput (the driver then copies every
+    /// command and reply into an event), so it is for diagnosing, not for always.
+    pub mongodb_command_metrics: bool,
     /// `OAUTH2_TOKEN_URL`, default `http://localhost:8001/users/token`: the user service's token
     /// route as a browser reaches it, which every service's OpenAPI document names as its OAuth2
     /// password flow's `tokenUrl`, so Swagger UI's "Authorize" signs in with email and password.
@@ -195,6 +199,7 @@ impl Config {
             )?),
             max_connections: env.parse_in_range("MAX_CONNECTIONS", 10_000, 1..=1_000_000)?,
             metrics_path: metrics_path(&env)?,
+            mongodb_command_metrics: env.parse("MONGODB_COMMAND_METRICS", false)?,
             oauth2_token_url: oauth2_token_url(&env)?,
         })
     }
@@ -425,6 +430,7 @@ mod tests {
         assert_eq!(config.max_connections, 10_000);
         assert_eq!(config.metrics_path.as_deref(), Some("/metrics"));
         assert_eq!(config.oauth2_token_url, "http://localhost:8001/users/token");
+        assert!(!config.mongodb_command_metrics);
     }
 
     #[test]

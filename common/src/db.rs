@@ -49,7 +49,12 @@ pub async fn connect(config: &Config, app_name: &str) -> Result<Database, Error>
     );
     options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
     options.max_pool_size.get_or_insert(DEFAULT_MAX_POOL_SIZE);
-    options.command_event_handler = Some(EventHandler::callback(crate::metrics::record_command));
+    // Off by default: with a handler set, the driver builds a full document of every command
+    // and every reply for its events, which halved the catalog's list throughput (BENCHMARKS.md).
+    if config.mongodb_command_metrics {
+        options.command_event_handler =
+            Some(EventHandler::callback(crate::metrics::record_command));
+    }
     let client = Client::with_options(options)?;
     Ok(client.database(&config.db_name))
 }

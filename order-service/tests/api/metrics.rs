@@ -14,8 +14,12 @@ use crate::helpers::spawn_app;
 async fn orders_placed_refused_replayed_and_cancelled_move_their_metrics() {
     let app = spawn_app().await;
     let product = app.product("metered", 5.0, 3).await;
-    let service =
-        ServiceProcess::start(env!("CARGO_BIN_EXE_order-service"), &app.db.config, &[]).await;
+    let service = ServiceProcess::start(
+        env!("CARGO_BIN_EXE_order-service"),
+        &app.db.config,
+        &[("MONGODB_COMMAND_METRICS", "true")],
+    )
+    .await;
     let address = service.address;
     let bearer = format!("Bearer {}", app.caller(Role::Buyer).token);
     let order = |quantity: i64, key: Option<&'static str>| {

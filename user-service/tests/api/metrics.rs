@@ -64,6 +64,11 @@ async fn registrations_and_logins_by_outcome_are_counted() {
         ),
         5.0
     );
+    // MongoDB commands are timed only when MONGODB_COMMAND_METRICS asks for it.
+    assert!(
+        !after.contains("mongodb_command_duration_seconds"),
+        "{after}"
+    );
 }
 
 #[tokio::test]
