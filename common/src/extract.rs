@@ -122,25 +122,44 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !has_json_content_type(req.headers()) {
-            return Err(ApiError::client(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
-                "Expected a JSON body with Content-Type: application/json",
-            ));
-        }
-        // A slow upload is the client's time, not the database's.
-        let bytes = crate::deadline::paused(read_body(
+        let declared = has_json_content_type(req.headers());
+        let bytes = read_declared_body(
             req,
             state,
-            BODY_READ_TIMEOUT,
-            crate::http::BODY_LIMIT_BYTES,
-        ))
+            declared,
+            "Expected a JSON body with Content-Type: application/json",
+        )
         .await?;
         let value: T = from_json(&bytes)?;
         value.validate()?;
         Ok(Self(value))
     }
+}
+
+/// The body of a request whose `Content-Type` was `declared` as the extractor's format (else 415
+/// with `refusal`), read as every body is: within [`BODY_READ_TIMEOUT`] (408), at most the
+/// services' 64 KiB (413), and with the request's database deadline paused, since a slow upload
+/// is the client's time, not the database's.
+async fn read_declared_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    declared: bool,
+    refusal: &'static str,
+) -> ApiResult<Bytes> {
+    if !declared {
+        return Err(ApiError::client(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            refusal,
+        ));
+    }
+    crate::deadline::paused(read_body(
+        req,
+        state,
+        BODY_READ_TIMEOUT,
+        crate::http::BODY_LIMIT_BYTES,
+    ))
+    .await
 }
 
 fn has_json_content_type(headers: &HeaderMap) -> bool {
@@ -314,19 +333,13 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !has_content_type(req.headers(), "application", "x-www-form-urlencoded") {
-            return Err(ApiError::client(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
-                "Expected a form body with Content-Type: application/x-www-form-urlencoded",
-            ));
-        }
-        let bytes = crate::deadline::paused(read_body(
+        let declared = has_content_type(req.headers(), "application", "x-www-form-urlencoded");
+        let bytes = read_declared_body(
             req,
             state,
-            BODY_READ_TIMEOUT,
-            crate::http::BODY_LIMIT_BYTES,
-        ))
+            declared,
+            "Expected a form body with Content-Type: application/x-www-form-urlencoded",
+        )
         .await?;
         let value: T = from_urlencoded(&bytes, "body")?;
         value.validate()?;
