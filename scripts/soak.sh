@@ -39,7 +39,6 @@ usage() {
 
 minutes=${1:-10}
 [ $# -le 1 ] && [[ "$minutes" =~ ^[1-9][0-9]{0,3}$ ]] || usage
-readonly PYMONGO_PATH="${MONGODB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ecommerce-rs/mongodb-6.0.5}/py"
 readonly SERVICES=(user-service product-service order-service)
 
 # shellcheck source=scripts/bench/lib.sh
@@ -52,19 +51,7 @@ bin="${CARGO_TARGET_DIR:-target}/release"
 work=$(mktemp -d "${TMPDIR:-/tmp}/ecommerce-soak.XXXXXX")
 logs=$(mktemp -d "${TMPDIR:-/tmp}/soak-$(date +%Y%m%d-%H%M%S).XXXX")
 declare -A pid port
-cleanup() {
-  local service
-  for service in "${!pid[@]}"; do kill "${pid[$service]}" 2>/dev/null || true; done
-  for service in "${!pid[@]}"; do wait "${pid[$service]}" 2>/dev/null || true; done
-  if [ -n "${own_mongo:-}" ]; then
-    scripts/mongodb.sh stop --dbpath "$work/mongodb" || true
-  elif [ -n "${run_db:-}" ]; then # only the database this run made, never one named by the caller
-    [ -d "$PYMONGO_PATH/pymongo" ] || scripts/mongodb.sh install >/dev/null || true
-    PYTHONPATH="$PYMONGO_PATH" python3 -c 'import sys, pymongo; pymongo.MongoClient(sys.argv[1]).drop_database(sys.argv[2])' "$MONGO_URI" "$run_db" || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap run_cleanup EXIT
 trap 'exit 130' INT TERM # so that the EXIT trap cleans up after a Ctrl-C or a kill too
 
 if [ -z "${MONGO_URI:-}" ]; then

@@ -59,7 +59,6 @@ done
 mapfile -t sizes < <(printf '%s\n' "${sizes[@]}" | sort -n -u)
 [ ${#orders_sizes[@]} -gt 0 ] && mapfile -t orders_sizes < <(printf '%s\n' "${orders_sizes[@]}" | sort -n -u)
 readonly CONNECTIONS=32 WARMUP_SECONDS=1
-readonly PYMONGO_PATH="${MONGODB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ecommerce-rs/mongodb-6.0.5}/py"
 
 # shellcheck source=scripts/bench/lib.sh
 source scripts/bench/lib.sh
@@ -76,18 +75,7 @@ bin="${CARGO_TARGET_DIR:-target}/release"
 work=$(mktemp -d "${TMPDIR:-/tmp}/ecommerce-bench.XXXXXX")
 results=$(mktemp -d "${TMPDIR:-/tmp}/catalog-bench-$(date +%Y%m%d-%H%M%S).XXXX")
 declare -A pid port
-cleanup() {
-  local service
-  for service in "${!pid[@]}"; do kill "${pid[$service]}" 2>/dev/null || true; done
-  for service in "${!pid[@]}"; do wait "${pid[$service]}" 2>/dev/null || true; done
-  if [ -n "${own_mongo:-}" ]; then
-    scripts/mongodb.sh stop --dbpath "$work/mongodb" || true
-  elif [ -n "${run_db:-}" ]; then # only the database this run made, never one named by the caller
-    PYTHONPATH="$PYMONGO_PATH" python3 -c 'import sys, pymongo; pymongo.MongoClient(sys.argv[1]).drop_database(sys.argv[2])' "$MONGO_URI" "$run_db" || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap run_cleanup EXIT
 trap 'exit 130' INT TERM # so that the EXIT trap cleans up after a Ctrl-C or a kill too
 
 if [ -z "${MONGO_URI:-}" ]; then

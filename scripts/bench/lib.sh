@@ -15,3 +15,28 @@ ensure_wrk() {
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# pymongo, installed beside mongod by scripts/mongodb.sh, for dropping a run's database.
+readonly PYMONGO_PATH="${MONGODB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ecommerce-rs/mongodb-6.0.5}/py"
+
+# Drops database $2 on the MongoDB at $1, with pymongo.
+drop_database() {
+  [ -d "$PYMONGO_PATH/pymongo" ] || scripts/mongodb.sh install >/dev/null || return 1
+  PYTHONPATH="$PYMONGO_PATH" python3 -c 'import sys, pymongo
+pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=5000).drop_database(sys.argv[2])' "$1" "$2"
+}
+
+# Stops what a run started: every service in the associative array `pid`, then its own MongoDB
+# (`own_mongo`, data in "$work/mongodb") or, on a MongoDB the caller named, only the database
+# the run made (`run_db`), never another; finally removes "$work". For `trap run_cleanup EXIT`.
+run_cleanup() {
+  local service
+  for service in "${!pid[@]}"; do kill "${pid[$service]}" 2>/dev/null || true; done
+  for service in "${!pid[@]}"; do wait "${pid[$service]}" 2>/dev/null || true; done
+  if [ -n "${own_mongo:-}" ]; then
+    scripts/mongodb.sh stop --dbpath "$work/mongodb" || true
+  elif [ -n "${run_db:-}" ]; then
+    drop_database "$MONGO_URI" "$run_db" || true
+  fi
+  rm -rf "$work"
+}

@@ -51,13 +51,10 @@ stack_init() {
   stack_tmp=$(mktemp -d "${TMPDIR:-/tmp}/$stack_prefix.XXXXXX")
 }
 
-# On a MONGO_URI of the user's, the database is dropped at the end with pymongo (the one
-# scripts/mongodb.sh installs into its cache).
+# On a MONGO_URI of the user's, the database is dropped at the end (drop_database, from
+# scripts/bench/lib.sh, which every script using this file sources).
 stack_drop_database() {
-  local cache="${MONGODB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ecommerce-rs/mongodb-6.0.5}"
-  [ -d "$cache/py/pymongo" ] || return 1
-  PYTHONPATH="$cache/py" python3 -c 'import os, pymongo
-pymongo.MongoClient(os.environ["MONGO_URI"], serverSelectionTimeoutMS=5000).drop_database(os.environ["DB_NAME"])'
+  drop_database "$MONGO_URI" "$DB_NAME"
 }
 
 stack_start_mongodb() {

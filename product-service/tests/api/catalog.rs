@@ -619,4 +619,18 @@ async fn categories_follow_changes_made_elsewhere() {
         assert!(Instant::now() < deadline, "categories did not follow");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The next upkeep pass (every CATALOG_POLL_SECS, 5 s by default) stores its document.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while app
+        .db
+        .count(
+            product_service::categories::store::CATEGORIES,
+            doc! { "key": "outdoor", "slug": "outdoor" },
+        )
+        .await
+        != 1
+    {
+        assert!(Instant::now() < deadline, "no document for the category");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

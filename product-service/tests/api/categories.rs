@@ -2,8 +2,6 @@
 //! description and product count, sorted by name regardless of case; a product naming a new
 //! category creates it, one differing only in case reuses it; old databases are backfilled.
 
-use std::time::{Duration, Instant};
-
 use axum::http::StatusCode;
 use common::{
     auth::Role,
@@ -252,39 +250,4 @@ async fn at_startup_every_category_products_use_gets_a_document_once() {
         .count(PRODUCTS, doc! { "category_key": "toys" })
         .await;
     assert_eq!(keyed, 3, "the product without a key was given one");
-}
-
-#[tokio::test]
-async fn a_category_products_were_moved_into_by_hand_gets_a_document() {
-    let app = spawn_app().await;
-    let seller = app.caller(Role::Seller);
-    let product = app
-        .create_product(
-            &seller,
-            json!({"name": "Kite", "price": 1, "category": "Toys"}),
-        )
-        .await;
-    let id = ObjectId::parse_str(product["id"].as_str().unwrap()).unwrap();
-
-    app.db
-        .db
-        .collection::<ProductDoc>(PRODUCTS)
-        .update_one(
-            doc! { "_id": id },
-            doc! { "$set": { "category": "Outdoor", "category_key": "outdoor" } },
-        )
-        .await
-        .unwrap();
-
-    // The next upkeep pass (every CATALOG_POLL_SECS, 5 s by default) stores it.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while app
-        .db
-        .count(CATEGORIES, doc! { "key": "outdoor", "slug": "outdoor" })
-        .await
-        != 1
-    {
-        assert!(Instant::now() < deadline, "no document for the category");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
