@@ -5,7 +5,8 @@
 //!
 //! - `http_requests_total{method, route, status}` and `http_request_duration_seconds{…}`
 //!   (histogram): `route` is the route template (`/orders/{id}/cancel`), or `unmatched` for a
-//!   request no route took, so a scan of random paths cannot create series without bound;
+//!   request no route took, and `method` one of the nine methods HTTP defines, or `other`, so
+//!   neither random paths nor made-up methods can create series without bound;
 //! - `http_requests_in_flight`: requests being served;
 //! - `mongodb_command_duration_seconds{command, outcome}` (histogram; outcome `ok` or `error`);
 //! - each service's business counters, named where they are counted (see the README's
@@ -18,7 +19,7 @@ use std::{sync::OnceLock, time::Duration};
 
 use axum::{
     extract::{MatchedPath, Request},
-    http::{HeaderValue, header},
+    http::{HeaderValue, Method, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -96,7 +97,7 @@ pub async fn track(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let in_flight = metrics::gauge!("http_requests_in_flight");
     in_flight.increment(1.0);
     let _done = InFlight(in_flight);
@@ -105,7 +106,7 @@ pub async fn track(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
 
     let labels = [
-        ("method", method),
+        ("method", method.to_owned()),
         ("route", route),
         ("status", response.status().as_u16().to_string()),
     ];
@@ -113,6 +114,23 @@ pub async fn track(request: Request, next: Next) -> Response {
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The `method` label of a request: one of the methods HTTP defines, or `other`. hyper accepts
+/// any token as a method, so copying it would let clients create series without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 /// Lowers the in-flight gauge when the request ends, also when it is dropped half-way.

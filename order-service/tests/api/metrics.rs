@@ -124,3 +124,49 @@ async fn orders_placed_refused_replayed_and_cancelled_move_their_metrics() {
         1.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_methods_are_counted_as_other_and_do_not_grow_metrics() {
+    let app = spawn_app().await;
+    let service =
+        ServiceProcess::start(env!("CARGO_BIN_EXE_order-service"), &app.db.config, &[]).await;
+    let address = service.address;
+    let scrape = || async {
+        http(address, Method::GET, "/metrics", &[], None)
+            .await
+            .unwrap()
+            .text()
+    };
+    // One made-up method and one scrape first, so that every series the test touches exists
+    // before the baseline.
+    let made_up = |n: usize| Method::from_bytes(format!("M{n}{}", "X".repeat(4000)).as_bytes());
+    http(address, made_up(0).unwrap(), "/health", &[], None)
+        .await
+        .unwrap();
+    scrape().await;
+    let before = scrape().await;
+
+    for n in 1..=50 {
+        let answer = http(address, made_up(n).unwrap(), "/health", &[], None)
+            .await
+            .unwrap();
+        assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let after = scrape().await;
+
+    let other = [("method", "other"), ("route", "/health"), ("status", "405")];
+    assert_eq!(
+        metric(&after, "http_requests_total", &other)
+            - metric(&before, "http_requests_total", &other),
+        50.0,
+        "the 50 made-up methods were not counted as `other`"
+    );
+    assert!(!after.contains("XXXX"), "a client's method became a label");
+    // The same series, only their values changed (digits of the counters and histogram sums).
+    assert!(
+        after.len().abs_diff(before.len()) < 200,
+        "/metrics grew from {} to {} bytes",
+        before.len(),
+        after.len()
+    );
+}
