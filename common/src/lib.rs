@@ -24,7 +24,6 @@ pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
-mod refusals;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]
@@ -51,7 +50,6 @@ mod tests {
         ("metrics", include_str!("metrics.rs")),
         ("openapi", include_str!("openapi.rs")),
         ("pagination", include_str!("pagination.rs")),
-        ("refusals", include_str!("refusals.rs")),
         ("server", include_str!("server.rs")),
         ("telemetry", include_str!("telemetry.rs")),
         ("testing", include_str!("testing.rs")),
