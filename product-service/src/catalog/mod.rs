@@ -185,12 +185,20 @@ impl Catalog {
     }
 
     /// Replaces the whole model with `model` (a reload), keeping out what was deleted here.
+    ///
+    /// The caches hold slot numbers of the model they were made from, and a reloaded model
+    /// numbers its slots afresh: its versions continue past the old model's, so that no cached
+    /// entry can match it, and the caches are emptied as well, so that none outlives its model.
     pub(crate) fn replace(&self, mut model: Model) {
         let deleted = self.recently_deleted();
         for id in deleted {
             model.remove(id);
         }
-        *self.write() = model;
+        let mut current = self.write();
+        model.continue_versions_of(&current);
+        *current = model;
+        lock(&self.shared.results).clear();
+        *lock(&self.shared.categories) = None;
     }
 
     /// Applies a batch of changes read from the database.
@@ -312,6 +320,11 @@ impl ResultCache {
         Some(Arc::clone(&entry.sorted))
     }
 
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.matches = 0;
+    }
+
     fn put(&mut self, key: ResultKey, model: &Model, sorted: Vec<u32>) {
         if sorted.len() > CACHED_MATCHES / 4 {
             return;
@@ -405,6 +418,67 @@ mod tests {
             limit: 10,
             ..Query::default()
         }
+    }
+
+    fn in_category(name: &str, category: &str) -> Row {
+        Row {
+            category: category.into(),
+            category_key: category.to_lowercase(),
+            ..lamp(name, 1)
+        }
+    }
+
+    fn ids_in(catalog: &Catalog, category: &str) -> Vec<ObjectId> {
+        catalog
+            .search(&Query {
+                category_key: Some(category.to_lowercase()),
+                limit: 10,
+                ..Query::default()
+            })
+            .ids
+    }
+
+    #[test]
+    fn a_reload_never_answers_from_lists_cached_before_it() {
+        let catalog = Catalog::default();
+        let (home_1, garden_1, home_2) = (
+            in_category("a", "Home"),
+            in_category("b", "Garden"),
+            in_category("c", "Home"),
+        );
+        catalog.replace(Model::from_rows([
+            home_1.clone(),
+            garden_1.clone(),
+            home_2.clone(),
+        ]));
+        assert_eq!(ids_in(&catalog, "home"), [home_1.id, home_2.id]);
+        assert_eq!(catalog.categories().counts.len(), 2);
+
+        // Another writer deleted one product and added another: the same count, every later
+        // product in another slot.
+        let garden_2 = in_category("d", "Garden");
+        catalog.replace(Model::from_rows([
+            garden_1.clone(),
+            home_2.clone(),
+            garden_2.clone(),
+        ]));
+
+        assert_eq!(ids_in(&catalog, "home"), [home_2.id]);
+        assert_eq!(ids_in(&catalog, "garden"), [garden_1.id, garden_2.id]);
+        let counts = catalog.categories();
+        let count_of = |key: &str| {
+            counts
+                .counts
+                .iter()
+                .find(|count| count.key == key)
+                .map(|count| count.product_count)
+        };
+        assert_eq!((count_of("home"), count_of("garden")), (Some(1), Some(2)));
+
+        // A smaller reload: no cached slot may point past its end.
+        catalog.replace(Model::from_rows([garden_2.clone()]));
+        assert_eq!(ids_in(&catalog, "home"), Vec::<ObjectId>::new());
+        assert_eq!(ids_in(&catalog, "garden"), [garden_2.id]);
     }
 
     #[test]

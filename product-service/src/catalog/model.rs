@@ -146,6 +146,14 @@ impl Model {
         model
     }
 
+    /// Numbers this model's versions after every version `before` has had, so that nothing
+    /// cached at one of `before`'s versions is taken for this model's (a reload numbers its slots
+    /// afresh).
+    pub(super) fn continue_versions_of(&mut self, before: &Model) {
+        self.version = self.version.max(before.version) + 1;
+        self.stock_version = self.stock_version.max(before.stock_version) + 1;
+    }
+
     /// A model of `rows`, built in bulk.
     pub fn from_rows(rows: impl IntoIterator<Item = Row>) -> Self {
         let mut model = Self::default();
