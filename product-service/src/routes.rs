@@ -26,7 +26,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
-    categories::Resolved,
     models::{CreateProduct, ProductFilter, ProductResponse, StockChange, UpdateProduct},
     store::ProductChanges,
 };
@@ -135,9 +134,11 @@ async fn create_product(
     };
     state.products.insert(&product).await?;
     state.catalog.wrote(&product);
-    if let Resolved::New(category) = resolved {
-        state.categories.ensure(&category).await?;
-    }
+    let product = state
+        .categories
+        .settle(&product, resolved)
+        .await?
+        .unwrap_or(product);
     tracing::info!(product_id = %product.id, seller_id = %seller.id, "product created");
     Ok((StatusCode::CREATED, Json(product.into())))
 }
@@ -217,12 +218,19 @@ async fn update_product(
         price: body.price.map(|price| price + 0.0),
         category: resolved.as_ref().map(|resolved| resolved.name().to_owned()),
     };
-    if let Some(product) = state.products.update(id, &caller, changes).await? {
+    if let Some((before, product)) = state.products.update(id, &caller, changes).await? {
         state.catalog.wrote(&product);
         // Only once the caller may change the product may the category it names be created.
-        if let Some(Resolved::New(category)) = resolved {
-            state.categories.ensure(&category).await?;
-        }
+        let product = match resolved {
+            Some(resolved) => {
+                let settled = state.categories.settle(&product, resolved).await?;
+                if before.category_key != product.category_key {
+                    state.categories.left(&before.category_key).await?;
+                }
+                settled.unwrap_or(product)
+            }
+            None => product,
+        };
         return Ok(Json(product.into()));
     }
     explain_no_match(&state, id, &caller).await?;
@@ -293,6 +301,7 @@ async fn delete_product(
     if let Some(product) = state.products.delete(id, &caller).await? {
         state.catalog.deleted(id);
         tracing::info!(product_id = %id, "product deleted");
+        state.categories.left(&product.category_key).await?;
         // The product is gone either way; a file left behind is the sweep's to remove.
         if let Some(image) = product.image {
             state.images.discard(image.file_id).await;

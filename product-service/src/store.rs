@@ -38,6 +38,27 @@ pub struct ProductChanges {
     pub category: Option<String>,
 }
 
+impl ProductChanges {
+    /// `product` with these changes made at `now`: what the update's `$set` makes of it.
+    fn applied_to(self, mut product: ProductDoc, now: DateTime) -> ProductDoc {
+        if let Some(name) = self.name {
+            product.name = name;
+        }
+        if let Some(description) = self.description {
+            product.description = description;
+        }
+        if let Some(price) = self.price {
+            product.price = price;
+        }
+        if let Some(category) = self.category {
+            product.category_key = category_key(&category);
+            product.category = category;
+        }
+        product.updated_at = now;
+        product
+    }
+}
+
 /// Reads and writes products.
 #[derive(Clone)]
 pub struct ProductStore {
@@ -79,31 +100,41 @@ impl ProductStore {
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
-    /// Applies `changes` if `caller` may; `None` when the product is gone or not theirs.
+    /// Applies `changes` if `caller` may; returns the product before and after, or `None` when it
+    /// is gone or not theirs. (The category it leaves may have to go: see
+    /// `Categories::left`.)
     pub async fn update(
         &self,
         id: ObjectId,
         caller: &AuthUser,
         changes: ProductChanges,
-    ) -> Result<Option<ProductDoc>, Error> {
-        let mut set = doc! { field::UPDATED_AT: DateTime::now() };
-        if let Some(name) = changes.name {
+    ) -> Result<Option<(ProductDoc, ProductDoc)>, Error> {
+        let now = DateTime::now();
+        let mut set = doc! { field::UPDATED_AT: now };
+        if let Some(name) = &changes.name {
             set.insert(field::NAME, name);
         }
-        if let Some(description) = changes.description {
+        if let Some(description) = &changes.description {
             set.insert(field::DESCRIPTION, description);
         }
         if let Some(price) = changes.price {
             set.insert(field::PRICE, price);
         }
-        if let Some(category) = changes.category {
-            set.insert(field::CATEGORY_KEY, category_key(&category));
+        if let Some(category) = &changes.category {
+            set.insert(field::CATEGORY_KEY, category_key(category));
             set.insert(field::CATEGORY, category);
         }
-        self.products
+        let Some(before) = self
+            .products
             .find_one_and_update(owned_by(id, caller), doc! { "$set": set })
-            .return_document(ReturnDocument::After)
-            .await
+            .projection(doc! { field::HOLDS: 0, field::RETURNS: 0 })
+            .return_document(ReturnDocument::Before)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let after = changes.applied_to(before.clone(), now);
+        Ok(Some((before, after)))
     }
 
     /// Adds `delta` to the stock in one conditional update, if `caller` may and a decrease leaves

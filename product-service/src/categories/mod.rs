@@ -26,11 +26,28 @@
 //! old or new slug), or by the upkeep pass. A product written under the old name while a rename
 //! is in progress gets the new name.
 //!
-//! **Upkeep**, at startup (before the service listens) and then every `CATALOG_POLL_SECS`:
-//! renames left unfinished for [`RENAME_GRACE`] are finished; products without a `category_key`
-//! (written by the earlier system or by hand) are given one; every category that products use
-//! and that has no document gets one (so databases from before categories were managed, and
-//! products written straight into MongoDB, appear with a slug); the documents are reloaded.
+//! **Products racing a rename or a delete.** A product write looks its category up, then writes
+//! the product; a rename or delete may run in between. So after every product write,
+//! [`Categories::settle`] reads the category again by id: if it was renamed (even if its pass over
+//! the products has already run), the product follows it in one conditional update; if it was
+//! deleted (its count saw no product), the product's write came after the delete, and it creates
+//! the category anew, as any product naming a missing category does. A category is only ever
+//! judged after the product is stored, so a rename or delete that starts later sees the product.
+//!
+//! **Categories that products create** (`implicit`) are removed when their last product leaves
+//! them (a change of category, a delete); an admin's categories stay until an admin deletes them,
+//! and an admin's change to an implicit category makes it an admin's. After such a removal, and
+//! after an admin's delete, one more count catches a product written between the count and the
+//! delete, which then gets its category back. A new category whose slug another category holds
+//! gets a random suffix in one step (`home-garden-3f2a9c1e`), never a search for a free number.
+//!
+//! **Upkeep**, in the background from startup on (the service does not wait for it) and then
+//! every `CATALOG_POLL_SECS`: renames left unfinished for [`RENAME_GRACE`] are finished; products
+//! without a `category_key` (written by the earlier system or by hand) are given one; every
+//! category that products use and that has no document gets one (so databases from before
+//! categories were managed, and products written straight into MongoDB, appear with a slug);
+//! implicit categories left empty (by a crash between a product's change and the removal) are
+//! removed; the documents are reloaded.
 
 mod memory;
 pub mod models;
@@ -39,7 +56,12 @@ pub mod store;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use common::{ApiError, ApiResult, catalog::category_key, server::Shutdown, time::minus};
+use common::{
+    ApiError, ApiResult,
+    catalog::{ProductDoc, category_key},
+    server::Shutdown,
+    time::minus,
+};
 use mongodb::{
     Database,
     bson::{DateTime, oid::ObjectId},
@@ -58,8 +80,9 @@ use crate::catalog::{Catalog, CategoryCount};
 pub const RENAME_GRACE: Duration = Duration::from_secs(60);
 /// How often a write is retried when the category changed under it.
 const ATTEMPTS: usize = 5;
-/// The most `-2`, `-3`, … suffixes tried for the slug of a category created implicitly.
-const SLUG_SUFFIXES: usize = 100;
+/// How many random slug suffixes are tried for a category created implicitly whose slug is
+/// taken: one is enough but for a one-in-four-billion chance.
+const SLUG_SUFFIXES: usize = 3;
 
 /// Categories: the flows that change them, and the list `GET /categories` answers. Cheap to
 /// clone.
@@ -71,8 +94,9 @@ pub struct Categories {
 }
 
 impl Categories {
-    /// Runs the upkeep once (indexes, unfinished renames, missing documents), loads the
-    /// categories, and keeps them current every `poll_interval` until `shutdown`.
+    /// Creates the indexes and loads the categories, then runs the upkeep in the background at
+    /// once and every `poll_interval` until `shutdown`: however much it has to do, the service
+    /// does not wait for it to start listening.
     pub async fn start(
         db: &Database,
         catalog: Catalog,
@@ -85,16 +109,16 @@ impl Categories {
             memory: Arc::default(),
         };
         categories.store.ensure_indexes().await?;
-        categories.upkeep(RENAME_GRACE).await?;
+        categories.reload().await?;
         let background = categories.clone();
         tokio::spawn(async move {
             loop {
+                if let Err(err) = background.upkeep(RENAME_GRACE).await {
+                    tracing::warn!(error = %err, "category upkeep failed; retrying");
+                }
                 tokio::select! {
                     () = shutdown.signalled() => return,
                     () = tokio::time::sleep(poll_interval) => {}
-                }
-                if let Err(err) = background.upkeep(RENAME_GRACE).await {
-                    tracing::warn!(error = %err, "category upkeep failed; retrying");
                 }
             }
         });
@@ -116,6 +140,7 @@ impl Categories {
         if keyed > 0 {
             tracing::info!(keyed, "products without a category key were given one");
         }
+        self.remove_empty_implicit().await?;
         self.reload().await?;
         let adopted = self.adopt_unmanaged().await?;
         if adopted > 0 {
@@ -217,6 +242,7 @@ impl Categories {
             if self.store.delete(current.id, &current.key).await? {
                 tracing::info!(category = %current.name, "category deleted");
                 self.forget(current.id);
+                self.after_removal(&current.key).await?;
                 return Ok(());
             }
         }
@@ -230,43 +256,155 @@ impl Categories {
     pub async fn resolve(&self, name: &str) -> Result<Resolved, Error> {
         let key = category_key(name);
         if key.is_empty() {
-            return Ok(Resolved::Existing(String::new()));
+            return Ok(Resolved::None);
         }
         Ok(match self.store.find_by_key(&key).await? {
-            Some(category) => Resolved::Existing(category.name),
+            Some(category) => Resolved::Existing(Box::new(category)),
             None => Resolved::New(name.trim().to_owned()),
         })
     }
 
-    /// Makes sure the category `name` exists, creating it (empty description) if not: what a
-    /// product naming a new category does. Its slug gets a `-2`, `-3`, … suffix when another
-    /// category has it.
-    pub async fn ensure(&self, name: &str) -> Result<(), Error> {
-        let name = name.trim();
-        let key = category_key(name);
-        if key.is_empty() || self.store.find_by_key(&key).await?.is_some() {
+    /// Once `product` is stored with the category `resolved` named: makes sure that category
+    /// exists (creating it if the product named a new one, or if it was deleted meanwhile), and
+    /// that the product carries it as it now is (moving the product if the category was renamed
+    /// meanwhile). Returns the product if it had to be moved.
+    pub async fn settle(
+        &self,
+        product: &ProductDoc,
+        resolved: Resolved,
+    ) -> Result<Option<ProductDoc>, Error> {
+        let (mut name, mut key) = (product.category.clone(), product.category_key.clone());
+        let mut current = match resolved {
+            Resolved::None => return Ok(None),
+            // Read again: it may have changed since the product's write looked it up.
+            Resolved::Existing(found) => self.store.find(found.id).await?,
+            Resolved::New(_) => None,
+        };
+        let mut moved = None;
+        for _ in 0..ATTEMPTS {
+            let category = match current.take() {
+                Some(category) => category,
+                // Gone (deleted after the look-up) or never there: the product creates it.
+                None => match self.ensure(&name).await? {
+                    Some(category) => category,
+                    None => return Ok(moved),
+                },
+            };
+            if category.holds(&name, &key) {
+                return Ok(moved);
+            }
+            // Renamed or respelled after the look-up, perhaps after its own pass over the
+            // products: this product follows it.
+            let Some(product) = self
+                .store
+                .move_product(product.id, &key, &category.name, &category.key)
+                .await?
+            else {
+                // Changed or deleted by someone else since, whose write settles it in turn.
+                return Ok(moved);
+            };
+            self.catalog.wrote(&product);
+            let left = std::mem::replace(&mut key, product.category_key.clone());
+            name.clone_from(&product.category);
+            moved = Some(product);
+            // The upkeep may have given the old key a category of its own meanwhile.
+            self.left(&left).await?;
+            current = self.store.find(category.id).await?;
+        }
+        tracing::warn!(product_id = %product.id, category = %name, "category kept changing while a product settled into it; the upkeep will finish");
+        Ok(moved)
+    }
+
+    /// Once a product has left the category `key` (moved to another, or deleted): removes that
+    /// category if a product created it and no product is left in it.
+    pub async fn left(&self, key: &str) -> Result<(), Error> {
+        if key.is_empty() {
             return Ok(());
         }
+        let Some(category) = self.store.find_by_key(key).await? else {
+            return Ok(());
+        };
+        if !category.implicit || category.rename.is_some() || category.key != key {
+            return Ok(());
+        }
+        self.remove_if_empty(&category).await
+    }
+
+    /// Makes sure the category `name` exists, creating it (empty description, `implicit`) if not:
+    /// what a product naming a new category does. Returns the category the name belongs to
+    /// (perhaps spelled otherwise); `None` only if no slug could be found for it. When another
+    /// category has its slug, it gets a random suffix, in one step.
+    pub async fn ensure(&self, name: &str) -> Result<Option<CategoryDoc>, Error> {
+        let name = name.trim();
+        let key = category_key(name);
+        if key.is_empty() {
+            return Ok(None);
+        }
+        if let Some(found) = self.store.find_by_key(&key).await? {
+            return Ok(Some(found));
+        }
         let base = slug_of(name);
-        for n in 1..=SLUG_SUFFIXES {
-            let slug = if n == 1 {
-                base.clone()
-            } else {
-                format!("{base}-{n}")
-            };
-            let category = CategoryDoc::new(name.to_owned(), key.clone(), slug, String::new());
+        let mut category = CategoryDoc::implicit(name.to_owned(), key.clone(), base.clone());
+        for _ in 0..=SLUG_SUFFIXES {
             match self.store.insert(&category).await? {
                 Inserted::Stored => {
                     tracing::info!(category = %name, slug = %category.slug, "category created for a product");
-                    self.remember(category);
-                    return Ok(());
+                    self.remember(category.clone());
+                    return Ok(Some(category));
                 }
-                // Someone else created it meanwhile: done. Otherwise the slug is taken.
-                Inserted::Taken if self.store.find_by_key(&key).await?.is_some() => return Ok(()),
-                Inserted::Taken => {}
+                Inserted::Taken => {
+                    // Someone else created it meanwhile: theirs. Otherwise the slug is taken.
+                    if let Some(found) = self.store.find_by_key(&key).await? {
+                        return Ok(Some(found));
+                    }
+                    category = category.with_slug(format!("{base}-{}", slug_suffix()));
+                }
             }
         }
         tracing::warn!(category = %name, "no free slug for a product's category; it stays unmanaged");
+        Ok(None)
+    }
+
+    /// Removes `category` (one a product created) if no product is in it, counted in MongoDB.
+    async fn remove_if_empty(&self, category: &CategoryDoc) -> Result<(), Error> {
+        if self.store.has_products(&category.key).await? {
+            return Ok(());
+        }
+        if self
+            .store
+            .delete_implicit(category.id, &category.key)
+            .await?
+        {
+            tracing::info!(category = %category.name, "category removed with its last product");
+            self.forget(category.id);
+            self.after_removal(&category.key).await?;
+        }
+        Ok(())
+    }
+
+    /// After category `key` was deleted: a product written into it between the count that
+    /// allowed the delete and the delete itself gets its category back, as a new one.
+    async fn after_removal(&self, key: &str) -> Result<(), Error> {
+        if let Some(spelling) = self.store.spelling_in_use(key).await? {
+            tracing::info!(category = %spelling, "a product arrived as its category was deleted; recreated");
+            self.ensure(&spelling).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the implicit categories that the read model counts no product in and that
+    /// MongoDB confirms are empty: what a crash between a product's change and
+    /// [`Categories::left`] leaves.
+    async fn remove_empty_implicit(&self) -> Result<(), Error> {
+        let counts = self.catalog.categories();
+        let used: std::collections::HashSet<&str> = counts
+            .counts
+            .iter()
+            .map(|count| count.key.as_str())
+            .collect();
+        for category in self.store.implicit_outside(&used).await? {
+            self.remove_if_empty(&category).await?;
+        }
         Ok(())
     }
 
@@ -330,8 +468,9 @@ impl Categories {
             .collect();
         let mut adopted = 0;
         for count in unmanaged {
-            if self.store.has_products(&count.key).await? {
-                self.ensure(&count.name).await?;
+            if self.store.has_products(&count.key).await?
+                && self.ensure(&count.name).await?.is_some()
+            {
                 adopted += 1;
             }
         }
@@ -385,11 +524,13 @@ impl Categories {
 }
 
 /// What [`Categories::resolve`] found for a product's category.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Resolved {
-    /// The category exists (or is "", no category): its name, as the product should carry it.
-    Existing(String),
-    /// No such category yet: the name as given, trimmed; [`Categories::ensure`] creates it once
+    /// No category (`""`).
+    None,
+    /// The category exists: the product carries its name.
+    Existing(Box<CategoryDoc>),
+    /// No such category yet: the name as given, trimmed; [`Categories::settle`] creates it once
     /// the product is written.
     New(String),
 }
@@ -398,9 +539,26 @@ impl Resolved {
     /// The name the product carries.
     pub fn name(&self) -> &str {
         match self {
-            Self::Existing(name) | Self::New(name) => name,
+            Self::None => "",
+            Self::Existing(category) => &category.name,
+            Self::New(name) => name,
         }
     }
+}
+
+/// A random suffix for a slug another category holds: eight hex digits, which nobody can guess
+/// ahead to take first.
+fn slug_suffix() -> String {
+    let mut bytes = [0u8; 4];
+    // The operating system's generator does not fail on the platforms this runs on; should it,
+    // the clock's nanoseconds still make a suffix that a retry is unlikely to find taken.
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.subsec_nanos())
+            .to_le_bytes();
+    }
+    format!("{:08x}", u32::from_le_bytes(bytes))
 }
 
 fn not_found() -> ApiError {

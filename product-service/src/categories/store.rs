@@ -5,6 +5,12 @@
 //! and, while a rename is in progress, also the old ones, so that nobody can take the old name
 //! before every product has left it. Unique indexes on `keys` and `slugs` make one category per
 //! key and per slug, also under concurrent writes.
+//!
+//! Writes that can collide with those indexes are `insert_one` and `update_one`, never
+//! `find_one_and_*`: MongoDB cuts a long duplicate value in its error message, possibly inside a
+//! multi-byte character, and the driver reads that message leniently only in the replies of
+//! inserts and updates. A `findAndModify` refused for a duplicate name of about 100 non-ASCII
+//! characters would arrive as an unreadable reply instead of a duplicate-key error.
 
 use common::catalog::{PRODUCTS, ProductDoc, category_key, field as product};
 use futures_util::TryStreamExt;
@@ -37,6 +43,8 @@ pub mod field {
     pub const SLUGS: &str = "slugs";
     /// A rename in progress.
     pub const RENAME: &str = "rename";
+    /// Whether a product's write created the category (it goes when its last product does).
+    pub const IMPLICIT: &str = "implicit";
     /// When the rename in progress started.
     pub const RENAME_STARTED_AT: &str = "rename.started_at";
     /// When the category was created.
@@ -67,6 +75,11 @@ pub struct CategoryDoc {
     /// The rename in progress, if any: products may still carry the old name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rename: Option<PendingRename>,
+    /// Created by a product naming a category that did not exist, rather than by an admin: it is
+    /// removed when its last product leaves it. An admin's change to it makes it an admin's.
+    /// Absent (false) in documents from before this was recorded, which therefore stay.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub implicit: bool,
     /// When it was created.
     pub created_at: DateTime,
     /// When it last changed.
@@ -74,7 +87,7 @@ pub struct CategoryDoc {
 }
 
 impl CategoryDoc {
-    /// A new category, not yet stored.
+    /// A new category made by an admin, not yet stored.
     pub fn new(name: String, key: String, slug: String, description: String) -> Self {
         let now = DateTime::now();
         Self {
@@ -86,9 +99,32 @@ impl CategoryDoc {
             slug,
             description,
             rename: None,
+            implicit: false,
             created_at: now,
             updated_at: now,
         }
+    }
+
+    /// A new category for a product that names it, not yet stored.
+    pub fn implicit(name: String, key: String, slug: String) -> Self {
+        Self {
+            implicit: true,
+            ..Self::new(name, key, slug, String::new())
+        }
+    }
+
+    /// This category with another slug, for a second try at storing it.
+    pub fn with_slug(self, slug: String) -> Self {
+        Self {
+            slugs: vec![slug.clone()],
+            slug,
+            ..self
+        }
+    }
+
+    /// Whether a product carrying `name` and `key` is in this category as it now is.
+    pub fn holds(&self, name: &str, key: &str) -> bool {
+        self.key == key && self.name == name
     }
 }
 
@@ -202,7 +238,8 @@ impl CategoryStore {
         self.categories.find_one(doc! { field::ID: id }).await
     }
 
-    /// Sets the description of category `id`; `None` if it is gone.
+    /// Sets the description of category `id` (an admin's change: the category is an admin's
+    /// from now on); `None` if it is gone.
     pub async fn set_description(
         &self,
         id: ObjectId,
@@ -211,10 +248,13 @@ impl CategoryStore {
         self.categories
             .find_one_and_update(
                 doc! { field::ID: id },
-                doc! { "$set": {
-                    field::DESCRIPTION: description,
-                    field::UPDATED_AT: DateTime::now(),
-                } },
+                doc! {
+                    "$set": {
+                        field::DESCRIPTION: description,
+                        field::UPDATED_AT: DateTime::now(),
+                    },
+                    "$unset": { field::IMPLICIT: "" },
+                },
             )
             .return_document(ReturnDocument::After)
             .await
@@ -264,14 +304,14 @@ impl CategoryStore {
             field::KEY: &current.key,
             field::RENAME: { "$exists": false },
         };
-        match self
-            .categories
-            .find_one_and_update(filter, doc! { "$set": set })
-            .return_document(ReturnDocument::After)
-            .await
-        {
-            Ok(Some(renamed)) => Ok(RenameStarted::Started(Box::new(renamed))),
-            Ok(None) => Ok(RenameStarted::Changed),
+        // An update, not a findAndModify: see the module's note on duplicate-key errors.
+        let update = doc! { "$set": set, "$unset": { field::IMPLICIT: "" } };
+        match self.categories.update_one(filter, update).await {
+            Ok(result) if result.matched_count == 1 => Ok(match self.find(current.id).await? {
+                Some(renamed) => RenameStarted::Started(Box::new(renamed)),
+                None => RenameStarted::Changed,
+            }),
+            Ok(_) => Ok(RenameStarted::Changed),
             Err(err) if common::db::is_duplicate_key(&err) => Ok(RenameStarted::Taken),
             Err(err) => Err(err),
         }
@@ -294,6 +334,81 @@ impl CategoryStore {
         } };
         let result = self.products.update_many(filter, update).await?;
         Ok(result.modified_count)
+    }
+
+    /// Gives product `id` the category `name` (whose key is `key`) if it is still in `from_key`
+    /// and spelled otherwise: a product written while its category was being renamed. Returns
+    /// the product as it then is; `None` if nothing changed.
+    pub async fn move_product(
+        &self,
+        id: ObjectId,
+        from_key: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<ProductDoc>, Error> {
+        let filter = doc! {
+            product::ID: id,
+            product::CATEGORY_KEY: from_key,
+            "$or": [
+                { product::CATEGORY: { "$ne": name } },
+                { product::CATEGORY_KEY: { "$ne": key } },
+            ],
+        };
+        let update = doc! { "$set": {
+            product::CATEGORY: name,
+            product::CATEGORY_KEY: key,
+            product::UPDATED_AT: DateTime::now(),
+        } };
+        self.products
+            .find_one_and_update(filter, update)
+            .projection(doc! { product::HOLDS: 0, product::RETURNS: 0 })
+            .return_document(ReturnDocument::After)
+            .await
+    }
+
+    /// The category as a product in `key` spells it (the oldest such product), if any product
+    /// is in it.
+    pub async fn spelling_in_use(&self, key: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .products
+            .find_one(doc! { product::CATEGORY_KEY: key })
+            .sort(doc! { product::ID: 1 })
+            .projection(doc! { product::HOLDS: 0, product::RETURNS: 0 })
+            .await?
+            .map(|product| product.category))
+    }
+
+    /// Categories that products created and that are empty by the read model's counts (`used`
+    /// holds every key products are in): candidates for removal, to be checked in MongoDB.
+    pub async fn implicit_outside(
+        &self,
+        used: &std::collections::HashSet<&str>,
+    ) -> Result<Vec<CategoryDoc>, Error> {
+        let implicit: Vec<CategoryDoc> = self
+            .categories
+            .find(doc! { field::IMPLICIT: true, field::RENAME: { "$exists": false } })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(implicit
+            .into_iter()
+            .filter(|category| !used.contains(category.key.as_str()))
+            .collect())
+    }
+
+    /// Deletes category `id` if a product created it, its key is still `key` and no rename is in
+    /// progress; `false` otherwise.
+    pub async fn delete_implicit(&self, id: ObjectId, key: &str) -> Result<bool, Error> {
+        let result = self
+            .categories
+            .delete_one(doc! {
+                field::ID: id,
+                field::KEY: key,
+                field::IMPLICIT: true,
+                field::RENAME: { "$exists": false },
+            })
+            .await?;
+        Ok(result.deleted_count == 1)
     }
 
     /// Ends the rename of category `id` that started at `started_at`: the old key and slug are

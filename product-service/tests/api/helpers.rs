@@ -104,3 +104,20 @@ pub fn product_doc(
         image: None,
     }
 }
+
+/// Waits until `holds` is true, for what the service does in the background (the category
+/// upkeep, the catalog's feed); fails naming `what` after 15 s.
+pub async fn eventually<F, Fut>(what: &str, mut holds: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !holds().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

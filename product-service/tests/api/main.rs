@@ -5,6 +5,7 @@ mod helpers;
 mod catalog;
 mod categories;
 mod category_admin;
+mod category_races;
 mod create;
 mod docs;
 mod filters;
