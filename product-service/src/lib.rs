@@ -67,6 +67,16 @@ pub struct CatalogSettings {
     pub poll_interval: Duration,
 }
 
+/// How many image uploads are received at once: `MAX_CONCURRENT_UPLOADS`, 1 to 1024, default
+/// [`images::DEFAULT_CONCURRENT_UPLOADS`].
+pub fn concurrent_uploads_from_env() -> Result<usize, ConfigError> {
+    Env::new(|name| std::env::var(name).ok()).parse_in_range(
+        "MAX_CONCURRENT_UPLOADS",
+        images::DEFAULT_CONCURRENT_UPLOADS,
+        1..=1024,
+    )
+}
+
 impl Default for CatalogSettings {
     fn default() -> Self {
         Self {
@@ -139,9 +149,11 @@ pub fn app(state: AppState) -> Router {
 /// Builds the service for the binary and starts the image sweep (now, then periodically).
 pub async fn start(context: ServiceContext) -> anyhow::Result<Router> {
     let settings = CatalogSettings::from_env()?;
+    let uploads = concurrent_uploads_from_env()?;
     let shutdown = context.shutdown;
-    let state =
+    let mut state =
         AppState::with_catalog(context.config, context.db, settings, shutdown.clone()).await?;
+    state.images = state.images.with_concurrent_uploads(uploads);
     let orphan_age = images::orphan_age(state.config.request_timeout);
     tokio::spawn(
         state

@@ -110,7 +110,9 @@ impl Validate for ImageVersion {}
         (status = 413, description = "Body over 2 MiB (`PAYLOAD_TOO_LARGE`)", body = ErrorBody),
         (status = 415, description = "`Content-Type` not `image/png`, `image/jpeg` or `image/webp`, or bytes that are not of that type (`UNSUPPORTED_MEDIA_TYPE`)", body = ErrorBody),
         (status = 422, description = "An empty body", body = ValidationErrorBody),
-        AuthErrors, NotProductOwner, DbUnavailable,
+        (status = 503, description = "The database is unavailable (`DB_UNAVAILABLE`), or as many uploads as the service receives at once are under way (`OVERLOADED`, with `Retry-After: 1`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the client may try again"))),
+        AuthErrors, NotProductOwner,
     ))]
 async fn upload_image(
     State(state): State<AppState>,
@@ -127,6 +129,10 @@ async fn upload_image(
         .ok_or_else(|| unsupported("Expected Content-Type image/png, image/jpeg or image/webp"))?;
     // Refuse before receiving up to 2 MiB for nothing; the swap below checks ownership again.
     explain_no_match(&state, id, &caller).await?;
+    // Held until the image is stored: it bounds how many bodies are in memory at once.
+    let _slot = state.images.upload_slot().ok_or(ApiError::Overloaded {
+        retry_after_secs: 1,
+    })?;
     let bytes = read_raw_body(request, &state, MAX_IMAGE_BYTES).await?;
     check_image(format, &bytes)?;
 

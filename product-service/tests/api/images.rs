@@ -487,7 +487,7 @@ async fn the_sweep_removes_old_unreferenced_files_and_keeps_the_rest() {
 
     let swept = store.sweep(cutoff).await.unwrap();
 
-    assert_eq!(swept, 1);
+    assert_eq!((swept.files, swept.partial_uploads), (1, 0));
     assert_eq!(app.db.count(FILES, doc! {"_id": orphan.file_id}).await, 0);
     assert_eq!(
         app.db
@@ -500,4 +500,167 @@ async fn the_sweep_removes_old_unreferenced_files_and_keeps_the_rest() {
     let fetched = app.get(&format!("/products/{id}/image")).send().await;
     assert_eq!(fetched.status, StatusCode::OK);
     assert_eq!(fetched.body.len(), 500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_ending_in_what_looks_like_a_refusal_is_served_byte_for_byte() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+    let id = product(&app, &seller).await;
+    // Bodies go out in 64 KiB writes: this length leaves the last 37 bytes, a head shaped like
+    // one of hyper's own refusals, alone in the last write.
+    let fake_head = b"HTTP/1.1 400 X\r\ncontent-length: 0\r\n\r\n";
+    let mut bytes = png(7 * 65_536, 3);
+    bytes.extend_from_slice(fake_head);
+    assert_eq!(bytes.len(), 7 * 65_536 + 37);
+    let uploaded = put_image(&app, Some(&seller), &id, "image/png", bytes.clone()).await;
+    assert_eq!(uploaded.status, StatusCode::OK, "{}", uploaded.text());
+    let service = common::testing::ServiceProcess::start(
+        env!("CARGO_BIN_EXE_product-service"),
+        &app.db.config,
+        &[],
+    )
+    .await;
+
+    let served = common::testing::http(
+        service.address,
+        Method::GET,
+        &format!("/products/{id}/image"),
+        &[],
+        None,
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(served.status, StatusCode::OK);
+    assert_eq!(
+        served.header("content-length"),
+        Some(bytes.len().to_string().as_str())
+    );
+    // Read to the end of the connection: not one byte more than the image.
+    assert_eq!(served.body.len(), bytes.len());
+    assert!(
+        served.body == bytes,
+        "the served bytes differ from the upload"
+    );
+}
+
+/// An ObjectId made `ago` before now, as an upload started then would have been given.
+fn id_made_ago(ago: Duration) -> ObjectId {
+    let mut bytes = ObjectId::new().bytes();
+    let seconds = (DateTime::now().timestamp_millis() / 1000) as u32 - ago.as_secs() as u32;
+    bytes[..4].copy_from_slice(&seconds.to_be_bytes());
+    ObjectId::from_bytes(bytes)
+}
+
+/// Chunks 0 and 1 of an upload of `files_id` that never got its file document, as a process
+/// killed midway leaves them.
+async fn partial_upload(app: &TestApp, files_id: ObjectId) {
+    let chunk = |n: i32| {
+        doc! { "files_id": files_id, "n": n, "data": mongodb::bson::Binary {
+        subtype: mongodb::bson::spec::BinarySubtype::Generic, bytes: vec![n as u8; 1024] } }
+    };
+    app.db
+        .db
+        .collection::<Document>(CHUNKS)
+        .insert_many([chunk(0), chunk(1)])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_sweep_removes_the_chunks_of_an_upload_cut_off_midway() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+    let id = product(&app, &seller).await;
+    let stored = put_image(&app, Some(&seller), &id, "image/png", png(300_000, 4)).await;
+    assert_eq!(stored.status, StatusCode::OK);
+    let (old, recent) = (
+        id_made_ago(Duration::from_secs(2 * 3600)),
+        id_made_ago(Duration::from_secs(10)),
+    );
+    partial_upload(&app, old).await;
+    partial_upload(&app, recent).await;
+    let chunks_before = app.db.count(CHUNKS, doc! {}).await;
+    let store = ImageStore::new(&app.db.db);
+    let cutoff = common::time::minus(DateTime::now(), Duration::from_secs(300));
+
+    let swept = store.sweep(cutoff).await.unwrap();
+    let again = store.sweep(cutoff).await.unwrap();
+
+    assert_eq!((swept.files, swept.partial_uploads), (0, 1));
+    assert_eq!((again.files, again.partial_uploads), (0, 0));
+    assert_eq!(app.db.count(CHUNKS, doc! {"files_id": old}).await, 0);
+    assert_eq!(
+        app.db.count(CHUNKS, doc! {"files_id": recent}).await,
+        2,
+        "an upload that may still be under way is left alone"
+    );
+    assert_eq!(app.db.count(CHUNKS, doc! {}).await, chunks_before - 2);
+    let fetched = app.get(&format!("/products/{id}/image")).send().await;
+    assert_eq!(fetched.status, StatusCode::OK);
+    assert_eq!(fetched.body.len(), 300_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_past_the_concurrent_upload_limit_is_503_overloaded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+    let id = product(&app, &seller).await;
+    let service = common::testing::ServiceProcess::start(
+        env!("CARGO_BIN_EXE_product-service"),
+        &app.db.config,
+        &[("MAX_CONCURRENT_UPLOADS", "1")],
+    )
+    .await;
+    let bearer = format!("Bearer {}", seller.token);
+    // An upload whose body trickles in: it holds the only slot.
+    let mut slow = tokio::net::TcpStream::connect(service.address)
+        .await
+        .unwrap();
+    slow.write_all(
+        format!(
+            "PUT /products/{id}/image HTTP/1.1\r\nHost: test\r\nAuthorization: {bearer}\r\n\
+             Content-Type: image/png\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    slow.write_all(&png(1000, 5)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let upload = |bytes: Vec<u8>| {
+        let (bearer, path) = (bearer.clone(), format!("/products/{id}/image"));
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(service.address)
+                .await
+                .unwrap();
+            let head = format!(
+                "PUT {path} HTTP/1.1\r\nHost: test\r\nAuthorization: {bearer}\r\n\
+                 Content-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                bytes.len()
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            // The refusal may come before the body is sent: it is not waited for.
+            let _ = stream.write_all(&bytes).await;
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer).await;
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+    };
+
+    let refused = upload(png(2000, 6)).await;
+    drop(slow);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let accepted = upload(png(2000, 6)).await;
+
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(
+        refused.to_lowercase().contains("retry-after: 1"),
+        "{refused}"
+    );
+    assert!(refused.contains("\"OVERLOADED\""), "{refused}");
+    assert!(accepted.starts_with("HTTP/1.1 200"), "{accepted}");
 }

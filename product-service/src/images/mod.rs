@@ -8,20 +8,22 @@
 //! when the swap never happened, the old one when its delete did not. Deleting a product deletes
 //! its file after the product, with the same window.
 //!
-//! **The sweep** ([`ImageStore::sweep`]) removes such files: every file uploaded before a cutoff
-//! that no product references. The cutoff ([`orphan_age`]) is well past the longest an upload
-//! request can live, so a file whose upload is still to be swapped in is never taken. It runs
-//! when the service starts and every [`SWEEP_INTERVAL`]; its cost is one indexed lookup of
-//! product references per thousand files (`image.file_id` on `products`, `uploadDate` on the
-//! files), without reading any image.
+//! **The sweep** ([`sweep`]) removes such files, and the chunks of uploads cut off midway; it
+//! runs when the service starts and every [`SWEEP_INTERVAL`].
+//!
+//! **Uploads at once.** Each upload holds up to 2 MiB in memory until it is stored, so at most
+//! [`DEFAULT_CONCURRENT_UPLOADS`] (`MAX_CONCURRENT_UPLOADS`) are received at a time; one more is
+//! answered 503 `OVERLOADED` with `Retry-After` before its body is read.
 
-use std::{collections::HashSet, time::Duration};
+pub mod sweep;
 
-use common::{
-    catalog::{ImageRef, PRODUCTS, ProductDoc, field},
-    server::Shutdown,
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
 };
-use futures_util::{AsyncWriteExt, TryStreamExt};
+
+use common::catalog::{ImageRef, PRODUCTS, ProductDoc, field};
+use futures_util::AsyncWriteExt;
 use mongodb::{
     Collection, Database, IndexModel,
     bson::{Bson, DateTime, Document, doc, oid::ObjectId},
@@ -30,6 +32,9 @@ use mongodb::{
     options::{GridFsBucketOptions, IndexOptions},
 };
 use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub use self::sweep::SWEEP_INTERVAL;
 
 /// The GridFS bucket of product images (`product_images.files`, `product_images.chunks`).
 pub const BUCKET: &str = "product_images";
@@ -37,11 +42,10 @@ pub const BUCKET: &str = "product_images";
 /// The largest image accepted, in bytes (2 MiB).
 pub const MAX_IMAGE_BYTES: usize = 2 * 1024 * 1024;
 
-/// How often the sweep looks for files no product references.
-pub const SWEEP_INTERVAL: Duration = Duration::from_secs(5 * 60);
-
-/// Files swept per lookup of their products.
-const SWEEP_BATCH: usize = 1000;
+/// How many uploads are received at once unless `MAX_CONCURRENT_UPLOADS` says otherwise: 16 at
+/// 2 MiB each keep uploads within 32 MiB (and their copies on the way to MongoDB) of a service
+/// whose memory limit is 512 MiB.
+pub const DEFAULT_CONCURRENT_UPLOADS: usize = 16;
 
 /// How old an unreferenced file must be before the sweep deletes it: five minutes, or twice the
 /// request timeout if that is longer, since an upload's swap happens within its request.
@@ -121,12 +125,17 @@ fn sha256_hex(bytes: &[u8]) -> String {
         })
 }
 
-/// Image files and the references to them.
+/// Image files and the references to them. Cheap to clone; clones share the upload slots.
 #[derive(Clone)]
 pub struct ImageStore {
     bucket: GridFsBucket,
     files: Collection<Document>,
+    chunks: Collection<Document>,
     products: Collection<ProductDoc>,
+    /// One permit per upload being received.
+    uploads: Arc<Semaphore>,
+    /// The cutoff of the last sweep of chunks without a file: the next one starts there.
+    chunks_swept_until: Arc<Mutex<Option<DateTime>>>,
 }
 
 impl ImageStore {
@@ -138,8 +147,25 @@ impl ImageStore {
         Self {
             bucket: db.gridfs_bucket(options),
             files: db.collection(&format!("{BUCKET}.files")),
+            chunks: db.collection(&format!("{BUCKET}.chunks")),
             products: db.collection(PRODUCTS),
+            uploads: Arc::new(Semaphore::new(DEFAULT_CONCURRENT_UPLOADS)),
+            chunks_swept_until: Arc::default(),
         }
+    }
+
+    /// This store receiving at most `uploads` (at least one) uploads at once.
+    pub fn with_concurrent_uploads(self, uploads: usize) -> Self {
+        Self {
+            uploads: Arc::new(Semaphore::new(uploads.max(1))),
+            ..self
+        }
+    }
+
+    /// A slot to receive one upload in, held until the upload is stored; `None` when every slot
+    /// is taken.
+    pub fn upload_slot(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.uploads).try_acquire_owned().ok()
     }
 
     /// Creates the indexes the sweep reads: files by upload time, products by image file.
@@ -241,78 +267,6 @@ impl ImageStore {
             Ok(stream) => Ok(Some(stream)),
             Err(err) if is_file_not_found(&err) => Ok(None),
             Err(err) => Err(err),
-        }
-    }
-
-    /// Deletes every file uploaded before `cutoff` that no product references; returns how many.
-    pub async fn sweep(&self, cutoff: DateTime) -> Result<u64, Error> {
-        let mut cursor = self
-            .files
-            .find(doc! { "uploadDate": { "$lt": cutoff } })
-            .projection(doc! { "_id": 1 })
-            .batch_size(u32::try_from(SWEEP_BATCH).unwrap_or(u32::MAX))
-            .await?;
-        let mut deleted = 0;
-        let mut batch = Vec::with_capacity(SWEEP_BATCH);
-        loop {
-            let next = cursor.try_next().await?;
-            if let Some(id) = next
-                .as_ref()
-                .and_then(|file| file.get_object_id("_id").ok())
-            {
-                batch.push(id);
-            }
-            if batch.len() == SWEEP_BATCH || (next.is_none() && !batch.is_empty()) {
-                deleted += self.delete_unreferenced(&batch).await?;
-                batch.clear();
-            }
-            if next.is_none() {
-                return Ok(deleted);
-            }
-        }
-    }
-
-    async fn delete_unreferenced(&self, files: &[ObjectId]) -> Result<u64, Error> {
-        let referenced: HashSet<ObjectId> = self
-            .products
-            .clone_with_type::<Document>()
-            .find(doc! { field::IMAGE_FILE_ID: { "$in": files } })
-            .projection(doc! { field::IMAGE_FILE_ID: 1 })
-            .await?
-            .try_filter_map(|product| async move {
-                Ok(product
-                    .get_document(field::IMAGE)
-                    .ok()
-                    .and_then(|image| image.get_object_id("file_id").ok()))
-            })
-            .try_collect()
-            .await?;
-        let mut deleted = 0;
-        for &file_id in files.iter().filter(|id| !referenced.contains(id)) {
-            self.delete_file(file_id).await?;
-            tracing::info!(%file_id, "unreferenced image file swept");
-            deleted += 1;
-        }
-        Ok(deleted)
-    }
-
-    /// Sweeps now and then every [`SWEEP_INTERVAL`] until `shutdown`, for files older than
-    /// `orphan_age`.
-    pub async fn sweep_periodically(self, orphan_age: Duration, mut shutdown: Shutdown) {
-        let mut interval = tokio::time::interval(SWEEP_INTERVAL);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = interval.tick() => {}
-                () = shutdown.signalled() => return,
-            }
-            let age = i64::try_from(orphan_age.as_millis()).unwrap_or(i64::MAX);
-            let cutoff = DateTime::from_millis(DateTime::now().timestamp_millis() - age);
-            match self.sweep(cutoff).await {
-                Ok(0) => {}
-                Ok(deleted) => tracing::info!(deleted, "image sweep"),
-                Err(err) => tracing::warn!(error = %err, "image sweep failed; retrying next time"),
-            }
         }
     }
 }
