@@ -9,11 +9,21 @@
 //!
 //! A cancel stopped halfway (crash, database error) stays `CANCELLING`, which clients read as
 //! `CANCELLED`; the recovery pass finishes it, and the markers make every line's return happen
-//! once whoever gets there first. Markers are cleared by the recovery pass long after the cancel
-//! has finished, when no one can still be returning that order's lines.
+//! once whoever gets there first.
+//!
+//! **Clearing the markers.** A marker may go once no one can still be returning that order's
+//! lines. The recovery pass only touches a cancel left `CANCELLING` for the grace period, so a
+//! request that took the order to `CANCELLING` and to `CANCELLED` itself, in less than half the
+//! grace period, was the only one ever to return its lines, and all its returns have been
+//! answered: it clears the markers at once, in one update. Without that, markers would stay for
+//! twice the grace period, and place/cancel churn on one product would keep every cancel of the
+//! last minutes on its document (measured: 200 cancels left 200 markers). Markers of a cancel that
+//! the recovery pass finished, or whose clearing failed, are cleared by the recovery pass twice
+//! the grace period later.
 
 use common::{ApiError, ApiResult, auth::AuthUser};
 use mongodb::{bson::oid::ObjectId, error::Error};
+use tokio::time::Instant;
 
 use super::OrderEngine;
 use crate::{
@@ -32,6 +42,7 @@ impl OrderEngine {
     }
 
     async fn cancel_now(&self, id: ObjectId, owner: Option<ObjectId>) -> ApiResult<OrderDoc> {
+        let started = Instant::now();
         let cancelling = self
             .orders
             .transition(id, owner, StoredStatus::Placed, StoredStatus::Cancelling)
@@ -50,13 +61,31 @@ impl OrderEngine {
         };
         tracing::info!(order_id = %id, "cancelling order");
         match self.finish_cancel(&order).await? {
-            Some(cancelled) => Ok(cancelled),
+            Some(cancelled) => {
+                if started.elapsed() < self.settings.grace / 2 {
+                    self.clear_markers(&order).await;
+                }
+                Ok(cancelled)
+            }
             // Someone else finished it in between; it is cancelled all the same.
             None => self
                 .orders
                 .find(id, None)
                 .await?
                 .ok_or_else(order_not_found),
+        }
+    }
+
+    /// Clears the return markers of `order`, which only this request returned lines of (see the
+    /// module's note). A failure is left to the recovery pass.
+    async fn clear_markers(&self, order: &OrderDoc) {
+        let products: Vec<ObjectId> = order.items.iter().map(|line| line.product_id).collect();
+        if let Err(err) = self
+            .inventory
+            .clear_return_markers(&products, order.id)
+            .await
+        {
+            tracing::warn!(order_id = %order.id, error = %err, "return markers left for the recovery pass");
         }
     }
 

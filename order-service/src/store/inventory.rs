@@ -231,6 +231,24 @@ impl Inventory {
             .collect())
     }
 
+    /// Removes `order`'s return markers from `products`, in one update.
+    pub async fn clear_return_markers(
+        &self,
+        products: &[ObjectId],
+        order: ObjectId,
+    ) -> Result<(), Error> {
+        self.products
+            .update_many(
+                doc! {
+                    field::ID: { "$in": products },
+                    path(field::RETURNS, marker::ORDER): order,
+                },
+                doc! { "$pull": { field::RETURNS: { marker::ORDER: order } } },
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Removes `order`'s return marker from `product`.
     pub async fn clear_return_marker(
         &self,

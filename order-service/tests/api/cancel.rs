@@ -125,3 +125,40 @@ async fn cancelling_a_malformed_or_unknown_order_is_400_or_404() {
     let body = unknown.assert_error(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND");
     assert_eq!(body["detail"], "Order not found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn place_and_cancel_churn_on_one_product_leaves_no_return_markers_behind() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let product = app.product("Hot", 5.0, 1_000).await;
+    let buyer = app.caller(Role::Buyer);
+    let started = std::time::Instant::now();
+
+    let mut churn = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (app, buyer) = (std::sync::Arc::clone(&app), buyer.clone());
+        churn.spawn(async move {
+            for _ in 0..25 {
+                let order = app.placed(&buyer, &[(product, 2)]).await;
+                let cancelled = app
+                    .post(&format!("/orders/{order}/cancel"))
+                    .bearer(&buyer.token)
+                    .send()
+                    .await;
+                assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.text());
+            }
+        });
+    }
+    churn.join_all().await;
+    let elapsed = started.elapsed();
+
+    // Each cancel cleared its own markers once it was done: the document does not keep a
+    // marker per cancel of the last minutes.
+    let (holds, returns) = app.markers(product).await;
+    eprintln!(
+        "200 place/cancel pairs in {elapsed:.2?}: {returns} return markers and {holds} holds left"
+    );
+    assert_eq!(returns, 0);
+    assert_eq!(app.stock(product).await, 1_000);
+    app.settle().await;
+    app.assert_stock_invariant().await;
+}
