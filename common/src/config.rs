@@ -119,10 +119,17 @@ pub struct Config {
     /// `RATE_LIMIT_BURST`, default 5: how many of those requests a client may send at once
     /// before the sustained rate applies.
     pub rate_limit_burst: u32,
-    /// `TRUSTED_PROXY_HEADER`, unset by default: a header set by a proxy in front of the service
-    /// (such as `X-Forwarded-For`) whose rightmost address is the client's. Unset, the client is
-    /// the peer address, and no header a client sends can change it.
+    /// `TRUSTED_PROXY_HEADER`, unset by default: a header that the proxies in front of the service
+    /// append to (such as `X-Forwarded-For`), whose entry [`Config::trusted_proxy_hops`] from the
+    /// right is the client's. Unset, the client is the peer address, and no header a client sends
+    /// can change it.
     pub trusted_proxy_header: Option<HeaderName>,
+    /// `TRUSTED_PROXY_HOPS`, default 1 (1–10): how many proxies in front of the service append to
+    /// [`Config::trusted_proxy_header`], so the client is that many entries from the right of the
+    /// header's list (the leftmost entry when the list is shorter). Behind one proxy it is 1;
+    /// behind a CDN whose edge address the last proxy appends too, 2. More than 1 without the
+    /// header is refused, since it would silently do nothing.
+    pub trusted_proxy_hops: usize,
     /// `BCRYPT_QUEUE_WAIT_MS`, default 1000: how long a request waits for a free bcrypt slot
     /// before it is answered 503 `OVERLOADED`.
     pub bcrypt_queue_wait: Duration,
@@ -187,6 +194,7 @@ impl Config {
             )?,
             rate_limit_burst: env.parse_in_range("RATE_LIMIT_BURST", 5, 1..=1_000_000)?,
             trusted_proxy_header: trusted_proxy_header(&env)?,
+            trusted_proxy_hops: trusted_proxy_hops(&env)?,
             bcrypt_queue_wait: Duration::from_millis(env.parse_in_range(
                 "BCRYPT_QUEUE_WAIT_MS",
                 1000,
@@ -306,6 +314,22 @@ fn trusted_proxy_header(
         .transpose()
 }
 
+/// The most `TRUSTED_PROXY_HOPS` accepted: more proxies that append than any real chain has.
+const MAX_TRUSTED_PROXY_HOPS: usize = 10;
+
+fn trusted_proxy_hops(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<usize, ConfigError> {
+    let hops = env.parse_in_range("TRUSTED_PROXY_HOPS", 1, 1..=MAX_TRUSTED_PROXY_HOPS)?;
+    // Hops count entries of the trusted header; without one they would be ignored, and a
+    // deployment that meant to look past a CDN would key every client by the peer address.
+    if hops > 1 && env.string("TRUSTED_PROXY_HEADER").is_none() {
+        return Err(ConfigError::invalid(
+            "TRUSTED_PROXY_HOPS",
+            format!("{hops} needs TRUSTED_PROXY_HEADER, the header those proxies append to"),
+        ));
+    }
+    Ok(hops)
+}
+
 fn cors_origins(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<CorsOrigins, ConfigError> {
     let Some(list) = env.string("CORS_ORIGINS") else {
         return Ok(CorsOrigins::Any);
@@ -357,6 +381,15 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         (self.lookup)(name)
             .map(|value| value.trim().to_owned())
             .filter(|value| !value.is_empty())
+    }
+
+    /// The value of `name` exactly as given, spaces included, or `None` when it is unset or
+    /// empty; for secrets such as a password, where trimming would change what the operator set.
+    /// Wrapped in [`Secret`], so it cannot end up in a log through `Debug`.
+    pub fn secret(&self, name: &str) -> Option<Secret> {
+        (self.lookup)(name)
+            .filter(|value| !value.is_empty())
+            .map(Secret::new)
     }
 
     /// The value of `name` parsed as `T`, or `default` when it is unset.
@@ -425,6 +458,7 @@ mod tests {
         assert_eq!(config.rate_limit_per_minute, 30);
         assert_eq!(config.rate_limit_burst, 5);
         assert_eq!(config.trusted_proxy_header, None);
+        assert_eq!(config.trusted_proxy_hops, 1);
         assert_eq!(config.bcrypt_queue_wait, Duration::from_secs(1));
         assert_eq!(config.header_read_timeout, Duration::from_secs(10));
         assert_eq!(config.max_connections, 10_000);
@@ -500,6 +534,61 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxy_hops_are_read_with_their_header() {
+        let hops = |value: &str| {
+            config(&[
+                ("JWT_SECRET", SECRET),
+                ("TRUSTED_PROXY_HEADER", "X-Forwarded-For"),
+                ("TRUSTED_PROXY_HOPS", value),
+            ])
+        };
+
+        assert_eq!(hops("2").unwrap().trusted_proxy_hops, 2);
+        assert_eq!(hops(" 10 ").unwrap().trusted_proxy_hops, 10);
+        for refused in ["0", "11", "-1", "two"] {
+            let err = hops(refused).unwrap_err().to_string();
+            assert!(
+                err.starts_with("TRUSTED_PROXY_HOPS is invalid"),
+                "{refused}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn trusted_proxy_hops_past_one_without_a_header_are_refused() {
+        let alone = |value: &str| config(&[("JWT_SECRET", SECRET), ("TRUSTED_PROXY_HOPS", value)]);
+
+        let err = alone("2").unwrap_err().to_string();
+
+        assert!(
+            err.starts_with("TRUSTED_PROXY_HOPS is invalid")
+                && err.contains("TRUSTED_PROXY_HEADER"),
+            "{err}"
+        );
+        // 1 is the default, which means the same with or without a header.
+        assert_eq!(alone("1").unwrap().trusted_proxy_hops, 1);
+    }
+
+    #[test]
+    fn a_secret_is_read_exactly_as_given() {
+        let vars = HashMap::from([("PADDED", " pass word 1 "), ("EMPTY", ""), ("BLANK", "   ")]);
+        // Not named `env`, which scripts/deploy/drift.py would take for settings the services read.
+        let given = Env::new(|name| vars.get(name).map(|value| (*value).to_owned()));
+
+        assert_eq!(
+            given
+                .secret("PADDED")
+                .map(|secret| secret.expose().to_owned()),
+            Some(" pass word 1 ".to_owned())
+        );
+        assert_eq!(given.secret("EMPTY"), None);
+        assert_eq!(given.secret("UNSET"), None);
+        // Only empty counts as unset: spaces are a value, which the caller may refuse.
+        assert_eq!(given.secret("BLANK").map(|s| s.expose().len()), Some(3));
+        assert_eq!(given.string("PADDED").as_deref(), Some("pass word 1"));
+    }
+
+    #[test]
     fn a_missing_secret_is_refused_with_its_name() {
         let err = config(&[]).unwrap_err().to_string();
         assert!(err.starts_with("JWT_SECRET is required"), "{err}");
@@ -529,6 +618,7 @@ mod tests {
             ("RATE_LIMIT_PER_MINUTE", "0"),
             ("RATE_LIMIT_BURST", "0"),
             ("TRUSTED_PROXY_HEADER", "X Forwarded For"),
+            ("TRUSTED_PROXY_HOPS", "0"),
             ("BCRYPT_QUEUE_WAIT_MS", "0"),
             ("HEADER_READ_TIMEOUT_SECS", "0"),
             ("HEADER_READ_TIMEOUT_SECS", "301"),

@@ -3,9 +3,10 @@
 
 The truth comes from the code and the README, never from a list kept here:
   - environment variables: the names the Rust sources read (`env.parse("NAME"`,
-    `env.parse_in_range("NAME"`, `env.string("NAME"`, `std::env::var("NAME")`, and RUST_LOG where
-    tracing-subscriber's EnvFilter reads it), each scoped to the crate that reads it (common/: every
-    service; <service>/: that service only), and the rows of README's configuration table;
+    `env.parse_in_range("NAME"`, `env.string("NAME"`, `env.secret("NAME"`, `std::env::var("NAME")`,
+    and RUST_LOG where tracing-subscriber's EnvFilter reads it), each scoped to the crate that reads
+    it (common/: every service; <service>/: that service only), and the rows of README's
+    configuration table;
   - ports: the `run("user-service", 8001, ...)` call in each <service>/src/main.rs;
   - routes: the `#[utoipa::path(..., path = "...")]` attributes of every source file under
     <service>/src/ and of common/src/http.rs (the health routes every service serves).
@@ -76,7 +77,7 @@ def load_all(path: Path) -> list[dict]:
 # --- what the code says ------------------------------------------------------------------------
 
 ENV_CALL = re.compile(
-    r'(?:\benv\.(?:parse|parse_in_range|string)|std::env::var(?:_os)?)\(\s*"([A-Z][A-Z0-9_]*)"'
+    r'(?:\benv\.(?:parse|parse_in_range|string|secret)|std::env::var(?:_os)?)\(\s*"([A-Z][A-Z0-9_]*)"'
 )
 ENV_FILTER = re.compile(r"EnvFilter::(?:try_)?from_default_env")
 

@@ -67,17 +67,38 @@ pub async fn create_account(state: &AppState, account: NewAccount) -> ApiResult<
     }
 }
 
+/// What [`ensure_admin`] found, and what it did about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAccount {
+    /// The account is an admin already; nothing changed.
+    Present,
+    /// A non-admin account whose password is the admin password was made an admin.
+    Promoted,
+    /// No account had the email, so the admin account was made (here, or by another replica at
+    /// the same moment).
+    Created,
+    /// A non-admin account with another password has the email, and was left as it is: there is
+    /// no admin account. Startup refuses to go on (see [`crate::start`]).
+    TakenByAnother,
+}
+
 /// Makes sure an admin account with `email` exists.
 ///
 /// A missing account is created with `password`. An existing non-admin account is promoted only
 /// if `password` is its password: otherwise someone who registered the admin's email first
-/// would become admin. Its password is never changed.
-pub async fn ensure_admin(state: &AppState, email: &str, password: &str) -> anyhow::Result<()> {
+/// would become admin, and the outcome is [`AdminAccount::TakenByAnother`]. A password is never
+/// changed.
+pub async fn ensure_admin(
+    state: &AppState,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<AdminAccount> {
     let email = check_email(email).map_err(|msg| anyhow!("ADMIN_EMAIL is invalid: {msg}"))?;
     check_password(password).map_err(|(msg, _)| anyhow!("ADMIN_PASSWORD is invalid: {msg}"))?;
-    match state.users.find_by_email(&email).await? {
+    let outcome = match state.users.find_by_email(&email).await? {
         Some(user) if user.role == Role::Admin => {
             tracing::info!(user_id = %user.id, "admin account present");
+            AdminAccount::Present
         }
         Some(user) => {
             if state
@@ -87,11 +108,9 @@ pub async fn ensure_admin(state: &AppState, email: &str, password: &str) -> anyh
             {
                 state.users.set_role(user.id, Role::Admin).await?;
                 tracing::info!(user_id = %user.id, "promoted the ADMIN_EMAIL account to admin");
+                AdminAccount::Promoted
             } else {
-                tracing::warn!(
-                    user_id = %user.id,
-                    "ADMIN_EMAIL belongs to a non-admin account with another password; not promoted"
-                );
+                AdminAccount::TakenByAnother
             }
         }
         None => {
@@ -108,7 +127,8 @@ pub async fn ensure_admin(state: &AppState, email: &str, password: &str) -> anyh
                 // Another replica created it at the same moment.
                 Creation::EmailTaken => {}
             }
+            AdminAccount::Created
         }
-    }
-    Ok(())
+    };
+    Ok(outcome)
 }

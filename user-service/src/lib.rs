@@ -21,6 +21,7 @@ use common::{auth::TokenKeys, config::Config, config::Env, server::ServiceContex
 use mongodb::Database;
 
 use crate::{
+    accounts::AdminAccount,
     limits::ClientLimits,
     password::Passwords,
     store::{LoginAttempts, RefreshTokens, UserStore},
@@ -85,9 +86,13 @@ pub fn app(state: AppState) -> Router {
 
 /// Builds the service for the binary: state, indexes, and the admin account from `ADMIN_EMAIL`
 /// and `ADMIN_PASSWORD` when both are set.
+///
+/// Startup fails when a non-admin account with another password holds `ADMIN_EMAIL`: serving
+/// without the admin the operator asked for would hide that someone may have claimed the address.
 pub async fn start(context: ServiceContext) -> anyhow::Result<Router> {
     let env = Env::new(|name| std::env::var(name).ok());
-    let admin = match (env.string("ADMIN_EMAIL"), env.string("ADMIN_PASSWORD")) {
+    // The password exactly as given: trimming a secret would make it another password.
+    let admin = match (env.string("ADMIN_EMAIL"), env.secret("ADMIN_PASSWORD")) {
         (Some(email), Some(password)) => Some((email, password)),
         (None, None) => None,
         (Some(_), None) => anyhow::bail!("ADMIN_PASSWORD is required when ADMIN_EMAIL is set"),
@@ -95,7 +100,13 @@ pub async fn start(context: ServiceContext) -> anyhow::Result<Router> {
     };
     let state = AppState::new(context.config, context.db).await?;
     if let Some((email, password)) = admin {
-        accounts::ensure_admin(&state, &email, &password).await?;
+        match accounts::ensure_admin(&state, &email, password.expose()).await? {
+            AdminAccount::Present | AdminAccount::Promoted | AdminAccount::Created => {}
+            AdminAccount::TakenByAnother => anyhow::bail!(
+                "ADMIN_EMAIL {email} is registered to a non-admin account whose password is not \
+                 ADMIN_PASSWORD; promote or remove that account, or choose another ADMIN_EMAIL"
+            ),
+        }
     }
     Ok(app(state))
 }

@@ -2,10 +2,15 @@
 //! (a bcrypt hash each) and refresh (database writes).
 //!
 //! A client is an IP address: the peer address of the connection, or, when `TRUSTED_PROXY_HEADER`
-//! names a header set by a proxy in front of the service, the rightmost address of that header
-//! (the one the trusted proxy added; entries to its left are whatever the client sent). IPv6
-//! clients are keyed by their /64, which one host can change at will. In-process tests have no
-//! peer address and share one key.
+//! names a header that the proxies in front of the service append to, the entry
+//! `TRUSTED_PROXY_HOPS` (default 1) from the right of that header's list, all its lines joined in
+//! order. Each trusted proxy appends the address it received the request from, so the rightmost
+//! `hops - 1` entries are the inner proxies' view of the outer ones (a CDN edge, say) and the
+//! `hops`-th is what the outermost trusted proxy saw: the client. Entries further left are
+//! whatever the client sent, and never count. A list shorter than `hops` means the request came
+//! in past some of those proxies, and its leftmost entry is the address the first proxy saw.
+//! IPv6 clients are keyed by their /64, which one host can change at will. In-process tests have
+//! no peer address and share one key.
 //!
 //! The limit is a GCRA bucket per client (`governor`), held in memory: each instance of the
 //! service counts on its own, and a restart forgets the counts, which is acceptable for a limit
@@ -39,11 +44,13 @@ const PRUNE_EVERY: u64 = 4096;
 pub struct ClientLimits {
     limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     trusted_header: Option<HeaderName>,
+    trusted_hops: usize,
     checks: Arc<AtomicU64>,
 }
 
 impl ClientLimits {
-    /// Limits from `RATE_LIMIT_PER_MINUTE`, `RATE_LIMIT_BURST` and `TRUSTED_PROXY_HEADER`.
+    /// Limits from `RATE_LIMIT_PER_MINUTE`, `RATE_LIMIT_BURST`, `TRUSTED_PROXY_HEADER` and
+    /// `TRUSTED_PROXY_HOPS`.
     pub fn new(config: &Config) -> Self {
         // Config refuses zero for both; the fallback only keeps this free of a panic path.
         let per_minute = NonZeroU32::new(config.rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
@@ -53,6 +60,7 @@ impl ClientLimits {
                 Quota::per_minute(per_minute).allow_burst(burst),
             )),
             trusted_header: config.trusted_proxy_header.clone(),
+            trusted_hops: config.trusted_proxy_hops,
             checks: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -62,7 +70,7 @@ impl ClientLimits {
         let forwarded = self
             .trusted_header
             .as_ref()
-            .and_then(|name| forwarded_client(request.headers(), name));
+            .and_then(|name| forwarded_client(request.headers(), name, self.trusted_hops));
         let peer = || {
             request
                 .extensions()
@@ -103,10 +111,18 @@ pub async fn limit_per_client(
     Ok(next.run(request).await)
 }
 
-/// The rightmost address of the last `name` header, with or without a port.
-fn forwarded_client(headers: &HeaderMap, name: &HeaderName) -> Option<IpAddr> {
-    let last = headers.get_all(name).iter().next_back()?;
-    let entry = last.to_str().ok()?.rsplit(',').next()?.trim();
+/// The address `hops` entries from the right of the comma-separated list in the `name` headers
+/// (every line, in order), or the leftmost one when the list is shorter; with or without a port.
+fn forwarded_client(headers: &HeaderMap, name: &HeaderName, hops: usize) -> Option<IpAddr> {
+    // Split as bytes: what a client put to the left may be anything, and must not keep the
+    // proxies' entries to the right from being read.
+    let entries: Vec<&[u8]> = headers
+        .get_all(name)
+        .iter()
+        .flat_map(|line| line.as_bytes().split(|byte| *byte == b','))
+        .collect();
+    let entry = entries.get(entries.len().saturating_sub(hops))?;
+    let entry = std::str::from_utf8(entry).ok()?.trim();
     entry
         .parse::<IpAddr>()
         .ok()
@@ -160,6 +176,8 @@ pub enum BusyOrDbUnavailable {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     use super::*;
 
     fn headers(values: &[&str]) -> HeaderMap {
@@ -170,20 +188,61 @@ mod tests {
         headers
     }
 
+    const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+    fn ip(address: &str) -> Option<IpAddr> {
+        Some(address.parse().unwrap())
+    }
+
     #[test]
-    fn the_client_is_the_rightmost_forwarded_address() {
-        let name = HeaderName::from_static("x-forwarded-for");
+    fn with_one_hop_the_client_is_the_rightmost_forwarded_address() {
         let spoofed = headers(&["6.6.6.6", "1.1.1.1, 203.0.113.7"]);
+
+        assert_eq!(forwarded_client(&spoofed, &XFF, 1), ip("203.0.113.7"));
         assert_eq!(
-            forwarded_client(&spoofed, &name),
-            Some(IpAddr::from([203, 0, 113, 7]))
+            forwarded_client(&headers(&["[2001:db8::1]:443"]), &XFF, 1),
+            ip("2001:db8::1")
         );
         assert_eq!(
-            forwarded_client(&headers(&["[2001:db8::1]:443"]), &name),
-            Some("2001:db8::1".parse().unwrap())
+            forwarded_client(&headers(&["192.0.2.1:8080"]), &XFF, 1),
+            ip("192.0.2.1")
         );
-        assert_eq!(forwarded_client(&headers(&["unknown"]), &name), None);
-        assert_eq!(forwarded_client(&HeaderMap::new(), &name), None);
+        assert_eq!(forwarded_client(&headers(&["unknown"]), &XFF, 1), None);
+        assert_eq!(forwarded_client(&HeaderMap::new(), &XFF, 1), None);
+    }
+
+    #[test]
+    fn with_two_hops_the_client_is_left_of_the_cdn_across_header_lines() {
+        let cdn = "198.51.100.250";
+        let one_line = headers(&[&format!("6.6.6.6, 203.0.113.7, {cdn}")]);
+        // The CDN's address on a line of its own, as a proxy that adds a header line would send.
+        let two_lines = headers(&["6.6.6.6, 203.0.113.7", cdn]);
+
+        assert_eq!(forwarded_client(&one_line, &XFF, 2), ip("203.0.113.7"));
+        assert_eq!(forwarded_client(&two_lines, &XFF, 2), ip("203.0.113.7"));
+    }
+
+    #[test]
+    fn with_more_hops_than_entries_the_client_is_the_leftmost_entry() {
+        let short = headers(&["203.0.113.7, 198.51.100.250"]);
+
+        assert_eq!(forwarded_client(&short, &XFF, 3), ip("203.0.113.7"));
+        assert_eq!(forwarded_client(&short, &XFF, 10), ip("203.0.113.7"));
+        assert_eq!(
+            forwarded_client(&headers(&["203.0.113.7"]), &XFF, 2),
+            ip("203.0.113.7")
+        );
+    }
+
+    #[test]
+    fn what_a_client_sends_left_of_the_proxies_entries_does_not_hide_them() {
+        let mut garbled = HeaderMap::new();
+        garbled.append(XFF, HeaderValue::from_bytes(b"\xff\xfe, x").unwrap());
+        garbled.append(XFF, HeaderValue::from_static("203.0.113.7, 198.51.100.250"));
+
+        assert_eq!(forwarded_client(&garbled, &XFF, 2), ip("203.0.113.7"));
+        // The entry the hops point at must be an address, or the peer address is used instead.
+        assert_eq!(forwarded_client(&garbled, &XFF, 3), None);
     }
 
     #[test]

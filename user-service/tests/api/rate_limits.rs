@@ -102,6 +102,39 @@ async fn a_client_past_its_limit_gets_429_rate_limited_while_another_client_is_s
 }
 
 #[tokio::test]
+async fn behind_a_cdn_with_two_trusted_hops_two_clients_of_one_edge_are_limited_separately() {
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_PER_MINUTE", "1"),
+        ("RATE_LIMIT_BURST", "2"),
+        ("TRUSTED_PROXY_HEADER", "X-Forwarded-For"),
+        ("TRUSTED_PROXY_HOPS", "2"),
+    ])
+    .await;
+    // The last proxy appends the CDN edge's address after the client's, as Render's front end does.
+    let edge = "198.51.100.250";
+    let flooder = format!("203.0.113.1, {edge}");
+    let neighbour = format!("203.0.113.2, {edge}");
+
+    let first = login_from(&app, &flooder, "nobody@example.com").await;
+    let second = login_from(&app, &flooder, "nobody@example.com").await;
+    let over_the_limit = login_from(&app, &flooder, "nobody@example.com").await;
+    // What the flooder itself sends ahead of the proxies' entries changes nothing.
+    let spoofed = login_from(
+        &app,
+        &format!("192.0.2.99, {flooder}"),
+        "nobody@example.com",
+    )
+    .await;
+    let other_client = login_from(&app, &neighbour, "neighbour@example.com").await;
+
+    first.assert_error(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+    second.assert_error(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+    assert_rate_limited(&over_the_limit);
+    assert_rate_limited(&spoofed);
+    other_client.assert_error(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+}
+
+#[tokio::test]
 async fn a_client_cannot_dodge_the_limit_with_x_forwarded_for_when_no_proxy_is_trusted() {
     let app = spawn_app_with(&[("RATE_LIMIT_PER_MINUTE", "1"), ("RATE_LIMIT_BURST", "2")]).await;
 

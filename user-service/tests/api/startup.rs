@@ -1,4 +1,5 @@
-//! The real binary: it refuses bad configuration by name, serves, and stops cleanly on SIGTERM.
+//! The real binary: it refuses bad configuration by name (an `ADMIN_EMAIL` another account holds
+//! included), takes `ADMIN_PASSWORD` exactly as given, serves, and stops cleanly on SIGTERM.
 //!
 //! Every wait on the child process has a deadline, so a service that hangs fails the test with a
 //! message instead of hanging the suite; the child is killed however the test ends.
@@ -12,7 +13,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::testing::{TEST_JWT_SECRET, TestDb};
+use axum::http::{Method, StatusCode};
+use common::testing::{ServiceProcess, TEST_JWT_SECRET, TestDb, http};
+use mongodb::bson::doc;
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, UserSteps, spawn_app};
 
 /// How long the binary may take to start, to answer, or to stop before the test fails.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -185,4 +191,89 @@ async fn the_binary_serves_and_stops_cleanly_on_sigterm() {
     assert!(response.ends_with(r#"{"status":"ok"}"#), "{response}");
     assert!(terminated.success());
     assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test]
+async fn the_binary_refuses_to_start_when_another_account_holds_admin_email() {
+    // Someone registered the admin's address before the first start, with a password of theirs.
+    let app = spawn_app().await;
+    app.register("admin@example.com", "buyer").await;
+    let admin_password = "the operator's admin password";
+    let mut command = service();
+    command
+        .env("JWT_SECRET", TEST_JWT_SECRET)
+        .env("MONGO_URI", app.db.config.mongo_uri.expose())
+        .env("DB_NAME", &app.db.config.db_name)
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env("BCRYPT_COST", "4")
+        .env("ADMIN_EMAIL", "admin@example.com")
+        .env("ADMIN_PASSWORD", admin_password);
+
+    let (status, stderr) = Running::spawn(command).finish("refusing a taken ADMIN_EMAIL");
+
+    assert!(!status.success());
+    assert!(
+        stderr.contains(
+            "ADMIN_EMAIL admin@example.com is registered to a non-admin account whose password is \
+             not ADMIN_PASSWORD; promote or remove that account, or choose another ADMIN_EMAIL"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(admin_password), "{stderr}");
+    // The account stays as its owner made it, and nobody became admin.
+    let owners_login = app.login("admin@example.com", PASSWORD).await;
+    assert_eq!(
+        owners_login.status,
+        StatusCode::OK,
+        "{}",
+        owners_login.text()
+    );
+    assert_eq!(app.db.count("users", doc! { "role": "admin" }).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_password_with_surrounding_spaces_signs_in_exactly_as_given() {
+    let db = TestDb::new("user_service").await;
+    let padded = " pass word 1 ";
+    let service = ServiceProcess::start(
+        env!("CARGO_BIN_EXE_user-service"),
+        &db.config,
+        &[
+            ("ADMIN_EMAIL", "admin@example.com"),
+            ("ADMIN_PASSWORD", padded),
+        ],
+    )
+    .await;
+    let login = |password: &str| {
+        let body = json!({"email": "admin@example.com", "password": password});
+        async move {
+            http(
+                service.address,
+                Method::POST,
+                "/users/login",
+                &[],
+                Some(&body),
+            )
+            .await
+            .expect("the service answers")
+        }
+    };
+
+    let exact = login(padded).await;
+    let trimmed = login("pass word 1").await;
+
+    assert_eq!(exact.status, StatusCode::OK, "{}", exact.text());
+    trimmed.assert_error(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+    let bearer = format!("Bearer {}", exact.json()["access_token"].as_str().unwrap());
+    let users = http(
+        service.address,
+        Method::GET,
+        "/users",
+        &[("Authorization", bearer.as_str())],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(users.status, StatusCode::OK, "{}", users.text());
 }
