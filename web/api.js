@@ -3,7 +3,8 @@
 //
 //   - base URLs come from config.js ('/api' behind the gateway, one port per service otherwise);
 //   - `Authorization: Bearer <access token>` on the routes that need a user;
-//   - an answer of 401 gets one refresh of the tokens (POST /users/refresh) and one retry;
+//   - an answer of 401 gets one refresh of the tokens (POST /users/refresh) and one retry; only
+//     a 401 of the refresh itself ends the session (see refreshTokens);
 //   - every error answer is `{detail, error_code}`: it is thrown as an ApiError whose message is
 //     the API's own sentence (or, for a 422, its list of invalid fields);
 //   - lists carry their total in X-Total-Count and their neighbours in an RFC 8288 Link header;
@@ -20,6 +21,9 @@ export class ApiError extends Error {
     super(describe(status, body));
     this.status = status;
     this.code = body?.error_code ?? `HTTP_${status}`;
+    // True only when POST /users/refresh refused the refresh token: both tokens are gone and the
+    // user has to log in again. Any other error leaves the session as it was.
+    this.sessionEnded = false;
   }
 }
 
@@ -53,10 +57,20 @@ export const tokens = {
 // calls that get 401 at the same time share one refresh instead of racing with the same token.
 let refreshing = null;
 
+// Only a 401 of the refresh says that the refresh token is no longer valid, and so that the
+// session is over. A 429 RATE_LIMITED, a 503 OVERLOADED or DB_UNAVAILABLE, or no answer at all
+// says nothing about the token: both tokens stay, the error goes to the caller, and the next call
+// that gets a 401 refreshes again.
 function refreshTokens() {
   refreshing ??= call('POST', `${config.users}/users/refresh`, { json: { refresh_token: tokens.refresh } })
     .then(({ data }) => tokens.save(data))
-    .catch((err) => { tokens.clear(); throw err; })
+    .catch((err) => {
+      if (err instanceof ApiError && err.status === 401) {
+        tokens.clear();
+        err.sessionEnded = true;
+      }
+      throw err;
+    })
     .finally(() => { refreshing = null; });
   return refreshing;
 }

@@ -26,17 +26,18 @@ function fail(err) {
   // fetch rejects with a TypeError when no answer came at all (network down, CORS refused).
   $('#error').textContent = err instanceof TypeError ? `Could not reach the shop (${err.message})` : err.message;
   $('#error').hidden = false;
-  // A 401 that even a refresh could not cure: the session is over.
-  if (err instanceof api.ApiError && err.status === 401 && state.user) {
-    api.tokens.clear();
-    showUser(null);
-  }
+  // The refresh token itself was refused (api.js has dropped the tokens): the session is over.
+  // Any other error, a refresh that was rate limited or overloaded included, is only shown: the
+  // user stays logged in and a later action refreshes again.
+  if (err instanceof api.ApiError && err.sessionEnded && state.user) showUser(null);
 }
 
 /** Runs an action for a button or form: busy while it runs, its error shown when it fails. */
 async function attempt(control, action) {
   control.disabled = true;
   control.setAttribute('aria-busy', 'true');
+  // An earlier error no longer stands once the user tries again; a new one shows in its place.
+  $('#error').hidden = true;
   try {
     await action();
   } catch (err) {

@@ -184,6 +184,59 @@ async function imageLoaded(page) {
   if (width !== 64) throw new Error(`the image is ${width} px wide, not the 64 px uploaded`);
 }
 
+/**
+ * page.waitForResponse, made safe to leave unawaited: a step that fails before it awaits the
+ * answer must fail alone, not end the whole run with an unhandled rejection when the wait times out.
+ */
+function answer(page, predicate) {
+  const waiting = page.waitForResponse(predicate, { timeout: TIMEOUT });
+  waiting.catch(() => {});
+  return waiting;
+}
+
+/** The tokens the page holds: [access, refresh]. */
+const sessionTokens = (page) =>
+  page.evaluate(() => [sessionStorage.getItem('storefront.access_token'), sessionStorage.getItem('storefront.refresh_token')]);
+
+const isRefresh = (url) => url.pathname.endsWith('/users/refresh');
+
+/**
+ * Makes the page's next POST /users/refresh get `status` with a contract error body and
+ * `Retry-After: 1` (the service never sees it), has the page reload the buyer's orders with the
+ * access token it holds (invalid), and checks that the page shows the answer's detail, still
+ * shows the user logged in and still holds both tokens as they were.
+ */
+async function refreshRefusedKeepsSession(page, status, code, detail) {
+  const held = await sessionTokens(page);
+  let refreshes = 0;
+  const refuse = (route) => {
+    refreshes += 1;
+    return route.fulfill({
+      status,
+      headers: { 'Retry-After': '1' },
+      contentType: 'application/json',
+      body: JSON.stringify({ detail, error_code: code }),
+    });
+  };
+  await page.route(isRefresh, refuse, { times: 1 });
+  try {
+    await byTestId(page, 'reload-orders').click();
+    await page.waitForFunction(() => !document.querySelector('[data-testid=error]').hidden, null, { timeout: TIMEOUT });
+  } finally {
+    await page.unroute(isRefresh, refuse);
+  }
+  if (refreshes !== 1) throw new Error(`the page asked for ${refreshes} refreshes, not 1`);
+  const shown = await byTestId(page, 'error').textContent();
+  if (!shown.includes(detail)) throw new Error(`the page shows "${shown}", not the ${status}'s detail`);
+  const whoami = await byTestId(page, 'whoami').textContent();
+  if (!whoami.includes('(buyer)')) throw new Error(`the page logged the user out on a ${status}: "${whoami}"`);
+  if (await byTestId(page, 'orders').isHidden()) throw new Error('the orders are no longer shown');
+  const now = await sessionTokens(page);
+  if (now[0] !== held[0] || now[1] !== held[1]) {
+    throw new Error(`the tokens did not stay as they were: access ${now[0] ? 'changed' : 'dropped'}, refresh ${now[1] ? 'changed' : 'dropped'}`);
+  }
+}
+
 async function api(url, init) {
   const response = await fetch(url, init);
   return { status: response.status, body: await response.json().catch(() => null) };
@@ -265,8 +318,8 @@ async function behindTheGateway(context) {
   await step(page, 'a rejected access token is refreshed once and the call succeeds', async () => {
     const before = await page.evaluate(() => sessionStorage.getItem('storefront.refresh_token'));
     await page.evaluate(() => sessionStorage.setItem('storefront.access_token', 'corrupted.access.token'));
-    const refreshed = page.waitForResponse((r) => r.url().endsWith('/api/users/refresh'), { timeout: TIMEOUT });
-    const orders = page.waitForResponse((r) => r.url().includes('/api/orders') && r.status() === 200, { timeout: TIMEOUT });
+    const refreshed = answer(page, (r) => r.url().endsWith('/api/users/refresh'));
+    const orders = answer(page, (r) => r.url().includes('/api/orders') && r.status() === 200);
     await byTestId(page, 'reload-orders').click();
     if ((await refreshed).status() !== 200) throw new Error(`POST /users/refresh answered ${(await refreshed).status()}`);
     await orders;
@@ -275,7 +328,51 @@ async function behindTheGateway(context) {
     await byTestId(page, 'order').first().waitFor({ timeout: TIMEOUT });
     if (!(await byTestId(page, 'error').isHidden())) throw new Error(`the page shows: ${await byTestId(page, 'error').textContent()}`);
   }, { expect: [{ status: 401, url: '/api/orders' }] });
-  await step(page, 'log out the buyer', () => logOut(page));
+  // A refresh the service cannot do now (busy, rate limited) says nothing about the refresh
+  // token: the user stays logged in, sees why the action failed, and a later action refreshes.
+  let held = null;
+  await step(page, 'a refresh answered 503 OVERLOADED keeps the session and shows its detail', async () => {
+    await page.evaluate(() => sessionStorage.setItem('storefront.access_token', 'expired.access.token'));
+    held = await sessionTokens(page);
+    await refreshRefusedKeepsSession(page, 503, 'OVERLOADED', 'The service is busy: try again in 1 s.');
+  }, { expect: [{ status: 401, url: '/api/orders' }, { status: 503, url: '/api/users/refresh' }] });
+  await step(page, 'a refresh answered 429 RATE_LIMITED keeps the session too', () =>
+    refreshRefusedKeepsSession(page, 429, 'RATE_LIMITED', 'Too many requests: try again in 1 s.'),
+  { expect: [{ status: 401, url: '/api/orders' }, { status: 429, url: '/api/users/refresh' }] });
+  await step(page, 'then the next action refreshes for real and succeeds', async () => {
+    const refreshed = answer(page, (r) => r.url().endsWith('/api/users/refresh'));
+    const orders = answer(page, (r) => r.url().includes('/api/orders') && r.status() === 200);
+    await byTestId(page, 'reload-orders').click();
+    if ((await refreshed).status() !== 200) throw new Error(`POST /users/refresh answered ${(await refreshed).status()}`);
+    await orders;
+    const after = await sessionTokens(page);
+    if (!after[0] || !after[1] || after[0] === held?.[0] || after[1] === held?.[1]) throw new Error('the tokens were not replaced');
+    await byTestId(page, 'order').first().waitFor({ timeout: TIMEOUT });
+    if (!(await byTestId(page, 'whoami').textContent()).includes('(buyer)')) throw new Error('the user is not shown logged in');
+    if (!(await byTestId(page, 'error').isHidden())) throw new Error(`the page shows: ${await byTestId(page, 'error').textContent()}`);
+  }, { expect: [{ status: 401, url: '/api/orders' }] });
+  let spent = null;
+  await step(page, 'log out the buyer', async () => {
+    spent = (await sessionTokens(page))[1];
+    await logOut(page);
+  });
+  // A refresh token the service refuses (here the one the logout spent) does end the session.
+  await step(page, 'log in as the buyer again', () => logIn(page, buyer, 'buyer'));
+  await step(page, 'a refresh answered 401 ends the session', async () => {
+    await page.evaluate((token) => {
+      sessionStorage.setItem('storefront.access_token', 'expired.access.token');
+      sessionStorage.setItem('storefront.refresh_token', token);
+    }, spent);
+    const refreshed = answer(page, (r) => r.url().endsWith('/api/users/refresh'));
+    await byTestId(page, 'reload-orders').click();
+    if ((await refreshed).status() !== 401) throw new Error(`POST /users/refresh answered ${(await refreshed).status()}, not 401`);
+    await page.waitForFunction(() => document.querySelector('[data-testid=whoami]').textContent === 'Not logged in',
+      null, { timeout: TIMEOUT });
+    const after = await sessionTokens(page);
+    if (after[0] || after[1]) throw new Error('the page still holds tokens');
+    if (await byTestId(page, 'error').isHidden()) throw new Error('the page does not say why the user was logged out');
+    if (!(await byTestId(page, 'orders').isHidden())) throw new Error('the orders are still shown');
+  }, { expect: [{ status: 401, url: '/api/orders' }, { status: 401, url: '/api/users/refresh' }] });
   await page.close();
   return { buyer };
 }
@@ -287,7 +384,7 @@ async function onItsOwnPort(context, buyer) {
   const url = `${env('WEB_ALONE')}/?${query}`;
   console.log(`On its own port (${url}), calling each service on its own port`);
   await step(page, 'open the page alone', async () => {
-    const products = page.waitForResponse((r) => r.url().startsWith(`${env('PRODUCTS_URL')}/products`), { timeout: TIMEOUT });
+    const products = answer(page, (r) => r.url().startsWith(`${env('PRODUCTS_URL')}/products`));
     await page.goto(url);
     if ((await products).status() !== 200) throw new Error('the catalog did not come from the product service');
   });
@@ -296,7 +393,7 @@ async function onItsOwnPort(context, buyer) {
     await imageLoaded(page);
   });
   await step(page, 'log in across origins and list the orders', async () => {
-    const orders = page.waitForResponse((r) => r.url().startsWith(`${env('ORDERS_URL')}/orders`), { timeout: TIMEOUT });
+    const orders = answer(page, (r) => r.url().startsWith(`${env('ORDERS_URL')}/orders`));
     await logIn(page, buyer, 'buyer');
     if ((await orders).status() !== 200) throw new Error('GET /orders on the order service failed');
     await page.waitForFunction(() => document.querySelector('[data-testid=order-status]')?.textContent === 'CANCELLED',
