@@ -70,7 +70,8 @@ pub struct CatalogSettings {
 /// How many image uploads are received at once: `MAX_CONCURRENT_UPLOADS`, 1 to 1024, default
 /// [`images::DEFAULT_CONCURRENT_UPLOADS`].
 pub fn concurrent_uploads_from_env() -> Result<usize, ConfigError> {
-    Env::new(|name| std::env::var(name).ok()).parse_in_range(
+    let env = Env::new(|name| std::env::var(name).ok());
+    env.parse_in_range(
         "MAX_CONCURRENT_UPLOADS",
         images::DEFAULT_CONCURRENT_UPLOADS,
         1..=1024,
