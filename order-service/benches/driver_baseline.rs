@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::catalog::{Hold, PRODUCTS, field};
+use common_catalog::{Hold, PRODUCTS, field};
 use mongodb::{
     Client, Collection,
     bson::{DateTime, Document, doc, oid::ObjectId, to_bson},
@@ -34,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
     let mut options = ClientOptions::parse(&uri).await?;
     options
         .max_pool_size
-        .get_or_insert(common::db::DEFAULT_MAX_POOL_SIZE);
+        .get_or_insert(common_platform::db::DEFAULT_MAX_POOL_SIZE);
     let client = Client::with_options(options)?;
     let database = client.database(&format!("bench_driver_{}", ObjectId::new()));
     let products: Collection<Document> = database.collection(PRODUCTS);

@@ -17,8 +17,8 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{Router, extract::FromRef};
-use common::{
-    auth::TokenKeys,
+use common_api::auth::TokenKeys;
+use common_platform::{
     config::{Config, ConfigError, Env},
     server::{ServiceContext, Shutdown},
 };
@@ -98,7 +98,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let config = Arc::clone(&state.config);
     let db = state.db.clone();
-    common::http::service_router(routes::router(state), &config, db)
+    common_platform::http::service_router(routes::router(state), &config, db)
 }
 
 /// The order timings for `config`, with `ORDER_RECOVERY_GRACE_SECS` (1 to 86 400) as the grace

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    common::server::run("order-service", 8003, order_service::start).await
+    common_platform::server::run("order-service", 8003, order_service::start).await
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use axum::http::{HeaderMap, HeaderName};
-use common::{
+use common_api::{
     ApiError, ApiResult,
     error::{FieldError, Loc, Violations},
     openapi::or_empty,
@@ -123,7 +123,7 @@ pub struct OrderItemRequest {
     #[schema(pattern = "^[0-9a-fA-F]{24}$")]
     pub product_id: String,
     /// Whole units from 1 to 10000 (a whole-valued number such as `2.0` is accepted).
-    #[serde(deserialize_with = "common::extract::whole_number")]
+    #[serde(deserialize_with = "common_api::extract::whole_number")]
     #[schema(minimum = 1, maximum = 10_000)]
     pub quantity: i64,
 }
@@ -254,11 +254,11 @@ impl TryFrom<OrderDoc> for OrderResponse {
 pub struct OrderFilter {
     /// Only this user's orders (24 hex characters; empty means none given): yours by default;
     /// admins may name anyone (or no one, for all).
-    #[serde(default, deserialize_with = "common::extract::empty_as_none")]
+    #[serde(default, deserialize_with = "common_api::extract::empty_as_none")]
     #[param(pattern = "^([0-9a-fA-F]{24})?$")]
     pub user_id: Option<String>,
     /// Only orders with this status (empty means any).
-    #[serde(default, deserialize_with = "common::extract::empty_as_none")]
+    #[serde(default, deserialize_with = "common_api::extract::empty_as_none")]
     #[param(schema_with = status_or_empty)]
     pub status: Option<OrderStatus>,
 }

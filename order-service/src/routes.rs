@@ -7,7 +7,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
-use common::{
+use common_api::{
     ApiError, ApiResult,
     auth::{AdminOnly, AuthUser, RequireRole},
     error::{ErrorBody, ValidationErrorBody},

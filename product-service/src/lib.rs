@@ -4,7 +4,7 @@
 //! Writes go to MongoDB; lists, searches, counts and categories are answered from the in-memory
 //! [`catalog`], which MongoDB feeds. [`app`] builds the whole router from an [`AppState`], so tests
 //! drive it without a socket; [`start`] is what the binary runs after the shared startup in
-//! `common::server`.
+//! `common_platform::server`.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
@@ -19,8 +19,8 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{Router, extract::FromRef};
-use common::{
-    auth::TokenKeys,
+use common_api::auth::TokenKeys;
+use common_platform::{
     config::{Config, ConfigError, Env},
     server::{ServiceContext, Shutdown},
 };
@@ -144,7 +144,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let config = Arc::clone(&state.config);
     let db = state.db.clone();
-    common::http::service_router(routes::router(state), &config, db)
+    common_platform::http::service_router(routes::router(state), &config, db)
 }
 
 /// Builds the service for the binary and starts the image sweep (now, then periodically).

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    common::server::run("product-service", 8002, product_service::start).await
+    common_platform::server::run("product-service", 8002, product_service::start).await
 }

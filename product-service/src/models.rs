@@ -1,14 +1,10 @@
 //! Request and response bodies of the product service, and the rules their fields must follow.
 
-use common::{
-    ApiResult,
-    catalog::{ProductDoc, category_key},
-    error::Violations,
-    openapi::or_empty,
-    pagination::Page,
-    time::rfc3339,
+use common_api::{
+    ApiResult, error::Violations, openapi::or_empty, pagination::Page, time::rfc3339,
     validate::Validate,
 };
+use common_catalog::{ProductDoc, category_key};
 use mongodb::bson::oid::ObjectId;
 use serde::{Deserialize, Serialize};
 use utoipa::{
@@ -54,7 +50,7 @@ pub struct CreateProduct {
     #[schema(max_length = 100)]
     pub category: String,
     /// Whole units from 0 to 1e9 (default 0; a whole-valued number such as `25.0` is accepted).
-    #[serde(default, deserialize_with = "common::extract::whole_number")]
+    #[serde(default, deserialize_with = "common_api::extract::whole_number")]
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub stock: i64,
 }
@@ -255,7 +251,7 @@ fn check_category(violations: &mut Violations, category: &str) {
 pub struct StockChange {
     /// Units to add (positive) or take (negative), from -1e9 to 1e9 and not 0 (a whole-valued
     /// number such as `-2.0` is accepted).
-    #[serde(deserialize_with = "common::extract::whole_number")]
+    #[serde(deserialize_with = "common_api::extract::whole_number")]
     #[schema(schema_with = non_zero_delta)]
     pub delta: i64,
 }
@@ -350,7 +346,10 @@ impl From<ProductDoc> for ProductResponse {
 pub struct InventoryFilter {
     /// Products with at most this many units in stock: a whole number, 0 or more (default 0,
     /// the products sold out).
-    #[serde(default, deserialize_with = "common::extract::empty_as_none_parsed")]
+    #[serde(
+        default,
+        deserialize_with = "common_api::extract::empty_as_none_parsed"
+    )]
     #[param(minimum = 0, default = 0)]
     pub below: Option<i64>,
 }
@@ -385,28 +384,37 @@ pub struct ProductFilter {
     #[param(max_length = 200, pattern = r"^[^\u0000]*$")]
     pub q: Option<String>,
     /// Exactly this category, in any case; no NUL.
-    #[serde(default, deserialize_with = "common::extract::empty_as_none")]
+    #[serde(default, deserialize_with = "common_api::extract::empty_as_none")]
     #[param(pattern = r"^[^\u0000]*$")]
     pub category: Option<String>,
     /// Only this seller's products (24 hex characters; empty means no filter).
-    #[serde(default, deserialize_with = "common::extract::empty_as_none")]
+    #[serde(default, deserialize_with = "common_api::extract::empty_as_none")]
     #[param(pattern = "^([0-9a-fA-F]{24})?$")]
     pub seller_id: Option<String>,
     /// The lowest price, inclusive; a finite number (empty means no bound).
-    #[serde(default, deserialize_with = "common::extract::empty_as_none_parsed")]
+    #[serde(
+        default,
+        deserialize_with = "common_api::extract::empty_as_none_parsed"
+    )]
     #[param(schema_with = price_or_empty)]
     pub min_price: Option<f64>,
     /// The highest price, inclusive; not below `min_price` (empty means no bound).
-    #[serde(default, deserialize_with = "common::extract::empty_as_none_parsed")]
+    #[serde(
+        default,
+        deserialize_with = "common_api::extract::empty_as_none_parsed"
+    )]
     #[param(schema_with = price_or_empty)]
     pub max_price: Option<f64>,
     /// `true`: only products with stock. `false`, empty or absent: any.
-    #[serde(default, deserialize_with = "common::extract::empty_as_none_parsed")]
+    #[serde(
+        default,
+        deserialize_with = "common_api::extract::empty_as_none_parsed"
+    )]
     #[param(schema_with = bool_or_empty)]
     pub in_stock: Option<bool>,
     /// The order (default `created_at`, oldest first; also when empty). Ties are broken by id, so
     /// pages neither skip nor repeat.
-    #[serde(default, deserialize_with = "common::extract::empty_as_none")]
+    #[serde(default, deserialize_with = "common_api::extract::empty_as_none")]
     #[param(schema_with = sort_or_empty)]
     pub sort: Option<ProductSort>,
 }

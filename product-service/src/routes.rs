@@ -8,8 +8,7 @@ use axum::{
     extract::{OriginalUri, Path, State},
     http::StatusCode,
 };
-use common::catalog::{ProductDoc, category_key};
-use common::{
+use common_api::{
     ApiError, ApiResult,
     auth::{AuthUser, RequireRole, SellerOrAdmin},
     error::{ErrorBody, ValidationErrorBody},
@@ -20,6 +19,7 @@ use common::{
     },
     pagination::{Page, Paged},
 };
+use common_catalog::{ProductDoc, category_key};
 use mongodb::bson::{DateTime, oid::ObjectId};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -65,7 +65,7 @@ fn not_owner() -> ApiError {
 }
 
 /// The 403 of [`not_owner`], for the routes that change a product (this service's own set, next
-/// to those in [`common::openapi`]).
+/// to those in [`common_api::openapi`]).
 #[derive(utoipa::IntoResponses)]
 #[expect(
     dead_code,

@@ -5,16 +5,14 @@
 //! can act on a product it should not or take stock below zero. When such a write matches
 //! nothing, [`ProductStore::find`] tells the caller why (gone, not theirs, or not enough stock).
 //!
-//! The document is defined once, in `common::catalog`, since the order service writes it too.
+//! The document is defined once, in `common_catalog`, since the order service writes it too.
 //! Lists are not answered here but from the in-memory catalog ([`crate::catalog`]), which then
 //! reads each page's documents with [`ProductStore::find_many`].
 
 use std::collections::HashMap;
 
-use common::{
-    auth::AuthUser,
-    catalog::{PRODUCTS, ProductDoc, category_key, field},
-};
+use common_api::auth::AuthUser;
+use common_catalog::{PRODUCTS, ProductDoc, category_key, field};
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database,

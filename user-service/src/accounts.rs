@@ -1,12 +1,12 @@
 //! Creating accounts, shared by registration and the admin account made at startup.
 
 use anyhow::anyhow;
-use common::{
+use common_api::{
     ApiError, ApiResult,
     auth::Role,
-    db::is_duplicate_key,
     error::{FieldError, Loc},
 };
+use common_platform::db::is_duplicate_key;
 use mongodb::bson::{DateTime, oid::ObjectId};
 
 use crate::{

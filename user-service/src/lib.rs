@@ -1,7 +1,7 @@
 //! The user service: registration, login with JWT access and refresh tokens, and roles.
 //!
 //! [`app`] builds the whole router from an [`AppState`], so tests drive it without a socket;
-//! [`start`] is what the binary runs after the shared startup in `common::server`.
+//! [`start`] is what the binary runs after the shared startup in `common_platform::server`.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
@@ -17,7 +17,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::{Router, extract::FromRef};
-use common::{auth::TokenKeys, config::Config, config::Env, server::ServiceContext};
+use common_api::auth::TokenKeys;
+use common_platform::{
+    config::{Config, Env},
+    server::ServiceContext,
+};
 use mongodb::Database;
 
 use crate::{
@@ -81,7 +85,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let config = Arc::clone(&state.config);
     let db = state.db.clone();
-    common::http::service_router(routes::router(state), &config, db)
+    common_platform::http::service_router(routes::router(state), &config, db)
 }
 
 /// Builds the service for the binary: state, indexes, and the admin account from `ADMIN_EMAIL`

@@ -32,7 +32,8 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use common::{ApiError, config::Config, error::ErrorBody};
+use common_api::{ApiError, error::ErrorBody};
+use common_platform::config::Config;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 use utoipa::IntoResponses;
 

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    common::server::run("user-service", 8001, user_service::start).await
+    common_platform::server::run("user-service", 8001, user_service::start).await
 }

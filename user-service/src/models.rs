@@ -1,6 +1,6 @@
 //! Request and response bodies of the user service, and the rules their fields must follow.
 
-use common::{ApiResult, auth::Role, error::Violations, time::rfc3339, validate::Validate};
+use common_api::{ApiResult, auth::Role, error::Violations, time::rfc3339, validate::Validate};
 use email_address::{EmailAddress, Options};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -254,7 +254,7 @@ impl From<UserDoc> for UserProfile {
 #[into_params(parameter_in = Query)]
 pub struct UserFilter {
     /// Only the user with this email (compared normalised, as stored).
-    #[serde(default, deserialize_with = "common::extract::empty_as_none")]
+    #[serde(default, deserialize_with = "common_api::extract::empty_as_none")]
     pub email: Option<String>,
 }
 

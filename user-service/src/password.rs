@@ -11,7 +11,7 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use common::{ApiError, ApiResult};
+use common_api::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
@@ -102,7 +102,7 @@ impl Passwords {
         // at most about `max_wait` worth of hashes is ever queued ahead of a request.
         // Neither the wait nor the hash is database work, so the request's database deadline
         // stops meanwhile: the queue has its own bound and the hash a known cost.
-        common::deadline::paused(async {
+        common_api::budget::paused(async {
             let permit =
                 tokio::time::timeout(self.max_wait, Arc::clone(&self.permits).acquire_owned())
                     .await

@@ -6,7 +6,7 @@ use axum::{
     http::StatusCode,
     middleware,
 };
-use common::{
+use common_api::{
     ApiError, ApiResult,
     auth::{AdminOnly, AuthUser, RequireRole, Role},
     error::{ErrorBody, ValidationErrorBody},

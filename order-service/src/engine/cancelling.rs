@@ -21,7 +21,7 @@
 //! the recovery pass finished, or whose clearing failed, are cleared by the recovery pass twice
 //! the grace period later.
 
-use common::{ApiError, ApiResult, auth::AuthUser};
+use common_api::{ApiError, ApiResult, auth::AuthUser};
 use mongodb::{bson::oid::ObjectId, error::Error};
 use tokio::time::Instant;
 

@@ -28,7 +28,9 @@ mod settings;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use common::{ApiError, ApiResult, deadline, server::Shutdown};
+use common_api::budget;
+use common_api::{ApiError, ApiResult};
+use common_platform::server::Shutdown;
 
 pub use settings::{InvalidSettings, MIN_GRACE_IN_STEPS, OrderSettings};
 
@@ -93,14 +95,14 @@ impl OrderEngine {
         Fut: Future<Output = ApiResult<T>> + Send + 'static,
         T: Send + 'static,
     {
-        let limit = match deadline::remaining() {
+        let limit = match budget::remaining() {
             Some(left) => self
                 .settings
                 .step_timeout
                 .min(left.saturating_sub(DEADLINE_MARGIN)),
             None => self.settings.step_timeout,
         };
-        let work = deadline::carried(tokio::time::timeout(limit, work(self.clone())));
+        let work = budget::carried(tokio::time::timeout(limit, work(self.clone())));
         match tokio::spawn(work).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ApiError::DbUnavailable(anyhow::anyhow!(

@@ -19,7 +19,8 @@
 
 use std::time::Instant;
 
-use common::{ApiError, ApiResult, db::is_duplicate_key};
+use common_api::{ApiError, ApiResult};
+use common_platform::db::is_duplicate_key;
 use mongodb::bson::{DateTime, oid::ObjectId};
 
 use super::{
@@ -117,7 +118,7 @@ impl OrderEngine {
     async fn place_once(&self, id: &ClaimId, request: &OrderRequest) -> ApiResult<Placed> {
         let fingerprint = request.fingerprint();
         // Waiting for the first request ends in time to answer 409 within the request's deadline.
-        let wait = match common::deadline::remaining() {
+        let wait = match common_api::budget::remaining() {
             Some(left) => self.settings.claim_wait.min(left / 2),
             None => self.settings.claim_wait,
         };

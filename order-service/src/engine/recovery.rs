@@ -18,7 +18,8 @@
 
 use std::collections::HashMap;
 
-use common::{server::Shutdown, time::minus};
+use common_api::time::minus;
+use common_platform::server::Shutdown;
 use mongodb::{
     bson::{DateTime, oid::ObjectId},
     error::Error,

@@ -8,7 +8,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use common::server::Shutdown;
+use common_platform::server::Shutdown;
 use mongodb::bson::oid::ObjectId;
 use tokio::sync::{mpsc, oneshot};
 

@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeMap, fmt};
 
-use common::{
+use common_api::{
     ApiError,
     error::{FieldError, Loc},
 };

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use common::db::ttl_index;
+use common_platform::db::ttl_index;
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,
@@ -97,7 +97,7 @@ impl Claims {
         };
         match self.claims.insert_one(&claim).await {
             Ok(_) => Ok(Claim::Won),
-            Err(err) if common::db::is_duplicate_key(&err) => {
+            Err(err) if common_platform::db::is_duplicate_key(&err) => {
                 let id = mongodb::bson::to_bson(id)?;
                 match self.claims.find_one(doc! { "_id": id }).await? {
                     Some(existing) => Ok(Claim::Held(existing)),

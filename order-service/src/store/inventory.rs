@@ -10,7 +10,7 @@
 //! - **return** (cancel): only while no return marker of the order is there → `stock += q` and
 //!   push the marker `{order, at}`, which the recovery pass clears long after the cancel is done.
 
-use common::catalog::{Hold, PRODUCTS, ProductDoc, ReturnMarker, field, marker};
+use common_catalog::{Hold, PRODUCTS, ProductDoc, ReturnMarker, field, marker};
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,

@@ -45,7 +45,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::pagination::Page;
+use common_api::pagination::Page;
 use futures_util::{TryStreamExt, future::try_join_all};
 use mongodb::{
     Collection, IndexModel,

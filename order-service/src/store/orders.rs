@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use common::{db::ttl_index, pagination::Page, time};
+use common_api::{pagination::Page, time};
+use common_platform::db::ttl_index;
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,
@@ -175,7 +176,7 @@ impl OrderStore {
         };
         match self.raw.insert_one(tombstone).await {
             Ok(_) => Ok(true),
-            Err(err) if common::db::is_duplicate_key(&err) => Ok(false),
+            Err(err) if common_platform::db::is_duplicate_key(&err) => Ok(false),
             Err(err) => Err(err),
         }
     }

@@ -1,5 +1,5 @@
 use axum::http::StatusCode;
-use common::auth::Role;
+use common_api::auth::Role;
 use serde_json::json;
 
 use crate::helpers::spawn_app;

@@ -34,7 +34,7 @@ async fn health_and_docs_are_served_and_every_route_is_described() {
         }
     }
     assert_eq!(
-        common::openapi::missing_shared_responses(&doc),
+        common_testing::missing_shared_responses(&doc),
         Vec::<String>::new(),
         "every body lists 400, 413, 415 and 422; every token 401"
     );

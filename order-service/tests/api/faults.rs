@@ -12,7 +12,7 @@ use std::{
 };
 
 use axum::http::{Method, StatusCode};
-use common::testing::{Mongod, ServiceProcess, TestDb, http};
+use common_testing::{Mongod, ServiceProcess, TestDb, http};
 use mongodb::bson::oid::ObjectId;
 use serde_json::json;
 
@@ -120,7 +120,7 @@ async fn client(
 }
 
 fn outcome(
-    answer: std::io::Result<common::testing::TestResponse>,
+    answer: std::io::Result<common_testing::TestResponse>,
 ) -> Result<(StatusCode, String), String> {
     match answer {
         Ok(answer) => {
@@ -151,7 +151,7 @@ fn start_clients(
             tokio::spawn(client(
                 seed,
                 replicas.to_vec(),
-                app.caller(common::auth::Role::Buyer),
+                app.caller(common_api::auth::Role::Buyer),
                 products.to_vec(),
                 Arc::clone(stop),
             ))

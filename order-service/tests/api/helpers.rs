@@ -3,12 +3,10 @@
 use std::{collections::HashMap, ops::Deref};
 
 use axum::http::StatusCode;
-use common::{
-    auth::Role,
-    catalog::{PRODUCTS, ProductDoc, field},
-    server::Shutdown,
-    testing::{TestClient, TestDb, TestResponse, access_token},
-};
+use common_api::auth::Role;
+use common_catalog::{PRODUCTS, ProductDoc, field};
+use common_platform::server::Shutdown;
+use common_testing::{TestClient, TestDb, TestResponse, access_token};
 use mongodb::bson::{DateTime, Document, doc, oid::ObjectId};
 use order_service::{
     AppState, app,

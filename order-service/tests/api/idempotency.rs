@@ -1,5 +1,6 @@
 use axum::http::StatusCode;
-use common::{auth::Role, catalog::field};
+use common_api::auth::Role;
+use common_catalog::field;
 use mongodb::bson::doc;
 use serde_json::json;
 

@@ -2,7 +2,8 @@
 //! is read through (checked with `explain`, so that a lost index cannot go unnoticed).
 
 use axum::http::StatusCode;
-use common::{auth::Role, testing::TestDb};
+use common_api::auth::Role;
+use common_testing::TestDb;
 use mongodb::bson::{Bson, DateTime, Document, doc, oid::ObjectId};
 use order_service::store::{
     OrderDoc, OrderLine, StoredStatus,

@@ -2,10 +2,8 @@
 //! test's requests only.
 
 use axum::http::{Method, StatusCode};
-use common::{
-    auth::Role,
-    testing::{ServiceProcess, http, metric},
-};
+use common_api::auth::Role;
+use common_testing::{ServiceProcess, http, metric};
 use serde_json::json;
 
 use crate::helpers::spawn_app;

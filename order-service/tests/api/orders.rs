@@ -1,7 +1,8 @@
 //! Reading and listing orders, status changes and reorders.
 
 use axum::http::StatusCode;
-use common::{auth::Role, catalog::field};
+use common_api::auth::Role;
+use common_catalog::field;
 use mongodb::bson::doc;
 use serde_json::json;
 
@@ -67,7 +68,7 @@ async fn a_users_list_is_their_own_paged_and_newest_first() {
         .await;
 
     assert_eq!(first_page.header("x-total-count"), Some("5"));
-    let ids = |page: &common::testing::TestResponse| -> Vec<String> {
+    let ids = |page: &common_testing::TestResponse| -> Vec<String> {
         page.json()
             .as_array()
             .unwrap()

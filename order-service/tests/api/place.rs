@@ -1,7 +1,8 @@
 //! Placing orders: what is stored, what is refused, and that a refusal takes nothing.
 
 use axum::http::StatusCode;
-use common::{auth::Role, catalog::field};
+use common_api::auth::Role;
+use common_catalog::field;
 use mongodb::bson::{doc, oid::ObjectId};
 use serde_json::{Value, json};
 

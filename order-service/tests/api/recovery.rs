@@ -3,7 +3,7 @@
 //! initial stock = current stock + units in orders that are not cancelled or failed.
 
 use axum::http::StatusCode;
-use common::auth::Role;
+use common_api::auth::Role;
 use mongodb::bson::{DateTime, oid::ObjectId};
 use order_service::{
     engine::placing::total,
@@ -61,7 +61,7 @@ async fn holds_without_an_order_are_given_back_and_the_order_can_never_appear() 
     assert_eq!(app.status(id).await.as_deref(), Some("FAILED"));
     let late = app.state.orders.insert(&order).await;
     assert!(
-        late.is_err_and(|err| common::db::is_duplicate_key(&err)),
+        late.is_err_and(|err| common_platform::db::is_duplicate_key(&err)),
         "a late insert loses"
     );
     let admin = app.caller(Role::Admin);
@@ -260,7 +260,7 @@ async fn a_recovery_pass_racing_a_late_insert_lets_exactly_one_win() {
                 placed += 1;
                 assert_eq!(report.lines_given_back, 0, "a placed order keeps its stock");
             }
-            (Err(err), Some("FAILED")) if common::db::is_duplicate_key(&err) => {
+            (Err(err), Some("FAILED")) if common_platform::db::is_duplicate_key(&err) => {
                 abandoned += 1;
                 assert_eq!(report.orders_abandoned, 1);
             }

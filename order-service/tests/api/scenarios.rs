@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
-use common::auth::Role;
+use common_api::auth::Role;
 use tokio::task::JoinSet;
 
 use crate::helpers::{TestApp, send_order};

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use common::{server::Shutdown, testing::TestDb};
+use common_platform::server::Shutdown;
+use common_testing::TestDb;
 use order_service::{AppState, engine::OrderSettings};
 
 #[tokio::test]

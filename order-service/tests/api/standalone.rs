@@ -1,7 +1,7 @@
 //! The core concurrency scenarios again, on a standalone server (no replica set): the design uses
 //! no transactions, so it must hold there too.
 
-use common::testing::{Mongod, TestDb};
+use common_testing::{Mongod, TestDb};
 
 use crate::{
     helpers::{TestApp, spawn_app_on},

@@ -7,10 +7,8 @@ use std::{
 };
 
 use axum::{Router, body::Bytes, extract::State, http::Method, http::StatusCode, routing::post};
-use common::{
-    auth::Role,
-    testing::{ServiceProcess, http},
-};
+use common_api::auth::Role;
+use common_testing::{ServiceProcess, http};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 

@@ -3,10 +3,8 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use common::{
-    catalog::{self, PRODUCTS, field},
-    server::Shutdown,
-};
+use common_catalog::{PRODUCTS, field};
+use common_platform::server::Shutdown;
 use futures_util::{FutureExt, StreamExt, TryStreamExt};
 use mongodb::{
     Collection, Database,
@@ -304,7 +302,7 @@ fn patch(row: &mut Row, updated: &Document, removed: &[String]) {
             field::NAME => row.name_lower.clear(),
             field::PRICE => row.price = 0.0,
             field::CATEGORY => row.category.clear(),
-            field::CATEGORY_KEY => row.category_key = catalog::category_key(&row.category),
+            field::CATEGORY_KEY => row.category_key = common_catalog::category_key(&row.category),
             field::STOCK => row.stock = 0,
             _ => {}
         }
@@ -339,7 +337,7 @@ fn row_from_raw(raw: &RawDocumentBuf) -> Option<Row> {
             name_lower: stored.name.to_lowercase(),
             category_key: stored
                 .category_key
-                .unwrap_or_else(|| catalog::category_key(&stored.category)),
+                .unwrap_or_else(|| common_catalog::category_key(&stored.category)),
             category: stored.category,
             seller: stored.seller_id,
             price: number(&stored.price).unwrap_or_default(),

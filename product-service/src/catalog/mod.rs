@@ -36,13 +36,13 @@ pub use self::{
     model::{Model, Row},
     query::{Hits, Query, Sort},
 };
-use common::catalog::ProductDoc;
+use common_catalog::ProductDoc;
 use mongodb::bson::oid::ObjectId;
 
 /// One category key that products use, with how many do; what `GET /categories` counts from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CategoryCount {
-    /// The category's key (`common::catalog::category_key`).
+    /// The category's key (`common_catalog::category_key`).
     pub key: String,
     /// The category's name, as its oldest product spells it.
     pub name: String,

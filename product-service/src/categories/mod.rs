@@ -2,7 +2,7 @@
 //! implicitly by a product that names a category that does not exist yet.
 //!
 //! **Where the truth is.** The `categories` collection ([`store`]) holds each category's name,
-//! key (`common::catalog::category_key`: trimmed and lowercased, so names are unique regardless
+//! key (`common_catalog::category_key`: trimmed and lowercased, so names are unique regardless
 //! of case), slug and description; products carry the category's name and key. `GET /categories`
 //! is answered from memory: the category documents kept here, and the product counts of the
 //! catalog read model ([`crate::catalog`]), combined once per version of either and cached.
@@ -56,12 +56,9 @@ pub mod store;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use common::{
-    ApiError, ApiResult,
-    catalog::{ProductDoc, category_key},
-    server::Shutdown,
-    time::minus,
-};
+use common_api::{ApiError, ApiResult, time::minus};
+use common_catalog::{ProductDoc, category_key};
+use common_platform::server::Shutdown;
 use mongodb::{
     Database,
     bson::{DateTime, oid::ObjectId},

@@ -1,7 +1,7 @@
 //! Request and response bodies of the category routes, the rules their fields follow, and the
 //! slug rule.
 
-use common::{ApiResult, error::Violations, validate::Validate};
+use common_api::{ApiResult, error::Violations, validate::Validate};
 use serde::{Deserialize, Serialize};
 use utoipa::{
     ToSchema,

@@ -5,7 +5,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use common::{
+use common_api::{
     ApiResult,
     auth::{AdminOnly, RequireRole},
     error::{ErrorBody, ValidationErrorBody},

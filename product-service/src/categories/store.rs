@@ -1,6 +1,6 @@
 //! The `categories` collection, and the writes to `products` that a category change makes.
 //!
-//! A category document holds its name, its key (`common::catalog::category_key` of the name),
+//! A category document holds its name, its key (`common_catalog::category_key` of the name),
 //! its slug and description. `keys` and `slugs` hold the key and slug it answers to: its own,
 //! and, while a rename is in progress, also the old ones, so that nobody can take the old name
 //! before every product has left it. Unique indexes on `keys` and `slugs` make one category per
@@ -12,7 +12,7 @@
 //! inserts and updates. A `findAndModify` refused for a duplicate name of about 100 non-ASCII
 //! characters would arrive as an unreadable reply instead of a duplicate-key error.
 
-use common::catalog::{PRODUCTS, ProductDoc, category_key, field as product};
+use common_catalog::{PRODUCTS, ProductDoc, category_key, field as product};
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,
@@ -218,7 +218,7 @@ impl CategoryStore {
     pub async fn insert(&self, category: &CategoryDoc) -> Result<Inserted, Error> {
         match self.categories.insert_one(category).await {
             Ok(_) => Ok(Inserted::Stored),
-            Err(err) if common::db::is_duplicate_key(&err) => Ok(Inserted::Taken),
+            Err(err) if common_platform::db::is_duplicate_key(&err) => Ok(Inserted::Taken),
             Err(err) => Err(err),
         }
     }
@@ -312,7 +312,7 @@ impl CategoryStore {
                 None => RenameStarted::Changed,
             }),
             Ok(_) => Ok(RenameStarted::Changed),
-            Err(err) if common::db::is_duplicate_key(&err) => Ok(RenameStarted::Taken),
+            Err(err) if common_platform::db::is_duplicate_key(&err) => Ok(RenameStarted::Taken),
             Err(err) => Err(err),
         }
     }

@@ -22,7 +22,7 @@ use std::{
     time::Duration,
 };
 
-use common::catalog::{ImageRef, PRODUCTS, ProductDoc, field};
+use common_catalog::{ImageRef, PRODUCTS, ProductDoc, field};
 use futures_util::AsyncWriteExt;
 use mongodb::{
     Collection, Database, IndexModel,

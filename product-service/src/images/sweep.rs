@@ -16,7 +16,8 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use common::{catalog::field, server::Shutdown};
+use common_catalog::field;
+use common_platform::server::Shutdown;
 use futures_util::TryStreamExt;
 use mongodb::{
     bson::{DateTime, Document, doc, oid::ObjectId},
@@ -64,7 +65,7 @@ impl ImageStore {
                 _ = interval.tick() => {}
                 () = shutdown.signalled() => return,
             }
-            let cutoff = common::time::minus(DateTime::now(), orphan_age);
+            let cutoff = common_api::time::minus(DateTime::now(), orphan_age);
             match self.sweep(cutoff).await {
                 Ok(swept) if swept == Swept::default() => {}
                 Ok(swept) => tracing::info!(
@@ -140,7 +141,7 @@ impl ImageStore {
         if let Some(since) = since {
             ids.insert(
                 "$gte",
-                object_id_at(common::time::minus(since, CLOCK_SLACK)),
+                object_id_at(common_api::time::minus(since, CLOCK_SLACK)),
             );
         }
         // Every upload writes chunk 0 first: one row per upload, and the index on

@@ -8,15 +8,15 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use common::{
+use common_api::{
     ApiError, ApiResult,
     auth::AuthUser,
-    catalog::{ImageRef, ProductDoc},
     error::{ErrorBody, FieldError, Loc, ValidationErrorBody},
     extract::{QueryParams, parse_id, read_raw_body},
     openapi::{AuthErrors, DbUnavailable, InvalidId},
     validate::Validate,
 };
+use common_catalog::{ImageRef, ProductDoc};
 use futures_util::AsyncReadExt;
 use mongodb::gridfs::GridFsDownloadStream;
 use serde::Deserialize;

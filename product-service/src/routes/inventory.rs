@@ -8,7 +8,7 @@
 //! service's own at once; the documents returned are read fresh.
 
 use axum::extract::{OriginalUri, State};
-use common::{
+use common_api::{
     ApiResult,
     auth::{RequireRole, SellerOrAdmin},
     error::ValidationErrorBody,

@@ -5,11 +5,9 @@
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use common::{
-    auth::Role,
-    catalog::{PRODUCTS, ProductDoc, field},
-    testing::{Mongod, TestClient, TestDb},
-};
+use common_api::auth::Role;
+use common_catalog::{PRODUCTS, ProductDoc, field};
+use common_testing::{Mongod, TestClient, TestDb};
 use futures_util::TryStreamExt;
 use mongodb::{
     Database,

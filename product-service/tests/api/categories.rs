@@ -3,11 +3,9 @@
 //! category creates it, one differing only in case reuses it; old databases are backfilled.
 
 use axum::http::StatusCode;
-use common::{
-    auth::Role,
-    catalog::{PRODUCTS, ProductDoc},
-    testing::TestDb,
-};
+use common_api::auth::Role;
+use common_catalog::{PRODUCTS, ProductDoc};
+use common_testing::TestDb;
 use mongodb::bson::{DateTime, Document, doc, oid::ObjectId};
 use product_service::{CatalogSettings, categories::store::CATEGORIES};
 use serde_json::{Value, json};

@@ -2,12 +2,9 @@
 //! product, and one left half done is completed by a retry or at startup.
 
 use axum::http::{Method, StatusCode};
-use common::{
-    auth::Role,
-    catalog::{PRODUCTS, ProductDoc},
-    testing::{Mongod, TestDb},
-    time::minus,
-};
+use common_api::{auth::Role, time::minus};
+use common_catalog::{PRODUCTS, ProductDoc};
+use common_testing::{Mongod, TestDb};
 use mongodb::bson::{DateTime, Document, doc};
 use product_service::{
     CatalogSettings,

@@ -7,11 +7,9 @@ use std::{
 };
 
 use axum::http::StatusCode;
-use common::{
-    auth::Role,
-    catalog::PRODUCTS,
-    testing::{Mongod, TestDb},
-};
+use common_api::auth::Role;
+use common_catalog::PRODUCTS;
+use common_testing::{Mongod, TestDb};
 use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use product_service::{CatalogSettings, categories::store::CATEGORIES};

@@ -1,7 +1,7 @@
 //! `POST /products`: who may create, the stored product, defaults, and the 422s of invalid fields.
 
 use axum::http::StatusCode;
-use common::auth::Role;
+use common_api::auth::Role;
 use mongodb::bson::doc;
 use serde_json::{Value, json};
 

@@ -60,7 +60,7 @@ async fn every_route_documents_the_shared_error_responses() {
     let doc = app.get("/openapi.json").send().await.json();
 
     assert_eq!(
-        common::openapi::missing_shared_responses(&doc),
+        common_testing::missing_shared_responses(&doc),
         Vec::<String>::new(),
         "every body lists 400, 413, 415 and 422; every token 401"
     );

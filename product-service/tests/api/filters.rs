@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
-use common::auth::Role;
+use common_api::auth::Role;
 use serde_json::json;
 
 use crate::helpers::{ProductSteps, names, spawn_app};

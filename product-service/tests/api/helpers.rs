@@ -1,12 +1,12 @@
 //! A product service on a fresh database, callers with tokens, and products to work with.
 
 use axum::http::StatusCode;
-use common::server::Shutdown;
-use common::testing::{TestClient, TestDb};
+use common_platform::server::Shutdown;
+use common_testing::{TestClient, TestDb};
 use product_service::{AppState, CatalogSettings, app};
 use serde_json::{Value, json};
 
-pub use common::testing::{Caller, TestApp};
+pub use common_testing::{Caller, TestApp};
 
 /// Starts the product service on a database of its own.
 pub async fn spawn_app() -> TestApp {
@@ -87,14 +87,14 @@ pub fn product_doc(
     stock: i64,
     seller: mongodb::bson::oid::ObjectId,
     created_at: mongodb::bson::DateTime,
-) -> common::catalog::ProductDoc {
-    common::catalog::ProductDoc {
+) -> common_catalog::ProductDoc {
+    common_catalog::ProductDoc {
         id: mongodb::bson::oid::ObjectId::new(),
         name: name.to_owned(),
         description: String::new(),
         price: 1.0,
         category: category.to_owned(),
-        category_key: common::catalog::category_key(category),
+        category_key: common_catalog::category_key(category),
         stock,
         seller_id: seller,
         created_at,

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use common::{auth::Role, testing::TestResponse};
+use common_api::auth::Role;
+use common_testing::TestResponse;
 use mongodb::bson::{DateTime, Document, doc, oid::ObjectId};
 use product_service::images::{ImageFormat, ImageStore, MAX_IMAGE_BYTES};
 use serde_json::json;
@@ -515,14 +516,14 @@ async fn an_image_ending_in_what_looks_like_a_refusal_is_served_byte_for_byte() 
     assert_eq!(bytes.len(), 7 * 65_536 + 37);
     let uploaded = put_image(&app, Some(&seller), &id, "image/png", bytes.clone()).await;
     assert_eq!(uploaded.status, StatusCode::OK, "{}", uploaded.text());
-    let service = common::testing::ServiceProcess::start(
+    let service = common_testing::ServiceProcess::start(
         env!("CARGO_BIN_EXE_product-service"),
         &app.db.config,
         &[],
     )
     .await;
 
-    let served = common::testing::http(
+    let served = common_testing::http(
         service.address,
         Method::GET,
         &format!("/products/{id}/image"),
@@ -583,7 +584,7 @@ async fn the_sweep_removes_the_chunks_of_an_upload_cut_off_midway() {
     partial_upload(&app, recent).await;
     let chunks_before = app.db.count(CHUNKS, doc! {}).await;
     let store = ImageStore::new(&app.db.db);
-    let cutoff = common::time::minus(DateTime::now(), Duration::from_secs(300));
+    let cutoff = common_api::time::minus(DateTime::now(), Duration::from_secs(300));
 
     let swept = store.sweep(cutoff).await.unwrap();
     let again = store.sweep(cutoff).await.unwrap();
@@ -609,7 +610,7 @@ async fn an_upload_past_the_concurrent_upload_limit_is_503_overloaded() {
     let app = spawn_app().await;
     let seller = app.caller(Role::Seller);
     let id = product(&app, &seller).await;
-    let service = common::testing::ServiceProcess::start(
+    let service = common_testing::ServiceProcess::start(
         env!("CARGO_BIN_EXE_product-service"),
         &app.db.config,
         &[("MAX_CONCURRENT_UPLOADS", "1")],

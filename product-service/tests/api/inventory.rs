@@ -1,7 +1,7 @@
 //! `GET /inventory`: who sees what, the order (lowest stock first), paging, and bad thresholds.
 
 use axum::http::StatusCode;
-use common::auth::Role;
+use common_api::auth::Role;
 use serde_json::json;
 
 use crate::helpers::{ProductSteps, names, spawn_app};

@@ -1,7 +1,7 @@
 //! Reading, changing and deleting one product.
 
 use axum::http::{Method, StatusCode};
-use common::auth::Role;
+use common_api::auth::Role;
 use serde_json::json;
 
 use crate::helpers::{ProductSteps, spawn_app};

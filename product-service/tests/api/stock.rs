@@ -2,7 +2,7 @@
 //! takes that never oversell.
 
 use axum::http::StatusCode;
-use common::auth::Role;
+use common_api::auth::Role;
 use mongodb::bson::doc;
 use serde_json::json;
 use tokio::task::JoinSet;

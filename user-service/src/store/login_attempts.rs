@@ -19,7 +19,8 @@
 
 use std::time::Duration;
 
-use common::{db::ttl_index, time};
+use common_api::time;
+use common_platform::db::ttl_index;
 use mongodb::{
     Collection, Database,
     bson::{DateTime, doc, oid::ObjectId},
@@ -149,7 +150,7 @@ impl LoginAttempts {
         // Two first failures for one email may race to insert its document; the loser's upsert
         // fails on the unique `_id` and, run again, updates the winner's document.
         let doc = match upsert().await {
-            Err(err) if common::db::is_duplicate_key(&err) => upsert().await?,
+            Err(err) if common_platform::db::is_duplicate_key(&err) => upsert().await?,
             result => result?,
         };
         // An upsert with ReturnDocument::After always returns the document.

@@ -10,7 +10,8 @@
 use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use common::{ApiError, ApiResult, db::ttl_index, time};
+use common_api::{ApiError, ApiResult, time};
+use common_platform::db::ttl_index;
 use mongodb::{
     Collection, Database, IndexModel,
     bson::{DateTime, doc, oid::ObjectId},

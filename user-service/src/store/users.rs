@@ -1,6 +1,7 @@
 //! The `users` collection: one document per account, one account per email (unique index).
 
-use common::{db::find_page, pagination::Page};
+use common_api::pagination::Page;
+use common_platform::db::find_page;
 use mongodb::{
     Collection, Database, IndexModel,
     bson::{DateTime, Document, doc, oid::ObjectId},
@@ -9,7 +10,7 @@ use mongodb::{
 };
 use serde::{Deserialize, Serialize};
 
-use common::auth::Role;
+use common_api::auth::Role;
 
 use crate::password::PasswordHash;
 

@@ -83,7 +83,7 @@ async fn the_openapi_document_describes_every_route_with_bearer_auth() {
         "bearer"
     );
     assert_eq!(
-        common::openapi::missing_shared_responses(&doc),
+        common_testing::missing_shared_responses(&doc),
         Vec::<String>::new(),
         "every body lists 400, 413, 415 and 422; every token 401"
     );

@@ -1,14 +1,14 @@
 //! A user service on a fresh database, and shortcuts for the steps most tests share.
 
 use axum::http::StatusCode;
-use common::testing::{TestClient, TestDb, TestResponse};
+use common_testing::{TestClient, TestDb, TestResponse};
 use serde_json::{Value, json};
 use user_service::{AppState, accounts, app};
 
 pub const PASSWORD: &str = "correct horse battery";
 
 /// The app under test, its state (for looking at the database) and its database, dropped last.
-pub type TestApp = common::testing::TestApp<AppState>;
+pub type TestApp = common_testing::TestApp<AppState>;
 
 /// Starts the user service on a database of its own.
 pub async fn spawn_app() -> TestApp {

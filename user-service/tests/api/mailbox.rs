@@ -10,7 +10,7 @@ use user_service::accounts;
 use crate::helpers::{PASSWORD, UserSteps, access, spawn_app};
 
 /// `POST /users/register` with `email` and the test password.
-async fn try_register(app: &crate::helpers::TestApp, email: &str) -> common::testing::TestResponse {
+async fn try_register(app: &crate::helpers::TestApp, email: &str) -> common_testing::TestResponse {
     app.post("/users/register")
         .json(&json!({"email": email, "password": PASSWORD}))
         .send()

@@ -2,7 +2,7 @@
 //! `METRICS_PATH` setting.
 
 use axum::http::{Method, StatusCode};
-use common::testing::{ServiceProcess, TestDb, http, metric};
+use common_testing::{ServiceProcess, TestDb, http, metric};
 use serde_json::json;
 
 use crate::helpers::{PASSWORD, spawn_app_with};

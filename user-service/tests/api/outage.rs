@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use common::testing::{Mongod, TestClient, test_config};
+use common_testing::{Mongod, TestClient, test_config};
 use serde_json::json;
 use user_service::{AppState, app};
 
@@ -13,8 +13,12 @@ use crate::helpers::PASSWORD;
 async fn health_db_answers_503_within_2_s_while_mongodb_is_down_and_200_once_it_is_back() {
     let mut mongod = Mongod::start_standalone().await;
     let config = test_config(&mongod.uri(), "outage", &[]);
-    let db = common::db::connect(&config, "tests").await.unwrap();
-    common::db::wait_until_reachable(&db, 20).await.unwrap();
+    let db = common_platform::db::connect(&config, "tests")
+        .await
+        .unwrap();
+    common_platform::db::wait_until_reachable(&db, 20)
+        .await
+        .unwrap();
     let client = TestClient::new(app(AppState::new(config, db).await.unwrap()));
     assert_eq!(client.get("/health/db").send().await.status, StatusCode::OK);
 

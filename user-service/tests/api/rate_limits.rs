@@ -14,7 +14,7 @@ use std::{
 };
 
 use axum::http::{Method, StatusCode};
-use common::testing::{ServiceProcess, TestClient, TestDb, TestResponse, http_from};
+use common_testing::{ServiceProcess, TestClient, TestDb, TestResponse, http_from};
 use serde_json::json;
 use tokio::task::JoinSet;
 

@@ -14,7 +14,7 @@ use std::{
 };
 
 use axum::http::{Method, StatusCode};
-use common::testing::{ServiceProcess, TEST_JWT_SECRET, TestDb, http};
+use common_testing::{ServiceProcess, TEST_JWT_SECRET, TestDb, http};
 use mongodb::bson::doc;
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 //! OAuth2 password flow every service's OpenAPI document declares for it.
 
 use axum::http::StatusCode;
-use common::testing::TestResponse;
+use common_testing::TestResponse;
 use serde_json::json;
 
 use crate::helpers::{PASSWORD, TestApp, UserSteps, spawn_app, spawn_app_with};

@@ -5,10 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::StatusCode;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use common::{
-    auth::{AccessClaims, Role},
-    testing::TEST_JWT_SECRET,
-};
+use common_api::auth::{AccessClaims, Role};
+use common_testing::TEST_JWT_SECRET;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
 use tokio::task::JoinSet;

@@ -17,7 +17,9 @@ use mongodb::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::{config::Config, pagination::Page};
+use common_api::pagination::Page;
+
+use crate::config::Config;
 
 /// How long an operation waits for a usable server before failing (contract: 503 within 2 s).
 /// Shorter than a request's database budget ([`crate::deadline::DB_BUDGET`]), so that in an

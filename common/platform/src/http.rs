@@ -42,15 +42,16 @@ use utoipa::{
 use utoipa_axum::{router::OpenApiRouter, routes};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{
-    config::{Config, CorsOrigins},
-    deadline::{self, DbGate},
+use common_api::{
     error::ApiError,
+    extract::BODY_LIMIT_BYTES,
     openapi::{BEARER_SCHEME, BodyTimeout, DbUnavailable, ErrorSchemas, OAUTH2_SCHEME},
 };
 
-/// The largest request body accepted (contract: 64 KiB, larger → 413).
-pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+use crate::{
+    config::{Config, CorsOrigins},
+    deadline::{self, DbGate},
+};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

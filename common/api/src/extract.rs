@@ -110,6 +110,10 @@ const OUT_OF_RANGE: &str = "Input should be a whole number from -2^63 to 2^63 - 
 /// timeout answers first.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The largest request body accepted (contract: 64 KiB, larger → 413); the platform's router
+/// sets it as every route's default limit.
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
 /// A JSON request body of type `T`, deserialized and validated.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
@@ -153,13 +157,7 @@ async fn read_declared_body<S: Send + Sync>(
             refusal,
         ));
     }
-    crate::deadline::paused(read_body(
-        req,
-        state,
-        BODY_READ_TIMEOUT,
-        crate::http::BODY_LIMIT_BYTES,
-    ))
-    .await
+    crate::budget::paused(read_body(req, state, BODY_READ_TIMEOUT, BODY_LIMIT_BYTES)).await
 }
 
 fn has_json_content_type(headers: &HeaderMap) -> bool {
@@ -184,19 +182,18 @@ fn content_type(headers: &HeaderMap) -> Option<(&str, &str)> {
 }
 
 /// A whole request body that is not JSON (such as an image), read as [`JsonBody`] reads its own:
-/// waiting for it is the client's time, not the database's ([`crate::deadline::paused`]); a body
+/// waiting for it is the client's time, not the database's ([`crate::budget::paused`]); a body
 /// that has not arrived within [`BODY_READ_TIMEOUT`] is 408 `REQUEST_TIMEOUT`, one over
 /// `max_bytes` 413 `PAYLOAD_TOO_LARGE`, one that cannot be read 400 `INVALID_BODY`.
 ///
 /// The route must raise its own `DefaultBodyLimit` to `max_bytes`: the services' 64 KiB
-/// ([`crate::http::BODY_LIMIT_BYTES`]) applies otherwise.
+/// ([`BODY_LIMIT_BYTES`]) applies otherwise.
 pub async fn read_raw_body<S: Send + Sync>(
     req: Request,
     state: &S,
     max_bytes: usize,
 ) -> ApiResult<Bytes> {
-    let bytes =
-        crate::deadline::paused(read_body(req, state, BODY_READ_TIMEOUT, max_bytes)).await?;
+    let bytes = crate::budget::paused(read_body(req, state, BODY_READ_TIMEOUT, max_bytes)).await?;
     if bytes.len() > max_bytes {
         return Err(too_large(max_bytes));
     }
@@ -704,23 +701,29 @@ mod body_timeout_tests {
         );
     }
 
-    // Receiving the body is the client's time: the database deadline (1.5 s) must not answer 503
-    // for a body that is still arriving.
+    // Receiving the body is the client's time: the database budget (1.5 s, as the platform's
+    // deadline layer gives it) must not run out for a body that is still arriving.
     #[tokio::test(start_paused = true)]
-    async fn behind_the_database_deadline_a_stalled_body_is_still_answered_408() {
-        use axum::{Router, middleware, routing::post};
+    async fn behind_a_database_budget_a_stalled_body_is_still_answered_408() {
+        use axum::{
+            Router,
+            middleware::{self, Next},
+            response::{IntoResponse, Response},
+            routing::post,
+        };
         use tower::ServiceExt;
 
-        let db = mongodb::Client::with_uri_str("mongodb://127.0.0.1:9")
-            .await
-            .unwrap()
-            .database("none");
+        async fn under_budget(request: Request<Body>, next: Next) -> Response {
+            let budget = crate::budget::Budget::start(Duration::from_millis(1500));
+            tokio::select! {
+                response = budget.scope(next.run(request)) => response,
+                () = budget.expired() => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            }
+        }
+
         let app = Router::new()
             .route("/", post(|_: JsonBody<Anything>| async { "read" }))
-            .layer(middleware::from_fn_with_state(
-                crate::deadline::DbGate::new(db),
-                crate::deadline::guard,
-            ));
+            .layer(middleware::from_fn(under_budget));
         let request = Request::builder()
             .method("POST")
             .uri("/")

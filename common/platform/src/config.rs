@@ -7,6 +7,7 @@
 use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
 
 use axum::http::{HeaderName, HeaderValue, Uri};
+pub use common_api::secret::Secret;
 
 /// The shortest `JWT_SECRET` accepted: HS256 keys shorter than the hash output weaken the MAC.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -60,28 +61,6 @@ pub enum CorsOrigins {
     Any,
     /// Exactly these origins, such as `https://shop.example.com`.
     List(Vec<HeaderValue>),
-}
-
-/// A value that must never appear in logs or `Debug` output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
 }
 
 /// Settings shared by every service.

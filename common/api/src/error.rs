@@ -156,7 +156,7 @@ impl From<mongodb::error::Error> for ApiError {
 }
 
 /// Marks a 503 whose cause is the driver failing to reach the database (rather than a deadline
-/// that expired): [`crate::deadline::guard`] stops sending requests to the database when it sees
+/// that expired): the platform's deadline layer (`common_platform::deadline::guard`) stops sending requests to the database when it sees
 /// one.
 #[derive(Clone, Copy, Debug)]
 pub struct Unreachable;

@@ -23,10 +23,10 @@ use utoipa::{
 use crate::error::{ErrorBody, ValidationErrorBody};
 
 /// The name of the security scheme that protected routes declare with
-/// `security(("bearer" = []))`; [`crate::http`] adds it to every service's document.
+/// `security(("bearer" = []))`; the platform's shared router adds it to every service's document.
 pub const BEARER_SCHEME: &str = "bearer";
 
-/// The name of the OAuth2 password-flow scheme [`crate::http`] offers beside [`BEARER_SCHEME`] on
+/// The name of the OAuth2 password-flow scheme the platform's shared router offers beside [`BEARER_SCHEME`] on
 /// every protected route, for Swagger UI's "Authorize" to sign in with an email and a password.
 pub const OAUTH2_SCHEME: &str = "oauth2";
 
@@ -163,46 +163,6 @@ pub fn or_empty(schema: impl Into<RefOr<Schema>>) -> RefOr<Schema> {
 #[openapi(components(schemas(ErrorBody, ValidationErrorBody)))]
 pub struct ErrorSchemas;
 
-/// What the sets promise, checked on a service's served OpenAPI document (JSON): every operation
-/// but the health routes lists 503 (the database deadline), every operation with a request body
-/// lists 400, 408, 413, 415 and 422, and every operation that needs a bearer token lists 401.
-/// Returns one line per missing response, such as `POST /products lacks 413`, so a service's test
-/// can assert that there are none.
-pub fn missing_shared_responses(doc: &serde_json::Value) -> Vec<String> {
-    let mut missing = Vec::new();
-    let paths = doc["paths"].as_object().into_iter().flatten();
-    for (path, item) in paths {
-        let operations = item.as_object().into_iter().flatten();
-        for (method, operation) in operations.filter(|(_, op)| op.get("responses").is_some()) {
-            let mut required = Vec::new();
-            if !path.starts_with("/health") {
-                required.push("503");
-            }
-            if operation.get("requestBody").is_some() {
-                required.extend(["400", "408", "413", "415", "422"]);
-            }
-            if needs_bearer_token(operation) {
-                required.push("401");
-            }
-            missing.extend(
-                required
-                    .into_iter()
-                    .filter(|status| operation["responses"].get(status).is_none())
-                    .map(|status| format!("{} {path} lacks {status}", method.to_uppercase())),
-            );
-        }
-    }
-    missing
-}
-
-fn needs_bearer_token(operation: &serde_json::Value) -> bool {
-    operation["security"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|requirement| requirement.get(BEARER_SCHEME).is_some())
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -263,41 +223,6 @@ mod tests {
         assert_eq!(
             serde_json::to_value(schema).unwrap(),
             serde_json::json!({"anyOf": [{"type": "boolean"}, {"type": "string", "enum": [""]}]})
-        );
-    }
-
-    #[test]
-    fn missing_shared_responses_names_each_gap() {
-        let doc = serde_json::json!({"paths": {
-            "/things": {
-                "post": {
-                    "requestBody": {},
-                    "security": [{"bearer": []}],
-                    "responses": {"201": {}, "400": {}, "408": {}, "415": {}, "422": {}, "503": {}},
-                },
-                "get": {"responses": {"200": {}}},
-            },
-            "/things/{id}": {
-                "parameters": [],
-                "patch": {
-                    "requestBody": {},
-                    "security": [{"bearer": []}],
-                    "responses": {"200": {}, "400": {}, "401": {}, "413": {}, "415": {}, "422": {}, "503": {}},
-                },
-            },
-            "/health": {"get": {"responses": {"200": {}}}},
-        }});
-
-        let missing = missing_shared_responses(&doc);
-
-        assert_eq!(
-            missing,
-            [
-                "POST /things lacks 413",
-                "POST /things lacks 401",
-                "GET /things lacks 503",
-                "PATCH /things/{id} lacks 408",
-            ]
         );
     }
 }

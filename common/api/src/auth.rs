@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    config::Secret,
     error::{ApiError, ApiResult},
+    secret::Secret,
 };
 
 /// The `typ` claim of an access token.

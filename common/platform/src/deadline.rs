@@ -8,9 +8,10 @@
 //!
 //! - **A deadline per request** ([`DB_BUDGET`] from when its handler starts): past it the
 //!   request is answered 503 and its work dropped. Waits that are not database work (a body still
-//!   being uploaded, a slot for a bcrypt hash) stop the clock through [`paused`], so a slow client
-//!   gets its own answer (408) and a busy hasher its own (503 `OVERLOADED`). Work that runs on a
-//!   task of its own reads what is left with [`remaining`] and ends itself in time.
+//!   being uploaded, a slot for a bcrypt hash) stop the clock (the [`Budget`] of
+//!   `common_api::budget`), so a slow client gets its own answer (408) and a busy hasher its own
+//!   (503 `OVERLOADED`). Work that runs on a task of its own reads what is left and ends itself
+//!   in time.
 //! - **A gate**: the first request that fails because the driver cannot reach the database
 //!   closes it; until a `ping` succeeds again (tried every [`PROBE_INTERVAL`]), requests are
 //!   answered 503 at once, without waiting for server selection. A deadline that merely expires
@@ -20,7 +21,6 @@
 //! resumable by design (the order service's recovery pass settles abandoned orders and cancels).
 
 use std::{
-    future::Future,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -33,13 +33,13 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use mongodb::Database;
-use tokio::{sync::watch, time::Instant};
-
-use crate::{
-    db,
+use common_api::{
+    budget::Budget,
     error::{ApiError, Unreachable},
 };
+use mongodb::Database;
+
+use crate::db;
 
 /// How long a request's database work may take before it is answered 503: well under the
 /// contract's 2 s, leaving room for accepting the connection, reading the headers and writing the
@@ -48,92 +48,6 @@ pub const DB_BUDGET: Duration = Duration::from_millis(1500);
 
 /// How often a closed gate pings the database.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(250);
-
-tokio::task_local! {
-    static CURRENT: Deadline;
-}
-
-/// The deadline of the request being served on this task.
-#[derive(Clone, Debug)]
-struct Deadline(Arc<watch::Sender<Clock>>);
-
-#[derive(Clone, Copy, Debug)]
-enum Clock {
-    /// Expires at this instant.
-    Running(Instant),
-    /// Stopped with this much left.
-    Paused(Duration),
-}
-
-impl Deadline {
-    fn starting_now(budget: Duration) -> Self {
-        Self(Arc::new(watch::Sender::new(Clock::Running(
-            Instant::now() + budget,
-        ))))
-    }
-
-    /// Stops the clock, unless it is stopped already; the guard starts it again when dropped.
-    fn pause(&self) -> PauseGuard {
-        let mut paused_here = false;
-        self.0.send_if_modified(|clock| match *clock {
-            Clock::Running(until) => {
-                *clock = Clock::Paused(until.saturating_duration_since(Instant::now()));
-                paused_here = true;
-                true
-            }
-            Clock::Paused(_) => false,
-        });
-        PauseGuard(paused_here.then(|| self.clone()))
-    }
-
-    fn remaining(&self) -> Duration {
-        match *self.0.borrow() {
-            Clock::Running(until) => until.saturating_duration_since(Instant::now()),
-            Clock::Paused(left) => left,
-        }
-    }
-}
-
-/// Starts the clock again when dropped, also when the paused work is dropped half-way.
-struct PauseGuard(Option<Deadline>);
-
-impl Drop for PauseGuard {
-    fn drop(&mut self) {
-        if let Some(deadline) = self.0.take() {
-            deadline.0.send_modify(|clock| {
-                if let Clock::Paused(left) = *clock {
-                    *clock = Clock::Running(Instant::now() + left);
-                }
-            });
-        }
-    }
-}
-
-/// Runs `work` with the current request's deadline stopped: for waits that are not database
-/// work. Outside a request (a background task, a test calling a function directly) it just runs
-/// `work`.
-pub async fn paused<F: Future>(work: F) -> F::Output {
-    let _guard = CURRENT.try_with(Deadline::pause).ok();
-    work.await
-}
-
-/// What is left of the current request's deadline, or `None` outside a request. Work moved to a
-/// task of its own (which the deadline cannot drop) bounds itself with it.
-pub fn remaining() -> Option<Duration> {
-    CURRENT.try_with(Deadline::remaining).ok()
-}
-
-/// `work` under the current request's deadline, for a task of its own (which a task-local does
-/// not follow): [`remaining`] inside it reads the request's clock.
-pub fn carried<F: Future>(work: F) -> impl Future<Output = F::Output> {
-    let current = CURRENT.try_with(Deadline::clone).ok();
-    async move {
-        match current {
-            Some(deadline) => CURRENT.scope(deadline, work).await,
-            None => work.await,
-        }
-    }
-}
 
 /// Open while the database is reachable as far as the service knows. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -204,32 +118,15 @@ pub async fn guard(State(gate): State<DbGate>, request: Request, next: Next) -> 
     if gate.is_closed() {
         return unavailable("the database is known to be unreachable");
     }
-    let deadline = Deadline::starting_now(DB_BUDGET);
-    let mut clock = deadline.0.subscribe();
-    let work = CURRENT.scope(deadline.clone(), next.run(request));
-    let mut work = std::pin::pin!(work);
-    loop {
-        let expiry = match *clock.borrow_and_update() {
-            Clock::Running(until) => Some(until),
-            Clock::Paused(_) => None,
-        };
-        let expired = async {
-            match expiry {
-                Some(until) => tokio::time::sleep_until(until).await,
-                None => std::future::pending().await,
+    let budget = Budget::start(DB_BUDGET);
+    tokio::select! {
+        response = budget.scope(next.run(request)) => {
+            if response.extensions().get::<Unreachable>().is_some() {
+                gate.close();
             }
-        };
-        tokio::select! {
-            response = &mut work => {
-                if response.extensions().get::<Unreachable>().is_some() {
-                    gate.close();
-                }
-                return response;
-            }
-            () = expired => return unavailable("the request's database work exceeded its deadline"),
-            // The sender lives in `deadline`, held here, so this never errors.
-            _ = clock.changed() => {}
+            response
         }
+        () = budget.expired() => unavailable("the request's database work exceeded its deadline"),
     }
 }
 
@@ -246,6 +143,8 @@ mod tests {
         middleware,
         routing::{get, post},
     };
+    use common_api::budget::{paused, remaining};
+    use tokio::time::Instant;
     use tower::ServiceExt;
 
     use super::*;

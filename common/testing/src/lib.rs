@@ -1,0 +1,30 @@
+//! Integration-test support, a dev-dependency of the services only.
+//!
+//! - [`TestDb`]: a fresh, uniquely named database on the test MongoDB (`MONGO_URI`, which
+//!   `scripts/test.sh` points at a throwaway server), dropped when the test ends, so tests run in
+//!   parallel without seeing each other's data.
+//! - [`TestClient`]: drives a service's `app()` in process with `tower::ServiceExt::oneshot`.
+//! - [`TestApp`]: a service under test, its state if the tests need one, and its [`TestDb`].
+//! - [`Caller`]: a user id and an access token for it, from [`TestDb::caller`].
+//! - [`Mongod`]: a private `mongod` (binary from `MONGOD_BIN`), standalone or a single-node replica
+//!   set, that a test may stop and restart.
+//! - [`ServiceProcess`]: a service's own binary on a free port, which a test may kill with SIGKILL
+//!   and start again, and [`http`], one request to it over a real connection.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod app;
+mod client;
+mod db;
+mod metrics;
+mod mongod;
+mod openapi;
+mod process;
+
+pub use app::{TestApp, access_token};
+pub use client::{TestClient, TestRequest, TestResponse};
+pub use db::{Caller, TEST_JWT_SECRET, TestDb, test_config, test_mongo_uri};
+pub use metrics::metric;
+pub use mongod::Mongod;
+pub use openapi::missing_shared_responses;
+pub use process::{ServiceProcess, http, http_from};
