@@ -11,7 +11,7 @@
 #   dashboard   deploy/grafana/dashboards/ecommerce.json: valid JSON, uid, provisioned datasource,
 #               only the metric and label names the services export (scripts/deploy/dashboard.py)
 #   drift       variables, ports, health, metrics and routed paths of every deploy file against
-#               the code and README's configuration table (scripts/deploy/drift.py)
+#               the code and the settings table of docs/configuration.md (scripts/deploy/drift.py)
 #
 # The tools come from PyPI into a virtualenv cached in
 # ${XDG_CACHE_HOME:-~/.cache}/ecommerce-rs/deploy-venv (never in the repository), installed again

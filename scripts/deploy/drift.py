@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Checks that the deploy files agree with the code (run by scripts/check-deploy.sh).
 
-The truth comes from the code and the README, never from a list kept here:
+The truth comes from the code and the configuration reference, never from a list kept here:
   - environment variables: the names the Rust sources read (`env.parse("NAME"`,
     `env.parse_in_range("NAME"`, `env.string("NAME"`, `env.secret("NAME"`, `std::env::var("NAME")`,
     and RUST_LOG where tracing-subscriber's EnvFilter reads it), each scoped to the crate that reads
-    it (common/: every service; <service>/: that service only), and the rows of README's
-    configuration table;
+    it (common/: every service; <service>/: that service only), and the rows of the settings table
+    in docs/configuration.md (its "## Settings" section), which must list exactly those names;
   - ports: the `run("user-service", 8001, ...)` call in each <service>/src/main.rs;
   - routes: the `#[utoipa::path(..., path = "...")]` attributes of every source file under
     <service>/src/ and of common/src/http.rs (the health routes every service serves).
@@ -96,11 +96,20 @@ def code_variables() -> dict[str, set[str]]:
     return scopes
 
 
-def readme_variables() -> set[str]:
-    text = (ROOT / "README.md").read_text()
-    section = re.search(r"^## Configuration\n(.*?)^## ", text, re.S | re.M)
+CONFIGURATION = ROOT / "docs" / "configuration.md"
+SETTINGS_HEADING = "## Settings"
+
+
+def documented_variables() -> set[str] | None:
+    """The variables named in the first cell of each row of docs/configuration.md's settings
+    table; None when the file or its section is missing (reported as a failure, not as an empty
+    table)."""
+    if not CONFIGURATION.exists():
+        return None
+    text = CONFIGURATION.read_text()
+    section = re.search(rf"^{re.escape(SETTINGS_HEADING)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
     if not section:
-        return set()
+        return None
     names: set[str] = set()
     for line in section.group(1).splitlines():
         if line.startswith("|") and not line.startswith("| ---"):
@@ -156,7 +165,7 @@ def serves(routes: set[str], prefix: str) -> bool:
 class Checker:
     def __init__(self) -> None:
         self.code = code_variables()
-        self.readme = readme_variables()
+        self.documented = documented_variables()
         self.ports = default_ports()
         self.routes = served_routes()
         self.known = set().union(*self.code.values())
@@ -206,17 +215,21 @@ class Checker:
         else:
             report(False, check, f"{where}: {service} serves nothing under {prefix}")
 
-    # --- the code and the README ---------------------------------------------------------------
+    # --- the code and docs/configuration.md ----------------------------------------------------
 
-    def code_and_readme(self) -> None:
+    def code_and_configuration(self) -> None:
         report(set(self.ports) == set(SERVICES), "code", f"default ports {self.ports}")
         report(all(self.routes.values()), "code", "routes: " + ", ".join(f"{s} {len(r)}" for s, r in self.routes.items()))
-        missing = sorted(self.known - self.readme)
-        report(not missing, "readme", "every variable the code reads is in README's configuration table"
-               if not missing else f"README's configuration table lacks {', '.join(missing)}")
-        stale = sorted(self.readme - self.known)
-        report(not stale, "readme", "every variable of README's table is read by the code"
-               if not stale else f"no code reads {', '.join(stale)}, yet README's table lists it")
+        where = CONFIGURATION.relative_to(ROOT)
+        if self.documented is None:
+            report(False, "configuration", f"{where} has no \"{SETTINGS_HEADING}\" table to compare with the code")
+            return
+        missing = sorted(self.known - self.documented)
+        report(not missing, "configuration", f"every variable the code reads is in {where}'s settings table"
+               if not missing else f"{where}'s settings table lacks {', '.join(missing)}")
+        stale = sorted(self.documented - self.known)
+        report(not stale, "configuration", f"every variable of {where}'s settings table is read by the code"
+               if not stale else f"no code reads {', '.join(stale)}, yet {where}'s settings table lists it")
 
     # --- docker-compose.yml --------------------------------------------------------------------
 
@@ -498,7 +511,7 @@ class Checker:
 
 def main() -> int:
     checker = Checker()
-    checker.code_and_readme()
+    checker.code_and_configuration()
     checker.compose()
     checker.dockerfile()
     checker.render()

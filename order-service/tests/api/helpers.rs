@@ -230,7 +230,16 @@ impl TestApp {
     pub async fn assert_stock_invariant_within(&self, limit: std::time::Duration) {
         let deadline = std::time::Instant::now() + limit;
         loop {
-            let broken = self.stock_invariant_breaches().await;
+            let mut broken = self.stock_invariant_breaches().await;
+            // A cancel whose lines are all back but which a crash left CANCELLING already
+            // satisfies the invariant; the recovery pass still has to finish it.
+            let unfinished = self
+                .db
+                .count("orders", doc! { "status": "CANCELLING" })
+                .await;
+            if unfinished > 0 {
+                broken.push(format!("{unfinished} cancels left CANCELLING"));
+            }
             if broken.is_empty() {
                 break;
             }
@@ -241,12 +250,6 @@ impl TestApp {
             );
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
-        assert_eq!(
-            self.db
-                .count("orders", doc! { "status": "CANCELLING" })
-                .await,
-            0
-        );
     }
 
     /// What breaks the stock invariant now, one line per product.
