@@ -5,7 +5,7 @@
     catalog_seed.py orders   MONGO_URI DB_NAME COUNT OUT_DIR
     catalog_seed.py token    USER_ID ROLE       an access token signed with $JWT_SECRET
 
-`products` tops the `products` collection up to COUNT products (common/src/catalog.rs,
+`products` tops the `products` collection up to COUNT products (common/catalog/src/lib.rs,
 `ProductDoc`); `orders` tops `orders` up to COUNT orders, plus a few FAILED tombstones
 (order-service/src/store/orders.rs). Product i (order i) is always the same document, whatever
 sizes were seeded before, so a run that seeds 1000 then 100000 ends with the same data as one
@@ -13,7 +13,7 @@ that seeds 100000 at once. Both print `key=value` lines for the benchmark (query
 URL-encoded, and the X-Total-Count each query must answer); `products` also writes 1000 random
 existing ids to OUT_DIR/product_ids.txt. Progress goes to stderr.
 
-Tokens are minted here (HS256 with hmac, as common/src/auth.rs issues them), so the benchmark
+Tokens are minted here (HS256 with hmac, as common/api/src/auth.rs issues them), so the benchmark
 needs no user service. Needs pymongo (scripts/mongodb.sh installs it; put "$CACHE/py" on PYTHONPATH).
 """
 
@@ -334,7 +334,7 @@ def seed_orders(db, count):
 
 
 def access_token(secret, user_id, role, lifetime_s=6 * 3600):
-    """An HS256 JWT with the claims common/src/auth.rs issues and verifies."""
+    """An HS256 JWT with the claims common/api/src/auth.rs issues and verifies."""
     def b64(value):
         raw = json.dumps(value, separators=(",", ":")).encode() if isinstance(value, dict) else value
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

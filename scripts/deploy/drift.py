@@ -9,7 +9,7 @@ The truth comes from the code and the configuration reference, never from a list
     in docs/configuration.md (its "## Settings" section), which must list exactly those names;
   - ports: the `run("user-service", 8001, ...)` call in each <service>/src/main.rs;
   - routes: the `#[utoipa::path(..., path = "...")]` attributes of every source file under
-    <service>/src/ and of common/src/http.rs (the health routes every service serves).
+    <service>/src/ and of common/platform/src/http.rs (the health routes every service serves).
 
 Against that it checks docker-compose.yml, render.yaml, the Dockerfile, deploy/docker/healthcheck.sh,
 deploy/k8s/*, deploy/prometheus/prometheus.yml and deploy/nginx/gateway.conf.template (when it
@@ -86,9 +86,12 @@ def code_variables() -> dict[str, set[str]]:
     """Variable names by scope: "common" (every service) or a service's name."""
     scopes: dict[str, set[str]] = {"common": set(), **{s: set() for s in SERVICES}}
     for scope in scopes:
-        for source in sorted((ROOT / scope / "src").rglob("*.rs")):
-            if source.name == "testing.rs":  # test support: MONGOD_BIN and the tests' MONGO_URI
-                continue
+        # common/ is a folder of crates; common/testing is test support (MONGOD_BIN, the tests'
+        # MONGO_URI), which no service reads.
+        roots = [ROOT / scope / "src"] if scope != "common" else [
+            crate / "src" for crate in sorted((ROOT / "common").iterdir()) if crate.name != "testing"
+        ]
+        for source in sorted(path for root in roots for path in root.rglob("*.rs")):
             text = source.read_text()
             scopes[scope].update(ENV_CALL.findall(text))
             if ENV_FILTER.search(text):
@@ -132,7 +135,7 @@ UTOIPA_PATH = re.compile(r'#\[utoipa::path\((?:[^\]]*?)\bpath\s*=\s*"([^"]+)"', 
 
 
 def served_routes() -> dict[str, set[str]]:
-    shared = set(UTOIPA_PATH.findall((ROOT / "common/src/http.rs").read_text()))
+    shared = set(UTOIPA_PATH.findall((ROOT / "common/platform/src/http.rs").read_text()))
     return {
         s: shared
         | {

@@ -9,8 +9,8 @@
 //!   neither random paths nor made-up methods can create series without bound;
 //! - `http_requests_in_flight`: requests being served;
 //! - `mongodb_command_duration_seconds{command, outcome}` (histogram; outcome `ok` or `error`);
-//! - each service's business counters, named where they are counted (see the README's
-//!   "Operating it").
+//! - each service's business counters, named where they are counted (listed in
+//!   `docs/operations.md`).
 //!
 //! The `metrics` facade is a no-op until a recorder is installed, so code counts unconditionally;
 //! [`install`] installs one per process (the binary at startup, tests on first use).

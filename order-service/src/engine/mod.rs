@@ -16,8 +16,8 @@
 //!   return markers.
 //!
 //! A request's work runs on a task of its own, cut off after the step timeout, which is what lets
-//! the recovery pass take anything older than the grace period as abandoned. The README section
-//! "How an order takes stock" draws the whole protocol.
+//! the recovery pass take anything older than the grace period as abandoned. Each step's module
+//! draws its part of the protocol.
 
 pub mod cancelling;
 pub mod placing;
