@@ -9,7 +9,7 @@ The truth comes from the code and the configuration reference, never from a list
     in docs/configuration.md (its "## Settings" section), which must list exactly those names;
   - ports: the `run("user-service", 8001, ...)` call in each <service>/src/main.rs;
   - routes: the `#[utoipa::path(..., path = "...")]` attributes of every source file under
-    <service>/src/ and of common/platform/src/http.rs (the health routes every service serves).
+    <service>/src/ and of common/platform/src/http/health.rs (the health routes every service serves).
 
 Against that it checks docker-compose.yml, render.yaml, the Dockerfile, deploy/docker/healthcheck.sh,
 deploy/k8s/*, deploy/prometheus/prometheus.yml and deploy/nginx/gateway.conf.template (when it
@@ -135,7 +135,7 @@ UTOIPA_PATH = re.compile(r'#\[utoipa::path\((?:[^\]]*?)\bpath\s*=\s*"([^"]+)"', 
 
 
 def served_routes() -> dict[str, set[str]]:
-    shared = set(UTOIPA_PATH.findall((ROOT / "common/platform/src/http.rs").read_text()))
+    shared = set(UTOIPA_PATH.findall((ROOT / "common/platform/src/http/health.rs").read_text()))
     return {
         s: shared
         | {

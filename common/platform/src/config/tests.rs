@@ -1,0 +1,233 @@
+use std::collections::HashMap;
+
+use super::*;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_lookup(8001, |name| vars.get(name).cloned())
+}
+
+#[test]
+fn defaults_apply_when_only_the_secret_is_set() {
+    let config = config(&[("JWT_SECRET", SECRET)]).unwrap();
+    assert_eq!(config.db_name, "ecommerce");
+    assert_eq!(config.port, 8001);
+    assert_eq!(config.host, IpAddr::from([0, 0, 0, 0]));
+    assert_eq!(config.cors_origins, CorsOrigins::Any);
+    assert_eq!(config.log_format, LogFormat::Pretty);
+    assert_eq!(config.access_token_ttl, Duration::from_secs(30 * 60));
+    assert_eq!(config.refresh_token_ttl, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(config.bcrypt_cost, 12);
+    assert_eq!(config.rate_limit_per_minute, 30);
+    assert_eq!(config.rate_limit_burst, 5);
+    assert_eq!(config.trusted_proxy_header, None);
+    assert_eq!(config.trusted_proxy_hops, 1);
+    assert_eq!(config.bcrypt_queue_wait, Duration::from_secs(1));
+    assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(config.max_connections, 10_000);
+    assert_eq!(config.metrics_path.as_deref(), Some("/metrics"));
+    assert_eq!(config.oauth2_token_url, "http://localhost:8001/users/token");
+    assert!(!config.mongodb_command_metrics);
+}
+
+#[test]
+fn the_oauth2_token_url_is_a_url_or_a_path() {
+    let at = |url: &str| config(&[("JWT_SECRET", SECRET), ("OAUTH2_TOKEN_URL", url)]);
+
+    for accepted in [
+        "https://shop.example.com/api/users/token",
+        "/api/users/token",
+    ] {
+        assert_eq!(at(accepted).unwrap().oauth2_token_url, accepted);
+    }
+    for refused in ["users/token", "ftp://example.com/token", "/a b"] {
+        let err = at(refused).unwrap_err().to_string();
+        assert!(err.starts_with("OAUTH2_TOKEN_URL"), "{refused}: {err}");
+    }
+}
+
+#[test]
+fn the_metrics_path_moves_or_turns_off() {
+    let at = |path: &str| config(&[("JWT_SECRET", SECRET), ("METRICS_PATH", path)]);
+
+    assert_eq!(
+        at("/internal/metrics").unwrap().metrics_path.as_deref(),
+        Some("/internal/metrics")
+    );
+    assert_eq!(at("off").unwrap().metrics_path, None);
+    for refused in [
+        "metrics",
+        "/",
+        "/metrics/",
+        "/a b",
+        "/orders",
+        "/health/db",
+        "/docs",
+    ] {
+        let err = at(refused).unwrap_err().to_string();
+        assert!(err.starts_with("METRICS_PATH"), "{refused}: {err}");
+    }
+    // A path that only starts with a route's letters is its own.
+    assert!(at("/ordersmetrics").is_ok());
+}
+
+#[test]
+fn connection_limits_are_read() {
+    let config = config(&[
+        ("JWT_SECRET", SECRET),
+        ("HEADER_READ_TIMEOUT_SECS", "3"),
+        ("MAX_CONNECTIONS", "250"),
+    ])
+    .unwrap();
+    assert_eq!(config.header_read_timeout, Duration::from_secs(3));
+    assert_eq!(config.max_connections, 250);
+}
+
+#[test]
+fn a_trusted_proxy_header_is_read_case_insensitively() {
+    let config = config(&[
+        ("JWT_SECRET", SECRET),
+        ("TRUSTED_PROXY_HEADER", "X-Forwarded-For"),
+    ])
+    .unwrap();
+    assert_eq!(
+        config.trusted_proxy_header,
+        Some(HeaderName::from_static("x-forwarded-for"))
+    );
+}
+
+#[test]
+fn trusted_proxy_hops_are_read_with_their_header() {
+    let hops = |value: &str| {
+        config(&[
+            ("JWT_SECRET", SECRET),
+            ("TRUSTED_PROXY_HEADER", "X-Forwarded-For"),
+            ("TRUSTED_PROXY_HOPS", value),
+        ])
+    };
+
+    assert_eq!(hops("2").unwrap().trusted_proxy_hops, 2);
+    assert_eq!(hops(" 10 ").unwrap().trusted_proxy_hops, 10);
+    for refused in ["0", "11", "-1", "two"] {
+        let err = hops(refused).unwrap_err().to_string();
+        assert!(
+            err.starts_with("TRUSTED_PROXY_HOPS is invalid"),
+            "{refused}: {err}"
+        );
+    }
+}
+
+#[test]
+fn trusted_proxy_hops_past_one_without_a_header_are_refused() {
+    let alone = |value: &str| config(&[("JWT_SECRET", SECRET), ("TRUSTED_PROXY_HOPS", value)]);
+
+    let err = alone("2").unwrap_err().to_string();
+
+    assert!(
+        err.starts_with("TRUSTED_PROXY_HOPS is invalid") && err.contains("TRUSTED_PROXY_HEADER"),
+        "{err}"
+    );
+    // 1 is the default, which means the same with or without a header.
+    assert_eq!(alone("1").unwrap().trusted_proxy_hops, 1);
+}
+
+#[test]
+fn a_secret_is_read_exactly_as_given() {
+    let vars = HashMap::from([("PADDED", " pass word 1 "), ("EMPTY", ""), ("BLANK", "   ")]);
+    // Not named `env`, which scripts/deploy/drift.py would take for settings the services read.
+    let given = Env::new(|name| vars.get(name).map(|value| (*value).to_owned()));
+
+    assert_eq!(
+        given
+            .secret("PADDED")
+            .map(|secret| secret.expose().to_owned()),
+        Some(" pass word 1 ".to_owned())
+    );
+    assert_eq!(given.secret("EMPTY"), None);
+    assert_eq!(given.secret("UNSET"), None);
+    // Only empty counts as unset: spaces are a value, which the caller may refuse.
+    assert_eq!(given.secret("BLANK").map(|s| s.expose().len()), Some(3));
+    assert_eq!(given.string("PADDED").as_deref(), Some("pass word 1"));
+}
+
+#[test]
+fn a_missing_secret_is_refused_with_its_name() {
+    let err = config(&[]).unwrap_err().to_string();
+    assert!(err.starts_with("JWT_SECRET is required"), "{err}");
+}
+
+#[test]
+fn a_short_secret_is_refused_with_its_name() {
+    let err = config(&[("JWT_SECRET", "too-short")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("JWT_SECRET is invalid"), "{err}");
+}
+
+#[test]
+fn bad_values_name_their_variable() {
+    for (name, value) in [
+        ("PORT", "eighty"),
+        ("PORT", "70000"),
+        ("HOST", "not an ip"),
+        ("LOG_FORMAT", "xml"),
+        ("BCRYPT_COST", "3"),
+        ("ACCESS_TOKEN_EXPIRE_MINUTES", "0"),
+        ("REFRESH_TOKEN_EXPIRE_DAYS", "-1"),
+        ("DB_NAME", "a.b"),
+        ("CORS_ORIGINS", "https://shop.example.com/path"),
+        ("CORS_ORIGINS", "shop.example.com"),
+        ("RATE_LIMIT_PER_MINUTE", "0"),
+        ("RATE_LIMIT_BURST", "0"),
+        ("TRUSTED_PROXY_HEADER", "X Forwarded For"),
+        ("TRUSTED_PROXY_HOPS", "0"),
+        ("BCRYPT_QUEUE_WAIT_MS", "0"),
+        ("HEADER_READ_TIMEOUT_SECS", "0"),
+        ("HEADER_READ_TIMEOUT_SECS", "301"),
+        ("MAX_CONNECTIONS", "0"),
+        ("MAX_CONNECTIONS", "many"),
+    ] {
+        let err = config(&[("JWT_SECRET", SECRET), (name, value)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with(&format!("{name} is invalid")), "{err}");
+    }
+}
+
+#[test]
+fn cors_origins_are_split_on_commas() {
+    let config = config(&[
+        ("JWT_SECRET", SECRET),
+        (
+            "CORS_ORIGINS",
+            "https://a.example.com, http://localhost:3000",
+        ),
+    ])
+    .unwrap();
+    assert_eq!(
+        config.cors_origins,
+        CorsOrigins::List(vec![
+            HeaderValue::from_static("https://a.example.com"),
+            HeaderValue::from_static("http://localhost:3000"),
+        ])
+    );
+}
+
+#[test]
+fn debug_output_hides_secrets() {
+    let config = config(&[
+        ("JWT_SECRET", SECRET),
+        ("MONGO_URI", "mongodb://user:hunter2@db.example.com"),
+    ])
+    .unwrap();
+    let debug = format!("{config:?}");
+    assert!(
+        !debug.contains(SECRET) && !debug.contains("hunter2"),
+        "{debug}"
+    );
+}
