@@ -26,6 +26,7 @@ use utoipa::{
     IntoResponses as _, OpenApi as _,
     openapi::{
         OpenApi,
+        path::Operation,
         security::{
             Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityRequirement,
             SecurityScheme,
@@ -120,28 +121,34 @@ pub fn service_router(routes: OpenApiRouter, config: &Config, db: Database) -> R
 /// database deadline and gate) and, for an operation with a request body, 408 (a body that does
 /// not arrive in time). A route that describes one of these itself keeps its description.
 fn document_layer_responses(openapi: &mut OpenApi) {
-    for item in openapi.paths.paths.values_mut() {
-        let operations = [
+    for operation in operations(openapi) {
+        let mut answers = DbUnavailable::responses();
+        if operation.request_body.is_some() {
+            answers.extend(BodyTimeout::responses());
+        }
+        for (status, response) in answers {
+            operation
+                .responses
+                .responses
+                .entry(status)
+                .or_insert(response);
+        }
+    }
+}
+
+/// Every operation of the document, whatever its method.
+fn operations(openapi: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
             &mut item.get,
             &mut item.put,
             &mut item.post,
             &mut item.delete,
             &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            let mut answers = DbUnavailable::responses();
-            if operation.request_body.is_some() {
-                answers.extend(BodyTimeout::responses());
-            }
-            for (status, response) in answers {
-                operation
-                    .responses
-                    .responses
-                    .entry(status)
-                    .or_insert(response);
-            }
-        }
-    }
+        ]
+        .into_iter()
+        .flatten()
+    })
 }
 
 /// Declares how protected routes are called: a bearer token pasted as it is (`bearer`), or one
@@ -167,21 +174,12 @@ fn declare_bearer_auth(openapi: &mut OpenApi, token_url: &str) {
             "Sign in with your email (as the username) and password",
         )),
     );
-    for item in openapi.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            if let Some(security) = operation.security.as_mut().filter(|s| !s.is_empty()) {
-                security.push(SecurityRequirement::new(
-                    OAUTH2_SCHEME,
-                    Vec::<String>::new(),
-                ));
-            }
+    for operation in operations(openapi) {
+        if let Some(security) = operation.security.as_mut().filter(|s| !s.is_empty()) {
+            security.push(SecurityRequirement::new(
+                OAUTH2_SCHEME,
+                Vec::<String>::new(),
+            ));
         }
     }
 }
