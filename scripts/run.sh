@@ -15,7 +15,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 readonly DATA="$PWD/.data"
-readonly ALL_SERVICES=(user-service:8001 product-service:8002 order-service:8003)
+readonly PORTS=(user-service:8001 product-service:8002 order-service:8003)
+log() { echo "run.sh: $*" >&2; }
+# shellcheck source=scripts/lib/tools.sh
+. scripts/lib/tools.sh
+# shellcheck source=scripts/lib/stack.sh
+. scripts/lib/stack.sh
 
 demo=''
 for arg in "$@"; do
@@ -42,61 +47,24 @@ if [ -z "${JWT_SECRET:-}" ]; then
   export JWT_SECRET
 fi
 
-services=()
-for entry in "${ALL_SERVICES[@]}"; do
-  [ -d "${entry%%:*}" ] && services+=("$entry")
+stack_build release
+stack_init ecommerce-run
+# From the checkout, so that its .env counts; their logs on the terminal.
+stack_service_dir=$PWD stack_log_dir=''
+stack_start_mongodb --port "${MONGO_PORT:-27117}" --dbpath "$DATA/mongodb"
+for entry in "${PORTS[@]}"; do
+  stack_start_service "${entry%%:*}" "${entry##*:}"
 done
-
-echo "Building the services (release)…"
-cargo build --release --locked $(printf -- '-p %s ' "${services[@]%%:*}")
-bin="${CARGO_TARGET_DIR:-target}/release"
-
-pids=()
-started_mongodb=''
-cleanup() {
-  trap - EXIT INT TERM
-  if [ ${#pids[@]} -gt 0 ]; then
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    wait "${pids[@]}" 2>/dev/null || true
-  fi
-  if [ -n "$started_mongodb" ]; then
-    echo "Stopping MongoDB…"
-    scripts/mongodb.sh stop --dbpath "$DATA/mongodb" || true
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-if [ -z "${MONGO_URI:-}" ]; then
-  echo "Starting MongoDB (data in .data/mongodb)…"
-  MONGO_URI=$(scripts/mongodb.sh start --port "${MONGO_PORT:-27117}" --dbpath "$DATA/mongodb")
-  export MONGO_URI
-  started_mongodb=1
-fi
-
-for entry in "${services[@]}"; do
-  name=${entry%%:*} port=${entry##*:}
-  PORT=$port "$bin/$name" &
-  pids+=($!)
-done
-
-for entry in "${services[@]}"; do
-  name=${entry%%:*} port=${entry##*:}
-  for _ in $(seq 1 100); do
-    curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-    sleep 0.2
-  done
-  curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 || { echo "$name did not start" >&2; exit 1; }
-done
+stack_wait_ready
 
 # The storefront: plain files, no build step. Only on loopback: web/config.js honours the base
 # URLs of its query string only on a loopback address.
 web_port=${WEB_PORT:-8080}
 python3 -m http.server "$web_port" --bind 127.0.0.1 --directory web >"$DATA/web.log" 2>&1 &
-pids+=($!)
+stack_track $!
 storefront="http://localhost:$web_port/"
 separator='?'
-for entry in "${services[@]}"; do
+for entry in "${PORTS[@]}"; do
   name=${entry%%:*}
   storefront+="${separator}${name%%-*}s=http://localhost:${entry##*:}"
   separator='&'
@@ -108,11 +76,12 @@ fi
 
 echo
 printf '  %-16s %s\n' storefront "$storefront"
-for entry in "${services[@]}"; do
+for entry in "${PORTS[@]}"; do
   printf '  %-16s http://localhost:%s/docs\n' "${entry%%:*}" "${entry##*:}"
 done
 echo
 echo "Press Ctrl-C to stop."
 
-# Returns when any service exits (or on Ctrl-C); cleanup then stops the rest.
-wait -n "${pids[@]}"
+# Returns when any service or the storefront's server exits (or on Ctrl-C); the EXIT trap then
+# stops the rest.
+wait -n "${service_pid[@]}" "${stack_tracked[@]}"

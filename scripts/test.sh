@@ -11,6 +11,11 @@
 # added up over every test binary, since cargo's own last line only counts the doc tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+log() { echo "test.sh: $*" >&2; }
+# shellcheck source=scripts/lib/tools.sh
+. scripts/lib/tools.sh
+# shellcheck source=scripts/lib/stack.sh
+. scripts/lib/stack.sh
 
 # Tests that take a database away and bring it back run a private mongod from this binary.
 MONGOD_BIN=$(scripts/mongodb.sh install)
@@ -20,23 +25,11 @@ export MONGOD_BIN
 # one idle.
 cargo test --workspace --locked --no-run
 
-data=''
-output=$(mktemp "${TMPDIR:-/tmp}/ecommerce-test-output.XXXXXX")
-cleanup() {
-  if [ -n "$data" ]; then
-    scripts/mongodb.sh stop --dbpath "$data" || true
-    rm -rf "$data"
-  fi
-  rm -f "$output"
-}
-trap cleanup EXIT
-
-if [ -z "${MONGO_URI:-}" ]; then
-  data=$(mktemp -d "${TMPDIR:-/tmp}/ecommerce-test-mongodb.XXXXXX")
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  MONGO_URI=$(scripts/mongodb.sh start --port "$port" --dbpath "$data")
-  export MONGO_URI
-fi
+# MongoDB, stopped (with its temporary folder) on exit; the suites below use it too, each with a
+# database of its own.
+stack_init ecommerce-test
+stack_start_mongodb
+output="$stack_tmp/output"
 
 # The tests' own output (stdout, where the `test result:` lines are) is shown and kept for the
 # sum; cargo's progress on stderr goes straight to the terminal.
@@ -77,7 +70,6 @@ summary=$(awk '
   }
 ' "$output")
 # Stop MongoDB first, so nothing it says can come after the sum.
-cleanup
-trap - EXIT
+stack_stop
 echo "$summary"
 exit "$status"

@@ -29,12 +29,13 @@
 # at the end; the raw results (routes.tsv, services.tsv, machine.txt), every wrk output and the
 # service logs stay in the results folder it names. Needs wrk (installed with apt-get when
 # missing, as root). Services log at warn level. MONGO_URI, if set, is used instead of a throwaway
-# server, and the run's database is dropped at the end.
+# server, and the run's database is dropped at the end. The stack is started and stopped by
+# scripts/lib/stack.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 usage() {
-  sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -60,35 +61,31 @@ mapfile -t sizes < <(printf '%s\n' "${sizes[@]}" | sort -n -u)
 [ ${#orders_sizes[@]} -gt 0 ] && mapfile -t orders_sizes < <(printf '%s\n' "${orders_sizes[@]}" | sort -n -u)
 readonly CONNECTIONS=32 WARMUP_SECONDS=1
 
-# shellcheck source=scripts/bench/lib.sh
-source scripts/bench/lib.sh
-ensure_wrk
-[ -d "$PYMONGO_PATH/pymongo" ] || scripts/mongodb.sh install >/dev/null
+log() { echo "catalog.sh: $*" >&2; }
+# shellcheck source=scripts/lib/tools.sh
+. scripts/lib/tools.sh
+# shellcheck source=scripts/lib/stack.sh
+. scripts/lib/stack.sh
+tools_debian wrk:wrk
+pymongo=$(tools_install mongodb)
 
 now() { date +%s.%N; }
 since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$(now)"; }
 
-echo "Building (release)…"
-cargo build --release --locked -q -p user-service -p product-service -p order-service
-bin="${CARGO_TARGET_DIR:-target}/release"
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/ecommerce-bench.XXXXXX")
+stack_build release -q
+stack_init ecommerce-bench-catalog
+work=$stack_tmp
 results=$(mktemp -d "${TMPDIR:-/tmp}/catalog-bench-$(date +%Y%m%d-%H%M%S).XXXX")
-declare -A pid port
-trap run_cleanup EXIT
-trap 'exit 130' INT TERM # so that the EXIT trap cleans up after a Ctrl-C or a kill too
-
-if [ -z "${MONGO_URI:-}" ]; then
-  own_mongo=1
-  MONGO_URI=$(scripts/mongodb.sh start --port "$(free_port)" --dbpath "$work/mongodb")
-fi
-JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-run_db="bench_catalog_$(date +%s)_$$"
-export MONGO_URI JWT_SECRET DB_NAME="$run_db" RUST_LOG=warn LOG_FORMAT=json BCRYPT_COST=4
+stack_log_dir=$results
+stack_start_mongodb
+stack_database
+stack_service_env
+export RUST_LOG=warn
+declare -A port
 port[product-service]=$(free_port)
 port[order-service]=$(free_port)
 
-seeder() { PYTHONPATH="$PYMONGO_PATH" python3 scripts/bench/catalog_seed.py "$@"; }
+seeder() { PYTHONPATH="$pymongo" python3 scripts/bench/catalog_seed.py "$@"; }
 seed() { # products|orders COUNT: seeds, and reads the seeder's key=value lines into ${seed[…]}
   local out="$results/seed-$1-$2.txt" key value
   seeder "$1" "$MONGO_URI" "$DB_NAME" "$2" "$work" >"$out"
@@ -101,15 +98,14 @@ declare -A seed
 start_service() { # SERVICE GROUP SIZE READY_PATH READY_TOTAL [TOKEN]
   local service=$1 url="http://127.0.0.1:${port[$1]}" started health='' ready='' tries
   started=$(now)
-  PORT=${port[$service]} "$bin/$service" >>"$results/$service.log" 2>&1 &
-  pid[$service]=$!
+  stack_start_service "$service" "${port[$service]}"
   for ((tries = 0; tries < 12000; tries++)); do # at most 10 minutes
     if [ -z "$health" ] && curl -fsS -o /dev/null "$url/health" 2>/dev/null; then health=$(since "$started"); fi
     if [ -n "$health" ] && [ "$(python3 scripts/bench/catalog_report.py check "$url$4" "total=$5" "${6:-}")" = ok ]; then
       ready=$(since "$started")
       break
     fi
-    kill -0 "${pid[$service]}" 2>/dev/null || { tail -n 20 "$results/$service.log" >&2; echo "$service stopped; log: $results/$service.log" >&2; exit 1; }
+    stack_running "${service_pid[$service]}" || { tail -n 20 "$results/$service.log" >&2; echo "$service stopped; log: $results/$service.log" >&2; exit 1; }
     sleep 0.05
   done
   [ -n "$ready" ] || { echo "$service did not list the $3 seeded $2 within 10 minutes" >&2; exit 1; }
@@ -120,12 +116,11 @@ start_service() { # SERVICE GROUP SIZE READY_PATH READY_TOTAL [TOKEN]
 rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo -; }
 
 stop_service() { # SERVICE: records its RSS (and mongod's) with its startup times, and stops it
-  local service=$1 mongod=-
-  [ -z "${own_mongo:-}" ] || mongod=$(rss_mb "$(cat "$work/mongodb/mongod.pid")")
-  printf '%s\t%s\t%s\n' "$started_line" "$(rss_mb "${pid[$service]}")" "$mongod" >>"$results/services.tsv"
-  kill "${pid[$service]}"
-  wait "${pid[$service]}" 2>/dev/null || true
-  unset "pid[$service]"
+  local service=$1 mongod=- mongod_pid
+  mongod_pid=$(stack_mongod_pid)
+  [ -z "$mongod_pid" ] || mongod=$(rss_mb "$mongod_pid")
+  printf '%s\t%s\t%s\n' "$started_line" "$(rss_mb "${service_pid[$service]}")" "$mongod" >>"$results/services.tsv"
+  stack_stop_service "$service"
 }
 
 # Measures one route: a check request, a warm-up, then the run, appended to routes.tsv.
@@ -150,7 +145,7 @@ machine() { # what the figures depend on, into machine.txt
   echo "nproc: $(nproc)"
   echo "memory: $(awk '/^MemTotal:/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
   echo "cpu: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
-  if [ -n "${own_mongo:-}" ]; then echo "mongodb: 6.0.5, single-node replica set on this machine"; else echo "mongodb: MONGO_URI"; fi
+  if [ -n "$(stack_mongod_pid)" ]; then echo "mongodb: 6.0.5, single-node replica set on this machine"; else echo "mongodb: MONGO_URI"; fi
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$( [ -z "$(git status --porcelain -- common product-service order-service user-service Cargo.lock 2>/dev/null)" ] || echo ', with uncommitted changes')"
   echo "seconds per run: $seconds, connections: $CONNECTIONS"
   echo "sizes: ${sizes[*]}; orders: ${orders_sizes[*]:-none}"
