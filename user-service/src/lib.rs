@@ -1,7 +1,10 @@
 //! The user service: registration, login with JWT access and refresh tokens, and roles.
 //!
-//! [`app`] builds the whole router from an [`AppState`], so tests drive it without a socket;
-//! [`start`] is what the binary runs after the shared startup in `common_platform::server`.
+//! This file only wires the parts together: it builds the stores ([`store`]) and the two domain
+//! types over them, [`Accounts`] and [`Sessions`] (see [`accounts`]), and the router ([`app`],
+//! which tests drive without a socket; its HTTP layer is in `routes/`). [`start`] is what the
+//! binary runs after the shared startup in `common_platform::server`: it reads the service's own
+//! [`settings`] and makes the admin account.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
@@ -11,6 +14,7 @@ pub mod limits;
 pub mod models;
 pub mod password;
 mod routes;
+pub mod settings;
 pub mod store;
 
 use std::sync::Arc;
@@ -25,28 +29,25 @@ use common_platform::{
 use mongodb::Database;
 
 use crate::{
-    accounts::AdminAccount,
+    accounts::{Accounts, AdminAccount, Sessions},
     limits::ClientLimits,
     password::Passwords,
+    settings::UserSettings,
     store::{LoginAttempts, RefreshTokens, UserStore},
 };
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// The configuration.
+    /// The shared configuration.
     pub config: Arc<Config>,
     /// The database.
     pub db: Database,
-    /// Accounts.
-    pub users: UserStore,
-    /// Refresh tokens.
-    pub refresh_tokens: RefreshTokens,
-    /// The failed-login limit.
-    pub login_attempts: LoginAttempts,
-    /// bcrypt, off the async runtime.
-    pub passwords: Passwords,
-    /// Access-token signing.
+    /// Registration, the admin account, and reading users.
+    pub accounts: Accounts,
+    /// Login, the password grant, refresh and logout.
+    pub sessions: Sessions,
+    /// Access-token verification.
     pub keys: TokenKeys,
     /// Per-client limits on login, registration and refresh.
     pub client_limits: ClientLimits,
@@ -59,25 +60,34 @@ impl FromRef<AppState> for TokenKeys {
 }
 
 impl AppState {
-    /// Builds the state and creates the indexes the service relies on.
-    pub async fn new(config: Config, db: Database) -> anyhow::Result<Self> {
-        let state = Self {
-            users: UserStore::new(&db),
-            refresh_tokens: RefreshTokens::new(&db, config.refresh_token_ttl),
-            login_attempts: LoginAttempts::new(&db),
-            passwords: Passwords::new(config.bcrypt_cost, config.bcrypt_queue_wait).await?,
-            keys: TokenKeys::new(&config.jwt_secret, config.access_token_ttl),
-            client_limits: ClientLimits::new(&config),
-            config: Arc::new(config),
-            db,
-        };
+    /// Builds the state from the shared configuration and the service's own settings, and
+    /// creates the indexes the service relies on.
+    pub async fn new(config: Config, settings: UserSettings, db: Database) -> anyhow::Result<Self> {
+        let users = UserStore::new(&db);
+        let login_attempts = LoginAttempts::new(&db);
+        let refresh_tokens = RefreshTokens::new(&db, settings.refresh_token_ttl);
+        let passwords = Passwords::new(settings.bcrypt_cost, settings.bcrypt_queue_wait).await?;
         tokio::try_join!(
-            state.users.ensure_indexes(),
-            state.refresh_tokens.ensure_indexes(),
-            state.login_attempts.ensure_indexes(),
+            users.ensure_indexes(),
+            refresh_tokens.ensure_indexes(),
+            login_attempts.ensure_indexes(),
         )
         .context("could not create the user service's indexes")?;
-        Ok(state)
+        let keys = TokenKeys::new(&config.jwt_secret, config.access_token_ttl);
+        Ok(Self {
+            accounts: Accounts::new(users.clone(), passwords.clone()),
+            sessions: Sessions::new(
+                users,
+                login_attempts,
+                refresh_tokens,
+                passwords,
+                keys.clone(),
+            ),
+            keys,
+            client_limits: ClientLimits::new(&settings),
+            config: Arc::new(config),
+            db,
+        })
     }
 }
 
@@ -88,12 +98,14 @@ pub fn app(state: AppState) -> Router {
     common_platform::http::service_router(routes::router(state), &config, db)
 }
 
-/// Builds the service for the binary: state, indexes, and the admin account from `ADMIN_EMAIL`
-/// and `ADMIN_PASSWORD` when both are set.
+/// Builds the service for the binary from its own settings (which the shared runner reads right
+/// after the shared configuration, before the database is reached, so a bad value stops the
+/// binary naming it): state, indexes, and the admin account from `ADMIN_EMAIL` and
+/// `ADMIN_PASSWORD` when both are set.
 ///
 /// Startup fails when a non-admin account with another password holds `ADMIN_EMAIL`: serving
 /// without the admin the operator asked for would hide that someone may have claimed the address.
-pub async fn start(context: ServiceContext) -> anyhow::Result<Router> {
+pub async fn start(context: ServiceContext, settings: UserSettings) -> anyhow::Result<Router> {
     let env = Env::new(|name| std::env::var(name).ok());
     // The password exactly as given: trimming a secret would make it another password.
     let admin = match (env.string("ADMIN_EMAIL"), env.secret("ADMIN_PASSWORD")) {
@@ -102,9 +114,13 @@ pub async fn start(context: ServiceContext) -> anyhow::Result<Router> {
         (Some(_), None) => anyhow::bail!("ADMIN_PASSWORD is required when ADMIN_EMAIL is set"),
         (None, Some(_)) => anyhow::bail!("ADMIN_EMAIL is required when ADMIN_PASSWORD is set"),
     };
-    let state = AppState::new(context.config, context.db).await?;
+    let state = AppState::new(context.config, settings, context.db).await?;
     if let Some((email, password)) = admin {
-        match accounts::ensure_admin(&state, &email, password.expose()).await? {
+        match state
+            .accounts
+            .ensure_admin(&email, password.expose())
+            .await?
+        {
             AdminAccount::Present | AdminAccount::Promoted | AdminAccount::Created => {}
             AdminAccount::TakenByAnother => anyhow::bail!(
                 "ADMIN_EMAIL {email} is registered to a non-admin account whose password is not \

@@ -27,18 +27,22 @@ use std::{
 };
 
 use axum::{
-    extract::{ConnectInfo, Request, State},
+    extract::{ConnectInfo, Request},
     http::{HeaderMap, HeaderName},
-    middleware::Next,
-    response::Response,
 };
-use common_api::{ApiError, error::ErrorBody};
-use common_platform::config::Config;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
-use utoipa::IntoResponses;
+
+use crate::settings::UserSettings;
 
 /// Forget idle clients every this many checks, so the table does not grow without bound.
 const PRUNE_EVERY: u64 = 4096;
+
+/// A client that has spent its limit, and how long until its next request is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimited {
+    /// Whole seconds, at least one.
+    pub retry_after_secs: u64,
+}
 
 /// The per-client limits of the rate-limited routes. Cheap to clone.
 #[derive(Clone)]
@@ -52,16 +56,16 @@ pub struct ClientLimits {
 impl ClientLimits {
     /// Limits from `RATE_LIMIT_PER_MINUTE`, `RATE_LIMIT_BURST`, `TRUSTED_PROXY_HEADER` and
     /// `TRUSTED_PROXY_HOPS`.
-    pub fn new(config: &Config) -> Self {
-        // Config refuses zero for both; the fallback only keeps this free of a panic path.
-        let per_minute = NonZeroU32::new(config.rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(config.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
+    pub fn new(settings: &UserSettings) -> Self {
+        // The settings refuse zero for both; the fallback only keeps this free of a panic path.
+        let per_minute = NonZeroU32::new(settings.rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
         Self {
             limiter: Arc::new(RateLimiter::keyed(
                 Quota::per_minute(per_minute).allow_burst(burst),
             )),
-            trusted_header: config.trusted_proxy_header.clone(),
-            trusted_hops: config.trusted_proxy_hops,
+            trusted_header: settings.trusted_proxy_header.clone(),
+            trusted_hops: settings.trusted_proxy_hops,
             checks: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -85,31 +89,17 @@ impl ClientLimits {
     }
 
     /// Counts one request of `client`: `Err(RateLimited)` once its limit is spent.
-    pub fn check(&self, client: IpAddr) -> Result<(), ApiError> {
+    pub fn check(&self, client: IpAddr) -> Result<(), RateLimited> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
             self.limiter.retain_recent();
         }
         self.limiter.check_key(&client).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.limiter.clock().now());
-            ApiError::RateLimited {
+            RateLimited {
                 retry_after_secs: whole_seconds_up(wait),
             }
         })
     }
-}
-
-/// Middleware for the rate-limited routes: answers 429 `RATE_LIMITED` past a client's limit.
-pub async fn limit_per_client(
-    State(limits): State<ClientLimits>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let client = limits.client_of(&request);
-    if let Err(err) = limits.check(client) {
-        tracing::warn!(%client, path = request.uri().path(), "client rate limited");
-        return Err(err);
-    }
-    Ok(next.run(request).await)
 }
 
 /// The address `hops` entries from the right of the comma-separated list in the `name` headers
@@ -148,31 +138,6 @@ fn client_key(ip: IpAddr) -> IpAddr {
 fn whole_seconds_up(wait: Duration) -> u64 {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     secs.max(1)
-}
-
-/// 429 `RATE_LIMITED` of the rate-limited routes (login lists its own 429, which has two causes).
-#[derive(IntoResponses)]
-pub enum RateLimitedError {
-    /// The client sent too many requests.
-    #[response(
-        status = 429,
-        description = "Too many requests from this client (IP address): `RATE_LIMITED`, see `RATE_LIMIT_PER_MINUTE` and `RATE_LIMIT_BURST`",
-        headers(("Retry-After" = u64, description = "Seconds until the client may try again"))
-    )]
-    RateLimited(ErrorBody),
-}
-
-/// The 503 of the routes that hash a password; it replaces the shared `DbUnavailable` set there,
-/// since an operation lists each status once.
-#[derive(IntoResponses)]
-pub enum BusyOrDbUnavailable {
-    /// The database or the password hasher cannot serve the request now.
-    #[response(
-        status = 503,
-        description = "Database unavailable (`DB_UNAVAILABLE`), or too many password checks queued (`OVERLOADED`, with `Retry-After: 1`)",
-        headers(("Retry-After" = u64, description = "With `OVERLOADED`: seconds until the client may try again"))
-    )]
-    Unavailable(ErrorBody),
 }
 
 #[cfg(test)]

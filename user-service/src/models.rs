@@ -1,11 +1,17 @@
 //! Request and response bodies of the user service, and the rules their fields must follow.
 
-use common_api::{ApiResult, auth::Role, error::Violations, time::rfc3339, validate::Validate};
+use common_api::{
+    ApiResult,
+    auth::{AccessToken, Role},
+    error::Violations,
+    time::rfc3339,
+    validate::Validate,
+};
 use email_address::{EmailAddress, Options};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::{email::normalize_email, store::UserDoc};
+use crate::{accounts::SignedIn, email::normalize_email, store::UserDoc};
 
 /// The shortest password accepted, in bytes.
 pub const MIN_PASSWORD_BYTES: usize = 8;
@@ -172,6 +178,16 @@ pub struct AccessTokenResponse {
     pub expires_in: u64,
 }
 
+impl From<AccessToken> for AccessTokenResponse {
+    fn from(access: AccessToken) -> Self {
+        Self {
+            access_token: access.token,
+            token_type: "bearer",
+            expires_in: access.expires_in,
+        }
+    }
+}
+
 /// `POST /users/refresh` and `POST /users/logout`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
@@ -193,6 +209,17 @@ pub struct TokenResponse {
     pub expires_in: u64,
     /// An opaque token for `POST /users/refresh`; each can be used once.
     pub refresh_token: String,
+}
+
+impl From<SignedIn> for TokenResponse {
+    fn from(signed_in: SignedIn) -> Self {
+        Self {
+            access_token: signed_in.access.token,
+            token_type: "bearer",
+            expires_in: signed_in.access.expires_in,
+            refresh_token: signed_in.refresh_token,
+        }
+    }
 }
 
 /// The answer to a registration.

@@ -11,7 +11,6 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use common_api::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
@@ -26,6 +25,18 @@ impl fmt::Debug for PasswordHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PasswordHash([redacted])")
     }
+}
+
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// No bcrypt slot came free within the queue wait: the client may try again after this many
+    /// seconds.
+    #[error("too many password checks queued; retry after {retry_after_secs}s")]
+    Overloaded { retry_after_secs: u64 },
+    /// The hash could not be computed (a bug, or a hashing task that died).
+    #[error(transparent)]
+    Failed(anyhow::Error),
 }
 
 /// Hashes and verifies passwords. Cheap to clone.
@@ -63,9 +74,9 @@ impl Passwords {
     ///
     /// bcrypt reads at most 72 bytes; up to that every byte counts. (`non_truncating_hash` would
     /// also refuse exactly 72, only because no terminating NUL fits, which the contract allows.)
-    pub async fn hash(&self, password: String) -> ApiResult<PasswordHash> {
+    pub async fn hash(&self, password: String) -> Result<PasswordHash, HashError> {
         if password.len() > MAX_PASSWORD_BYTES {
-            return Err(ApiError::internal(anyhow::anyhow!(
+            return Err(HashError::Failed(anyhow::anyhow!(
                 "a password over {MAX_PASSWORD_BYTES} bytes reached the hasher"
             )));
         }
@@ -73,7 +84,7 @@ impl Passwords {
         self.blocking(move || bcrypt::hash(password, cost))
             .await?
             .map(PasswordHash)
-            .map_err(ApiError::internal)
+            .map_err(|err| HashError::Failed(err.into()))
     }
 
     /// Whether `password` matches `hash`.
@@ -81,7 +92,11 @@ impl Passwords {
     /// Without a hash (an unknown email), or with a password over 72 bytes (which registration
     /// refuses, so it matches nothing), it checks against the dummy and answers `false`: every
     /// answer costs one verification and takes about the same time.
-    pub async fn verify(&self, password: String, hash: Option<&PasswordHash>) -> ApiResult<bool> {
+    pub async fn verify(
+        &self,
+        password: String,
+        hash: Option<&PasswordHash>,
+    ) -> Result<bool, HashError> {
         let target = hash
             .filter(|_| password.len() <= MAX_PASSWORD_BYTES)
             .cloned();
@@ -95,7 +110,7 @@ impl Passwords {
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> ApiResult<T> {
+    ) -> Result<T, HashError> {
         // The permit moves into the blocking task: if the request is dropped (client gone,
         // timeout), the hash still runs to the end, and keeps its slot until then.
         // The semaphore is fair (first come, first served), so a wait bound is a queue bound:
@@ -108,17 +123,17 @@ impl Passwords {
                     .await
                     .map_err(|_| {
                         tracing::warn!("bcrypt queue full; request refused as overloaded");
-                        ApiError::Overloaded {
+                        HashError::Overloaded {
                             retry_after_secs: 1,
                         }
                     })?
-                    .map_err(ApiError::internal)?;
+                    .map_err(|err| HashError::Failed(err.into()))?;
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
                 work()
             })
             .await
-            .map_err(ApiError::internal)
+            .map_err(|err| HashError::Failed(err.into()))
         })
         .await
     }
@@ -177,7 +192,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                ApiError::Overloaded {
+                HashError::Overloaded {
                     retry_after_secs: 1
                 }
             ),

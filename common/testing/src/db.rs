@@ -1,5 +1,7 @@
 //! A fresh database per test, the test configuration, and callers with tokens.
 
+use std::sync::Arc;
+
 use mongodb::{Database, bson::oid::ObjectId};
 
 use common_api::auth::Role;
@@ -15,22 +17,56 @@ pub fn test_mongo_uri() -> String {
     std::env::var("MONGO_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into())
 }
 
-/// A configuration for tests: the given database, the test secret, the cheapest bcrypt cost, and
-/// any `overrides` (pairs of variable name and value).
+/// The variables of a test configuration: the given database, the test secret, the cheapest
+/// bcrypt cost, and `overrides` (pairs of variable name and value), which win. A service reads
+/// its own settings through it as [`test_config`] reads the shared ones, so one override reaches
+/// both.
+pub fn test_lookup(
+    mongo_uri: &str,
+    db_name: &str,
+    overrides: &[(&str, &str)],
+) -> impl Fn(&str) -> Option<String> + Clone + Send + Sync + use<> {
+    TestVariables::new(mongo_uri, db_name, overrides).lookup()
+}
+
+/// A configuration for tests: [`Config`] read through [`test_lookup`].
 pub fn test_config(mongo_uri: &str, db_name: &str, overrides: &[(&str, &str)]) -> Config {
-    Config::from_lookup(0, |name| {
-        if let Some((_, value)) = overrides.iter().find(|(key, _)| *key == name) {
-            return Some((*value).to_owned());
+    TestVariables::new(mongo_uri, db_name, overrides).config()
+}
+
+/// The variables behind [`test_lookup`]: the overrides first, so the first match wins.
+#[derive(Clone)]
+struct TestVariables(Arc<[(String, String)]>);
+
+impl TestVariables {
+    fn new(mongo_uri: &str, db_name: &str, overrides: &[(&str, &str)]) -> Self {
+        let defaults = [
+            ("MONGO_URI", mongo_uri),
+            ("DB_NAME", db_name),
+            ("JWT_SECRET", TEST_JWT_SECRET),
+            ("BCRYPT_COST", "4"),
+        ];
+        let variables = overrides.iter().chain(&defaults);
+        Self(
+            variables
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+        )
+    }
+
+    fn lookup(&self) -> impl Fn(&str) -> Option<String> + Clone + Send + Sync + use<> {
+        let variables = Arc::clone(&self.0);
+        move |name| {
+            variables
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
         }
-        match name {
-            "MONGO_URI" => Some(mongo_uri.to_owned()),
-            "DB_NAME" => Some(db_name.to_owned()),
-            "JWT_SECRET" => Some(TEST_JWT_SECRET.to_owned()),
-            "BCRYPT_COST" => Some("4".to_owned()),
-            _ => None,
-        }
-    })
-    .expect("the test configuration is valid")
+    }
+
+    fn config(&self) -> Config {
+        Config::from_lookup(0, self.lookup()).expect("the test configuration is valid")
+    }
 }
 
 /// A database of its own for one test, dropped when the value is dropped.
@@ -39,6 +75,8 @@ pub struct TestDb {
     pub config: Config,
     /// The database handle.
     pub db: Database,
+    /// What [`TestDb::config`] was read from, for a service's own settings.
+    variables: TestVariables,
 }
 
 impl TestDb {
@@ -55,7 +93,8 @@ impl TestDb {
     /// Like [`TestDb::with_overrides`], on the server at `uri` (such as a [`Mongod`]).
     pub async fn on_server(uri: &str, service: &str, overrides: &[(&str, &str)]) -> Self {
         let name = format!("{}_test_{}", service.replace('-', "_"), ObjectId::new());
-        let config = test_config(uri, &name, overrides);
+        let variables = TestVariables::new(uri, &name, overrides);
+        let config = variables.config();
         let db = db::connect(&config, "tests")
             .await
             .expect("MONGO_URI parses");
@@ -66,7 +105,17 @@ impl TestDb {
                  Run the tests with scripts/test.sh, which starts one."
             );
         }
-        Self { config, db }
+        Self {
+            config,
+            db,
+            variables,
+        }
+    }
+
+    /// The variables [`TestDb::config`] was read from (see [`test_lookup`]), for a service to
+    /// read its own settings with the same overrides.
+    pub fn lookup(&self) -> impl Fn(&str) -> Option<String> + Clone + Send + Sync + use<> {
+        self.variables.lookup()
     }
 
     /// How many documents of `collection` match `filter`.

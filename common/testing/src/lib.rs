@@ -23,7 +23,7 @@ mod process;
 
 pub use app::{TestApp, access_token};
 pub use client::{TestClient, TestRequest, TestResponse};
-pub use db::{Caller, TEST_JWT_SECRET, TestDb, test_config, test_mongo_uri};
+pub use db::{Caller, TEST_JWT_SECRET, TestDb, test_config, test_lookup, test_mongo_uri};
 pub use metrics::metric;
 pub use mongod::Mongod;
 pub use openapi::missing_shared_responses;

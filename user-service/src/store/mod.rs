@@ -8,3 +8,14 @@ mod users;
 pub use login_attempts::{FailureRecord, LoginAttempts, LoginLimit};
 pub use refresh_tokens::{RefreshOutcome, RefreshTokens};
 pub use users::{UserDoc, UserStore};
+
+/// Why a store could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused the operation or could not be reached.
+    #[error(transparent)]
+    Db(#[from] mongodb::error::Error),
+    /// The system's source of randomness failed, so no refresh token could be made.
+    #[error("no random bytes for a refresh token: {0}")]
+    Random(getrandom::Error),
+}

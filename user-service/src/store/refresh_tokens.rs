@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use common_api::{ApiError, ApiResult, time};
+use common_api::time;
 use common_platform::db::ttl_index;
 use mongodb::{
     Collection, Database, IndexModel,
@@ -19,6 +19,8 @@ use mongodb::{
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use super::StoreError;
 
 /// A stored refresh token.
 #[derive(Debug, Serialize, Deserialize)]
@@ -73,9 +75,9 @@ impl RefreshTokens {
     }
 
     /// Creates a new refresh token for `user_id` and returns it (the only time it exists in clear).
-    pub async fn issue(&self, user_id: ObjectId) -> ApiResult<String> {
+    pub async fn issue(&self, user_id: ObjectId) -> Result<String, StoreError> {
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
+        getrandom::fill(&mut bytes).map_err(StoreError::Random)?;
         let token = URL_SAFE_NO_PAD.encode(bytes);
         let now = DateTime::now();
         let expires_at = time::plus(now, self.ttl);
@@ -92,7 +94,7 @@ impl RefreshTokens {
     }
 
     /// Trades `token`, if it is valid, for a new one; detects the reuse of a spent one.
-    pub async fn rotate(&self, token: &str) -> ApiResult<RefreshOutcome> {
+    pub async fn rotate(&self, token: &str) -> Result<RefreshOutcome, StoreError> {
         let old = hash(token);
         let valid = doc! { "_id": &old, "spent": false, "expires_at": { "$gt": DateTime::now() } };
         let Some(current) = self.tokens.find_one(valid.clone()).await? else {

@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use common_testing::{TestClient, TestDb, TestResponse};
 use serde_json::{Value, json};
-use user_service::{AppState, accounts, app};
+use user_service::{AppState, app, settings::UserSettings};
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -28,18 +28,21 @@ const GENEROUS_LIMITS: &[(&str, &str)] = &[
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let overrides = [overrides, GENEROUS_LIMITS].concat();
     let db = TestDb::with_overrides("user_service", &overrides).await;
-    let state = AppState::new(db.config.clone(), db.db.clone())
-        .await
-        .expect("the service starts");
+    let state = state_on(&db).await;
     TestApp::with_state(TestClient::new(app(state.clone())), state, db)
 }
 
 /// Another instance of the service on the same database, as after a restart or on a replica.
 pub async fn replica_of(app: &TestApp) -> TestClient {
-    let state = AppState::new(app.db.config.clone(), app.db.db.clone())
+    TestClient::new(user_service::app(state_on(&app.db).await))
+}
+
+/// The state of a service on `db`, with its configuration and the same overrides.
+pub async fn state_on(db: &TestDb) -> AppState {
+    let settings = UserSettings::from_lookup(db.lookup()).expect("the test settings are valid");
+    AppState::new(db.config.clone(), settings, db.db.clone())
         .await
-        .expect("the service starts");
-    TestClient::new(user_service::app(state))
+        .expect("the service starts")
 }
 
 /// The steps most tests share, as a user of the API would take them.
@@ -84,7 +87,9 @@ impl UserSteps for TestApp {
     }
 
     async fn signed_in_admin(&self) -> (String, Value) {
-        accounts::ensure_admin(&self.state, "admin@example.com", PASSWORD)
+        self.state
+            .accounts
+            .ensure_admin("admin@example.com", PASSWORD)
             .await
             .expect("admin created");
         let tokens = tokens_for(self, "admin@example.com").await;

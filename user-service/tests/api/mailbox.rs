@@ -5,7 +5,6 @@
 use axum::http::StatusCode;
 use mongodb::bson::doc;
 use serde_json::json;
-use user_service::accounts;
 
 use crate::helpers::{PASSWORD, UserSteps, access, spawn_app};
 
@@ -116,10 +115,14 @@ async fn failures_under_different_spellings_of_one_mailbox_share_one_limit() {
 async fn the_admin_email_is_normalised_like_any_other() {
     let app = spawn_app().await;
 
-    accounts::ensure_admin(&app.state, " ＲＯＯＴ@Bücher.example", PASSWORD)
+    app.state
+        .accounts
+        .ensure_admin(" ＲＯＯＴ@Bücher.example", PASSWORD)
         .await
         .expect("admin created");
-    accounts::ensure_admin(&app.state, "root@xn--bcher-kva.example", PASSWORD)
+    app.state
+        .accounts
+        .ensure_admin("root@xn--bcher-kva.example", PASSWORD)
         .await
         .expect("admin found");
 

@@ -3,23 +3,26 @@
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use common_testing::{Mongod, TestClient, test_config};
+use common_platform::config::Config;
+use common_testing::{Mongod, TestClient, test_lookup};
 use serde_json::json;
-use user_service::{AppState, app};
+use user_service::{AppState, app, settings::UserSettings};
 
 use crate::helpers::PASSWORD;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_db_answers_503_within_2_s_while_mongodb_is_down_and_200_once_it_is_back() {
     let mut mongod = Mongod::start_standalone().await;
-    let config = test_config(&mongod.uri(), "outage", &[]);
+    let lookup = test_lookup(&mongod.uri(), "outage", &[]);
+    let config = Config::from_lookup(0, &lookup).unwrap();
+    let settings = UserSettings::from_lookup(&lookup).unwrap();
     let db = common_platform::db::connect(&config, "tests")
         .await
         .unwrap();
     common_platform::db::wait_until_reachable(&db, 20)
         .await
         .unwrap();
-    let client = TestClient::new(app(AppState::new(config, db).await.unwrap()));
+    let client = TestClient::new(app(AppState::new(config, settings, db).await.unwrap()));
     assert_eq!(client.get("/health/db").send().await.status, StatusCode::OK);
 
     mongod.stop();

@@ -4,9 +4,8 @@
 use axum::http::StatusCode;
 use mongodb::bson::{Document, doc};
 use serde_json::json;
-use user_service::{AppState, accounts};
 
-use crate::helpers::{PASSWORD, UserSteps, access, spawn_app};
+use crate::helpers::{PASSWORD, UserSteps, access, spawn_app, state_on};
 
 #[tokio::test]
 async fn me_returns_the_callers_account_with_its_creation_time() {
@@ -211,10 +210,14 @@ async fn out_of_range_paging_is_422_at_the_query_parameter() {
 async fn the_admin_account_is_created_once_and_can_sign_in() {
     let app = spawn_app().await;
 
-    accounts::ensure_admin(&app.state, "Root@Example.com", PASSWORD)
+    app.state
+        .accounts
+        .ensure_admin("Root@Example.com", PASSWORD)
         .await
         .unwrap();
-    accounts::ensure_admin(&app.state, "root@example.com", PASSWORD)
+    app.state
+        .accounts
+        .ensure_admin("root@example.com", PASSWORD)
         .await
         .unwrap();
 
@@ -234,13 +237,13 @@ async fn the_admin_account_is_created_once_and_can_sign_in() {
 #[tokio::test]
 async fn two_replicas_making_the_admin_account_at_once_make_one_and_both_start() {
     let app = spawn_app().await;
-    let other = AppState::new(app.db.config.clone(), app.db.db.clone())
-        .await
-        .unwrap();
+    let other = state_on(&app.db).await;
 
     let (first, second) = tokio::join!(
-        accounts::ensure_admin(&app.state, "root@example.com", PASSWORD),
-        accounts::ensure_admin(&other, "root@example.com", PASSWORD),
+        app.state
+            .accounts
+            .ensure_admin("root@example.com", PASSWORD),
+        other.accounts.ensure_admin("root@example.com", PASSWORD),
     );
 
     first.unwrap();
@@ -261,14 +264,14 @@ async fn an_existing_account_becomes_admin_only_with_the_admin_password() {
     app.register("squatter@example.com", "buyer").await;
     app.register("owner@example.com", "buyer").await;
 
-    accounts::ensure_admin(
-        &app.state,
-        "squatter@example.com",
-        "the real admin password",
-    )
-    .await
-    .unwrap();
-    accounts::ensure_admin(&app.state, "owner@example.com", PASSWORD)
+    app.state
+        .accounts
+        .ensure_admin("squatter@example.com", "the real admin password")
+        .await
+        .unwrap();
+    app.state
+        .accounts
+        .ensure_admin("owner@example.com", PASSWORD)
         .await
         .unwrap();
 
@@ -291,10 +294,16 @@ async fn an_existing_account_becomes_admin_only_with_the_admin_password() {
 async fn an_invalid_admin_setting_is_refused_by_name() {
     let app = spawn_app().await;
 
-    let bad_email = accounts::ensure_admin(&app.state, "root", PASSWORD)
+    let bad_email = app
+        .state
+        .accounts
+        .ensure_admin("root", PASSWORD)
         .await
         .unwrap_err();
-    let bad_password = accounts::ensure_admin(&app.state, "root@example.com", "short")
+    let bad_password = app
+        .state
+        .accounts
+        .ensure_admin("root@example.com", "short")
         .await
         .unwrap_err();
 

@@ -17,7 +17,8 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    pub(super) fn invalid(name: &'static str, reason: impl fmt::Display) -> Self {
+    /// The setting `name` has a value that cannot be used, for `reason`.
+    pub fn invalid(name: &'static str, reason: impl fmt::Display) -> Self {
         Self::Invalid {
             name,
             reason: reason.to_string(),
@@ -27,7 +28,8 @@ impl ConfigError {
 
 /// Typed access to environment variables with errors that name the variable.
 ///
-/// Services use it for their own settings (such as the admin account of the user service).
+/// [`Config`](super::Config) reads the shared settings through it, and a service its own, from
+/// the same lookup.
 pub struct Env<F> {
     lookup: F,
 }

@@ -1,12 +1,15 @@
 //! Service configuration, read once at startup from the environment.
 //!
-//! Every setting is checked here, so a bad value stops the service with a message that names the
-//! variable instead of surfacing later as a confusing runtime error. `.env` is loaded by the binary
-//! (see [`crate::server`]), never by library code, so tests build a [`Config`] from a plain map.
+//! [`Config`] holds the settings every service reads; a setting only one service reads belongs to
+//! that service, which reads it with [`Env`] through the same lookup (the process environment, or
+//! a test's own map). Every setting is checked as it is read, so a bad value stops the service
+//! with a message that names the variable instead of surfacing later as a confusing runtime
+//! error. `.env` is loaded by the binary (see [`crate::server`]), never by library code, so tests
+//! build a [`Config`] from a plain map.
 
 use std::{net::IpAddr, str::FromStr, time::Duration};
 
-use axum::http::{HeaderName, HeaderValue, Uri};
+use axum::http::{HeaderValue, Uri};
 pub use common_api::secret::Secret;
 
 /// The shortest `JWT_SECRET` accepted: HS256 keys shorter than the hash output weaken the MAC.
@@ -67,36 +70,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `ACCESS_TOKEN_EXPIRE_MINUTES`, default 30.
     pub access_token_ttl: Duration,
-    /// `REFRESH_TOKEN_EXPIRE_DAYS`, default 7.
-    pub refresh_token_ttl: Duration,
-    /// `BCRYPT_COST`, default 12.
-    ///
-    /// Only the user service hashes passwords. It is read here with the shared settings so that
-    /// a bad value stops that service before it connects to the database, in the same message
-    /// shape as every other setting, and so tests set it to the cheapest cost in one place.
-    pub bcrypt_cost: u32,
     /// `REQUEST_TIMEOUT_SECS`, default 10: the longest a request may take before it is answered 503.
     pub request_timeout: Duration,
-    /// `RATE_LIMIT_PER_MINUTE`, default 30: the sustained rate of login, register and refresh
-    /// requests each client (IP address) may send to the user service.
-    pub rate_limit_per_minute: u32,
-    /// `RATE_LIMIT_BURST`, default 5: how many of those requests a client may send at once
-    /// before the sustained rate applies.
-    pub rate_limit_burst: u32,
-    /// `TRUSTED_PROXY_HEADER`, unset by default: a header that the proxies in front of the service
-    /// append to (such as `X-Forwarded-For`), whose entry [`Config::trusted_proxy_hops`] from the
-    /// right is the client's. Unset, the client is the peer address, and no header a client sends
-    /// can change it.
-    pub trusted_proxy_header: Option<HeaderName>,
-    /// `TRUSTED_PROXY_HOPS`, default 1 (1–10): how many proxies in front of the service append to
-    /// [`Config::trusted_proxy_header`], so the client is that many entries from the right of the
-    /// header's list (the leftmost entry when the list is shorter). Behind one proxy it is 1;
-    /// behind a CDN whose edge address the last proxy appends too, 2. More than 1 without the
-    /// header is refused, since it would silently do nothing.
-    pub trusted_proxy_hops: usize,
-    /// `BCRYPT_QUEUE_WAIT_MS`, default 1000: how long a request waits for a free bcrypt slot
-    /// before it is answered 503 `OVERLOADED`.
-    pub bcrypt_queue_wait: Duration,
     /// `HEADER_READ_TIMEOUT_SECS`, default 10: how long a connection may take to send a request's
     /// headers, and how long a kept-alive connection may stay idle, before it is closed.
     pub header_read_timeout: Duration,
@@ -142,27 +117,10 @@ impl Config {
             access_token_ttl: Duration::from_secs(
                 60 * env.parse_in_range("ACCESS_TOKEN_EXPIRE_MINUTES", 30, 1..=24 * 60)?,
             ),
-            refresh_token_ttl: Duration::from_secs(
-                24 * 3600 * env.parse_in_range("REFRESH_TOKEN_EXPIRE_DAYS", 7, 1..=365)?,
-            ),
-            bcrypt_cost: env.parse_in_range("BCRYPT_COST", 12, 4..=31)?,
             request_timeout: Duration::from_secs(env.parse_in_range(
                 "REQUEST_TIMEOUT_SECS",
                 10,
                 1..=300,
-            )?),
-            rate_limit_per_minute: env.parse_in_range(
-                "RATE_LIMIT_PER_MINUTE",
-                30,
-                1..=1_000_000,
-            )?,
-            rate_limit_burst: env.parse_in_range("RATE_LIMIT_BURST", 5, 1..=1_000_000)?,
-            trusted_proxy_header: trusted_proxy_header(&env)?,
-            trusted_proxy_hops: trusted_proxy_hops(&env)?,
-            bcrypt_queue_wait: Duration::from_millis(env.parse_in_range(
-                "BCRYPT_QUEUE_WAIT_MS",
-                1000,
-                1..=60_000,
             )?),
             header_read_timeout: Duration::from_secs(env.parse_in_range(
                 "HEADER_READ_TIMEOUT_SECS",
@@ -261,37 +219,6 @@ fn jwt_secret(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<Secret, Conf
         ));
     }
     Ok(Secret::new(secret))
-}
-
-fn trusted_proxy_header(
-    env: &Env<impl Fn(&str) -> Option<String>>,
-) -> Result<Option<HeaderName>, ConfigError> {
-    env.string("TRUSTED_PROXY_HEADER")
-        .map(|name| {
-            HeaderName::try_from(name.as_str()).map_err(|_| {
-                ConfigError::invalid(
-                    "TRUSTED_PROXY_HEADER",
-                    format!("`{name}` is not a header name such as X-Forwarded-For"),
-                )
-            })
-        })
-        .transpose()
-}
-
-/// The most `TRUSTED_PROXY_HOPS` accepted: more proxies that append than any real chain has.
-const MAX_TRUSTED_PROXY_HOPS: usize = 10;
-
-fn trusted_proxy_hops(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<usize, ConfigError> {
-    let hops = env.parse_in_range("TRUSTED_PROXY_HOPS", 1, 1..=MAX_TRUSTED_PROXY_HOPS)?;
-    // Hops count entries of the trusted header; without one they would be ignored, and a
-    // deployment that meant to look past a CDN would key every client by the peer address.
-    if hops > 1 && env.string("TRUSTED_PROXY_HEADER").is_none() {
-        return Err(ConfigError::invalid(
-            "TRUSTED_PROXY_HOPS",
-            format!("{hops} needs TRUSTED_PROXY_HEADER, the header those proxies append to"),
-        ));
-    }
-    Ok(hops)
 }
 
 fn cors_origins(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<CorsOrigins, ConfigError> {

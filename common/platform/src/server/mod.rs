@@ -20,7 +20,10 @@ use tokio::{
     sync::{Semaphore, watch},
 };
 
-use crate::{config::Config, db, telemetry};
+use crate::{
+    config::{Config, ConfigError},
+    db, telemetry,
+};
 
 /// How many times startup pings the database before giving up.
 const STARTUP_PING_ATTEMPTS: u32 = 5;
@@ -98,7 +101,24 @@ where
     F: FnOnce(ServiceContext) -> Fut,
     Fut: Future<Output = anyhow::Result<Router>>,
 {
-    match start(name, default_port, build).await {
+    run_with_settings(name, default_port, || Ok(()), |context, ()| build(context)).await
+}
+
+/// [`run`] for a service with settings of its own: `read_settings` reads them right after the
+/// shared configuration, before the database is reached, so a bad value stops the process naming
+/// its variable whether or not MongoDB answers; `build` gets them with the context.
+pub async fn run_with_settings<S, R, F, Fut>(
+    name: &'static str,
+    default_port: u16,
+    read_settings: R,
+    build: F,
+) -> ExitCode
+where
+    R: FnOnce() -> Result<S, ConfigError>,
+    F: FnOnce(ServiceContext, S) -> Fut,
+    Fut: Future<Output = anyhow::Result<Router>>,
+{
+    match start(name, default_port, read_settings, build).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %format!("{err:#}"), "{name} stopped");
@@ -108,13 +128,20 @@ where
     }
 }
 
-async fn start<F, Fut>(name: &'static str, default_port: u16, build: F) -> anyhow::Result<()>
+async fn start<S, R, F, Fut>(
+    name: &'static str,
+    default_port: u16,
+    read_settings: R,
+    build: F,
+) -> anyhow::Result<()>
 where
-    F: FnOnce(ServiceContext) -> Fut,
+    R: FnOnce() -> Result<S, ConfigError>,
+    F: FnOnce(ServiceContext, S) -> Fut,
     Fut: Future<Output = anyhow::Result<Router>>,
 {
     load_dotenv()?;
     let config = Config::from_env(default_port)?;
+    let settings = read_settings()?;
     telemetry::init(config.log_format, name).context("could not set up trace export")?;
     if config.metrics_path.is_some() {
         crate::metrics::install(name);
@@ -130,11 +157,14 @@ where
     let address = (config.host, config.port);
     let connections = ConnectionSettings::from_config(&config);
     let (stop, stopping) = watch::channel(false);
-    let app = build(ServiceContext {
-        config,
-        db,
-        shutdown: Shutdown(stopping),
-    })
+    let app = build(
+        ServiceContext {
+            config,
+            db,
+            shutdown: Shutdown(stopping),
+        },
+        settings,
+    )
     .await?;
     let listener = TcpListener::bind(address).await.with_context(|| {
         format!(
