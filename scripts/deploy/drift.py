@@ -7,7 +7,7 @@ The truth comes from the code and the configuration reference, never from a list
     and RUST_LOG where tracing-subscriber's EnvFilter reads it), each scoped to the crate that reads
     it (common/: every service; <service>/: that service only), and the rows of the settings table
     in docs/configuration.md (its "## Settings" section), which must list exactly those names;
-  - ports: the `run("user-service", 8001, ...)` call in each <service>/src/main.rs;
+  - ports: the `run("user-service", 8001, ...)` (or `run_with_settings`) call in each <service>/src/main.rs;
   - routes: the `#[utoipa::path(..., path = "...")]` attributes of every source file under
     <service>/src/ and of common/platform/src/http/health.rs (the health routes every service serves).
 
@@ -125,7 +125,7 @@ def default_ports() -> dict[str, int]:
     ports = {}
     for service in SERVICES:
         main = (ROOT / service / "src" / "main.rs").read_text()
-        found = re.search(r'run\(\s*"([a-z-]+)",\s*(\d+)', main)
+        found = re.search(r'run(?:_with_settings)?\(\s*"([a-z-]+)",\s*(\d+)', main)
         if found and found.group(1) == service:
             ports[service] = int(found.group(2))
     return ports
