@@ -1,36 +1,35 @@
 //! The product service: the catalog, with literal case-insensitive search, filters, sorts, paging,
-//! atomic stock adjustments and categories.
+//! atomic stock adjustments, categories and images.
 //!
-//! Writes go to MongoDB; lists, searches, counts and categories are answered from the in-memory
-//! [`catalog`], which MongoDB feeds. [`app`] builds the whole router from an [`AppState`], so tests
-//! drive it without a socket; [`start`] is what the binary runs after the shared startup in
-//! `common_platform::server`.
+//! Three layers, as in every service: `routes` (HTTP only) call the domain, [`Products`]
+//! (every product write, kept in the in-memory read model that answers lists, and settled with
+//! its category), which owns the small [`store`]s. This file only wires them: it builds the
+//! stores and the domain, the router ([`app`], which tests drive without a socket), and, in
+//! [`start`], the image sweep the binary runs.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod catalog;
-pub mod categories;
-pub mod images;
 pub mod models;
+pub mod products;
 mod routes;
+pub mod settings;
 pub mod store;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::{Router, extract::FromRef};
 use common_api::auth::TokenKeys;
 use common_platform::{
-    config::{Config, ConfigError, Env},
+    config::Config,
     server::{ServiceContext, Shutdown},
 };
 use mongodb::Database;
 
+pub use crate::settings::ProductSettings;
 use crate::{
-    catalog::{Catalog, feed},
-    categories::Categories,
-    images::ImageStore,
-    store::ProductStore,
+    products::{Products, images},
+    store::{CategoryStore, ImageFiles, ProductStore},
 };
 
 /// Everything the handlers share. Cheap to clone.
@@ -40,14 +39,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The database.
     pub db: Database,
-    /// Products: writes and reads by id.
-    pub products: ProductStore,
-    /// The read model that answers lists.
-    pub catalog: Catalog,
-    /// Product images (GridFS).
-    pub images: ImageStore,
-    /// Categories: their documents in memory, and the flows that change them.
-    pub categories: Categories,
+    /// The catalog: every product flow, with its categories and images.
+    pub products: Products,
     /// Access-token verification.
     pub keys: TokenKeys,
 }
@@ -58,84 +51,39 @@ impl FromRef<AppState> for TokenKeys {
     }
 }
 
-/// Settings of the catalog read model.
-#[derive(Clone, Debug)]
-pub struct CatalogSettings {
-    /// How often the catalog is reloaded where MongoDB has no change streams (a standalone
-    /// server), and how often every instance reloads the categories and runs their upkeep;
-    /// `CATALOG_POLL_SECS`, 1 to 3600, default 5.
-    pub poll_interval: Duration,
-}
-
-/// How many image uploads are received at once: `MAX_CONCURRENT_UPLOADS`, 1 to 1024, default
-/// [`images::DEFAULT_CONCURRENT_UPLOADS`].
-pub fn concurrent_uploads_from_env() -> Result<usize, ConfigError> {
-    let env = Env::new(|name| std::env::var(name).ok());
-    env.parse_in_range(
-        "MAX_CONCURRENT_UPLOADS",
-        images::DEFAULT_CONCURRENT_UPLOADS,
-        1..=1024,
-    )
-}
-
-impl Default for CatalogSettings {
-    fn default() -> Self {
-        Self {
-            poll_interval: feed::DEFAULT_POLL_INTERVAL,
-        }
-    }
-}
-
-impl CatalogSettings {
-    /// Reads the settings from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let env = Env::new(|name| std::env::var(name).ok());
-        let default = feed::DEFAULT_POLL_INTERVAL.as_secs();
-        Ok(Self {
-            poll_interval: Duration::from_secs(env.parse_in_range(
-                "CATALOG_POLL_SECS",
-                default,
-                1..=3600,
-            )?),
-        })
-    }
-}
-
 impl AppState {
-    /// Builds the state with default catalog settings, loading the catalog; it is kept current
-    /// for as long as the runtime runs.
+    /// Builds the state with the default settings; the catalog and the categories are kept
+    /// current for as long as the runtime runs.
     pub async fn new(config: Config, db: Database) -> anyhow::Result<Self> {
-        Self::with_catalog(config, db, CatalogSettings::default(), Shutdown::never()).await
+        Self::with_settings(config, db, ProductSettings::default(), Shutdown::never()).await
     }
 
-    /// Builds the state, loading the catalog and the categories (after their upkeep: unfinished
-    /// renames, documents for categories products use) and keeping them current until `shutdown`.
-    pub async fn with_catalog(
+    /// Builds the state: creates the indexes, loads the catalog and the categories (after their
+    /// upkeep: unfinished renames, documents for categories products use) and keeps them current
+    /// until `shutdown`.
+    pub async fn with_settings(
         config: Config,
         db: Database,
-        settings: CatalogSettings,
+        settings: ProductSettings,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
-        let catalog = feed::start(&db, settings.poll_interval, shutdown.clone())
-            .await
-            .context("could not load the catalog")?;
-        tracing::info!(products = catalog.len(), "catalog loaded");
-        let images = ImageStore::new(&db);
-        images
-            .ensure_indexes()
-            .await
-            .context("could not create the image indexes")?;
-        let categories = Categories::start(&db, catalog.clone(), settings.poll_interval, shutdown)
-            .await
-            .context("could not load the categories")?;
+        let (products, categories, files) = (
+            ProductStore::new(&db),
+            CategoryStore::new(&db),
+            ImageFiles::new(&db),
+        );
+        tokio::try_join!(
+            products.ensure_indexes(),
+            categories.ensure_indexes(),
+            files.ensure_indexes(),
+        )
+        .context("could not create the product service's indexes")?;
+        let products = Products::start(products, categories, files, &settings, shutdown).await?;
         Ok(Self {
             keys: TokenKeys::new(&config.jwt_secret, config.access_token_ttl),
             config: Arc::new(config),
-            products: ProductStore::new(&db),
-            catalog,
-            images,
-            categories,
             db,
+            products,
         })
     }
 }
@@ -147,18 +95,18 @@ pub fn app(state: AppState) -> Router {
     common_platform::http::service_router(routes::router(state), &config, db)
 }
 
-/// Builds the service for the binary and starts the image sweep (now, then periodically).
-pub async fn start(context: ServiceContext) -> anyhow::Result<Router> {
-    let settings = CatalogSettings::from_env()?;
-    let uploads = concurrent_uploads_from_env()?;
+/// Builds the service for the binary from its own settings (which the shared runner reads right
+/// after the shared configuration, so a bad value stops it before the database is reached) and
+/// starts the image sweep (now, then periodically).
+pub async fn start(context: ServiceContext, settings: ProductSettings) -> anyhow::Result<Router> {
     let shutdown = context.shutdown;
-    let mut state =
-        AppState::with_catalog(context.config, context.db, settings, shutdown.clone()).await?;
-    state.images = state.images.with_concurrent_uploads(uploads);
+    let state =
+        AppState::with_settings(context.config, context.db, settings, shutdown.clone()).await?;
     let orphan_age = images::orphan_age(state.config.request_timeout);
     tokio::spawn(
         state
-            .images
+            .products
+            .images()
             .clone()
             .sweep_periodically(orphan_age, shutdown),
     );

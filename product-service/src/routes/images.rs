@@ -1,22 +1,24 @@
 //! `PUT`, `GET` and `DELETE /products/{id}/image`: a product's image, stored in GridFS (see
-//! [`crate::images`] for how a replacement leaves no file behind).
+//! [`crate::products::images`] for how a replacement leaves no file behind). What is HTTP's stays
+//! here: the declared `Content-Type`, reading the raw body, the validators (`ETag`,
+//! `If-None-Match`, `Cache-Control`) and streaming the bytes.
 
 use axum::{
     Json,
     body::{Body, Bytes},
-    extract::{DefaultBodyLimit, Path, Request, State},
+    extract::{DefaultBodyLimit, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use common_api::{
-    ApiError, ApiResult,
+    ApiResult,
     auth::AuthUser,
-    error::{ErrorBody, FieldError, Loc, ValidationErrorBody},
-    extract::{QueryParams, parse_id, read_raw_body},
+    error::{ErrorBody, ValidationErrorBody},
+    extract::{PathId, QueryParams, read_raw_body},
     openapi::{AuthErrors, DbUnavailable, InvalidId},
     validate::Validate,
 };
-use common_catalog::{ImageRef, ProductDoc};
+use common_catalog::ImageRef;
 use futures_util::AsyncReadExt;
 use mongodb::gridfs::GridFsDownloadStream;
 use serde::Deserialize;
@@ -26,12 +28,11 @@ use utoipa::openapi::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{NotProductOwner, explain_no_match, product_not_found};
+use super::{NotProductOwner, Product, errors::unsupported};
 use crate::{
     AppState,
-    images::{self, ImageFormat, MAX_IMAGE_BYTES},
     models::ProductResponse,
-    store::owned_by,
+    products::images::{self, ImageFormat, ImageRead, MAX_IMAGE_BYTES},
 };
 
 /// `Cache-Control` of a URL that names the current version (`?v=`): its bytes never change.
@@ -49,18 +50,6 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
             upload.layer(DefaultBodyLimit::max(MAX_IMAGE_BYTES)),
         ))
         .routes(routes!(get_image, delete_image))
-}
-
-fn image_not_found() -> ApiError {
-    ApiError::not_found("IMAGE_NOT_FOUND", "The product has no image")
-}
-
-fn unsupported(detail: &'static str) -> ApiError {
-    ApiError::client(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "UNSUPPORTED_MEDIA_TYPE",
-        detail,
-    )
 }
 
 /// The raw bytes of an image, as the OpenAPI document shows them.
@@ -94,7 +83,7 @@ impl Validate for ImageVersion {}
 /// JPEG or WebP file of at most 2 MiB, sent with its `Content-Type`.
 #[utoipa::path(put, path = "/products/{id}/image", tag = "products",
     security(("bearer" = [])),
-    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The product's id (24 hex characters)")),
+    params(PathId<Product>),
     request_body(
         description = "The image file's bytes, 1 byte to 2 MiB; they must be of the declared type (checked by their first bytes). Parameters of the `Content-Type` are ignored.",
         content(
@@ -117,69 +106,29 @@ impl Validate for ImageVersion {}
 async fn upload_image(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    id: PathId<Product>,
     request: Request,
 ) -> ApiResult<Json<ProductResponse>> {
-    let id = parse_id(&id, "product")?;
     let format = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .and_then(ImageFormat::from_content_type)
         .ok_or_else(|| unsupported("Expected Content-Type image/png, image/jpeg or image/webp"))?;
-    // Refuse before receiving up to 2 MiB for nothing; the swap below checks ownership again.
-    explain_no_match(&state, id, &caller).await?;
-    // Held until the image is stored: it bounds how many bodies are in memory at once.
-    let _slot = state.images.upload_slot().ok_or(ApiError::Overloaded {
-        retry_after_secs: 1,
-    })?;
+    let images = state.products.images();
+    // Refuse before receiving up to 2 MiB for nothing; the swap checks ownership again.
+    images.check_owner(id.get(), &caller).await?;
+    let slot = images.upload_slot()?;
     let bytes = read_raw_body(request, &state, MAX_IMAGE_BYTES).await?;
-    check_image(format, &bytes)?;
-
-    let image = state.images.upload(id, format, &bytes).await?;
-    // Should this fail after the server applied it, the new file is in use: it is not deleted
-    // here, and the sweep takes whichever file ends up unreferenced.
-    let Some(before) = state.images.attach(owned_by(id, &caller), &image).await? else {
-        state.images.discard(image.file_id).await;
-        explain_no_match(&state, id, &caller).await?;
-        return Err(product_not_found());
-    };
-    if let Some(old) = &before.image {
-        state.images.discard(old.file_id).await;
-    }
-    tracing::info!(product_id = %id, bytes = image.length, "product image set");
-    let product = ProductDoc {
-        updated_at: image.uploaded_at,
-        image: Some(image),
-        ..before
-    };
+    let product = images.set(slot, id.get(), &caller, format, &bytes).await?;
     Ok(Json(product.into()))
-}
-
-/// 422 for an empty body, 415 for bytes that are not of the declared format.
-fn check_image(format: ImageFormat, bytes: &Bytes) -> ApiResult<()> {
-    if bytes.is_empty() {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            [Loc::from("body")],
-            "The image is empty",
-            "missing",
-        )]));
-    }
-    if !format.matches(bytes) {
-        return Err(unsupported(match format {
-            ImageFormat::Png => "The body is not a PNG image",
-            ImageFormat::Jpeg => "The body is not a JPEG image",
-            ImageFormat::Webp => "The body is not a WebP image",
-        }));
-    }
-    Ok(())
 }
 
 /// The product's image (anyone), with a strong `ETag` (the SHA-256 of the bytes); an
 /// `If-None-Match` naming it is answered 304 without the bytes.
 #[utoipa::path(get, path = "/products/{id}/image", tag = "products",
     params(
-        ("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The product's id (24 hex characters)"),
+        PathId<Product>,
         ImageVersion,
         ("If-None-Match" = Option<String>, Header, description = "ETags the client holds; a match is answered 304"),
     ),
@@ -205,29 +154,27 @@ fn check_image(format: ImageFormat, bytes: &Bytes) -> ApiResult<()> {
     ))]
 async fn get_image(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: PathId<Product>,
     QueryParams(query): QueryParams<ImageVersion>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id, "product")?;
-    // A replacement may delete the file between reading the reference and opening it: read the
-    // reference again once, then it names the new file.
-    for _ in 0..2 {
-        let product = state
-            .products
-            .find(id)
-            .await?
-            .ok_or_else(product_not_found)?;
-        let image = product.image.ok_or_else(image_not_found)?;
-        let validators = Validators::of(&image, query.v.as_deref());
-        let held = headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|value| value.to_str().ok());
-        if held.is_some_and(|held| images::none_match(held, &validators.etag)) {
-            return Ok(validators.apply(StatusCode::NOT_MODIFIED.into_response()));
+    let held = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok());
+    let read = state
+        .products
+        .images()
+        .read(id.get(), |image| {
+            held.is_some_and(|held| none_match(held, &images::etag(image)))
+        })
+        .await?;
+    let version = query.v.as_deref();
+    Ok(match read {
+        ImageRead::Held(image) => {
+            Validators::of(&image, version).apply(StatusCode::NOT_MODIFIED.into_response())
         }
-        if let Some(stream) = state.images.open(image.file_id).await? {
-            let mut response = Body::from_stream(chunks(stream)).into_response();
+        ImageRead::Bytes(image, stream) => {
+            let mut response = Body::from_stream(chunks(*stream)).into_response();
             let headers = response.headers_mut();
             headers.insert(
                 header::CONTENT_TYPE,
@@ -239,10 +186,27 @@ async fn get_image(
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
             );
-            return Ok(validators.apply(response));
+            Validators::of(&image, version).apply(response)
         }
-    }
-    Err(image_not_found())
+    })
+}
+
+/// Removes the product's image (the owning seller or an admin).
+#[utoipa::path(delete, path = "/products/{id}/image", tag = "products",
+    security(("bearer" = [])),
+    params(PathId<Product>),
+    responses(
+        (status = 204, description = "The image was removed, or the product had none (removing is idempotent)"),
+        (status = 404, description = "No such product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
+        InvalidId, AuthErrors, NotProductOwner, DbUnavailable,
+    ))]
+async fn delete_image(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    id: PathId<Product>,
+) -> ApiResult<StatusCode> {
+    state.products.images().remove(id.get(), &caller).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The `ETag` and `Cache-Control` of an image answer (200 or 304).
@@ -277,6 +241,13 @@ impl Validators {
     }
 }
 
+/// Whether an `If-None-Match` header names `etag` (weak comparison, as RFC 9110 asks for it).
+fn none_match(header: &str, etag: &str) -> bool {
+    header.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == etag
+    })
+}
+
 /// The file's bytes, read from GridFS as the client takes them.
 fn chunks(
     stream: GridFsDownloadStream,
@@ -292,30 +263,18 @@ fn chunks(
     })
 }
 
-/// Removes the product's image (the owning seller or an admin).
-#[utoipa::path(delete, path = "/products/{id}/image", tag = "products",
-    security(("bearer" = [])),
-    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The product's id (24 hex characters)")),
-    responses(
-        (status = 204, description = "The image was removed, or the product had none (removing is idempotent)"),
-        (status = 404, description = "No such product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
-        InvalidId, AuthErrors, NotProductOwner, DbUnavailable,
-    ))]
-async fn delete_image(
-    State(state): State<AppState>,
-    caller: AuthUser,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    let id = parse_id(&id, "product")?;
-    let Some(before) = state.images.detach(owned_by(id, &caller)).await? else {
-        // Nothing matched: 404 or 403 if that is why; otherwise the product is the caller's and
-        // has no image, which is what was asked for (a repeated DELETE, say).
-        explain_no_match(&state, id, &caller).await?;
-        return Ok(StatusCode::NO_CONTENT);
-    };
-    if let Some(image) = before.image {
-        state.images.discard(image.file_id).await;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_compares_weakly_and_accepts_lists_and_any() {
+        let tag = "\"abc\"";
+        assert!(none_match("\"abc\"", tag));
+        assert!(none_match("W/\"abc\"", tag));
+        assert!(none_match("\"x\", \"abc\"", tag));
+        assert!(none_match("*", tag));
+        assert!(!none_match("\"abcd\"", tag));
+        assert!(!none_match("abc", tag));
     }
-    tracing::info!(product_id = %id, "product image removed");
-    Ok(StatusCode::NO_CONTENT)
 }

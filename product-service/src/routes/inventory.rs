@@ -1,11 +1,9 @@
 //! `GET /inventory`: the products running low, lowest stock first, for the sellers who must
 //! restock them (their own) and admins (every product).
 //!
-//! Answered from the catalog read model, which holds every product's stock and each seller's
-//! products in memory: a list costs a scan of the seller's products (or of the stock column for
-//! an admin) and one read of the page's documents by id, never a count in MongoDB. The order
-//! service's stock changes reach the model through the change stream within milliseconds, this
-//! service's own at once; the documents returned are read fresh.
+//! Answered from the catalog read model (`crate::products::catalog` says how current it is): a
+//! list costs a scan of the seller's products (or of every product for an admin) and one read of
+//! the page's documents by id, never a count in MongoDB.
 
 use axum::extract::{OriginalUri, State};
 use common_api::{
@@ -48,14 +46,15 @@ async fn list_inventory(
     QueryParams(page): QueryParams<Page>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Paged<ProductResponse>> {
-    let seller = (!user.is_admin()).then_some(user.id);
-    let hits = state.catalog.low_stock(
-        seller,
-        filter.below(),
-        usize::try_from(page.offset).unwrap_or(usize::MAX),
-        usize::try_from(page.limit).unwrap_or(0),
-    );
-    let products = state.products.find_many(&hits.ids).await?;
-    let products = products.into_iter().map(ProductResponse::from).collect();
-    Ok(Paged::new(products, hits.total as u64, page, uri))
+    let listed = state
+        .products
+        .low_stock(
+            &user,
+            filter.below(),
+            usize::try_from(page.offset).unwrap_or(usize::MAX),
+            usize::try_from(page.limit).unwrap_or(0),
+        )
+        .await?;
+    let products = listed.products.into_iter().map(Into::into).collect();
+    Ok(Paged::new(products, listed.total as u64, page, uri))
 }

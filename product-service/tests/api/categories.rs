@@ -7,7 +7,7 @@ use common_api::auth::Role;
 use common_catalog::{PRODUCTS, ProductDoc};
 use common_testing::TestDb;
 use mongodb::bson::{DateTime, Document, doc, oid::ObjectId};
-use product_service::{CatalogSettings, categories::store::CATEGORIES};
+use product_service::{ProductSettings, store::CATEGORIES};
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -229,7 +229,7 @@ async fn from_startup_on_every_category_products_use_gets_a_document_once() {
         .unwrap();
 
     let app = spawn_app_on(db).await;
-    let again = spawn_instance(&app.db, CatalogSettings::default()).await;
+    let again = spawn_instance(&app.db, ProductSettings::default()).await;
 
     // The upkeep runs in the background of both instances, which do not wait for it.
     let toys = doc! { "category_key": "toys" };

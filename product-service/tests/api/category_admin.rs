@@ -1,5 +1,8 @@
 //! `POST`, `PATCH` and `DELETE /categories`: admins manage categories; a rename moves every
 //! product, and one left half done is completed by a retry or at startup.
+//!
+//! Over 400 lines on purpose: one test per rule of the admin routes, sharing the helpers at the
+//! top; RELIABILITY.md cites them in this file.
 
 use axum::http::{Method, StatusCode};
 use common_api::{auth::Role, time::minus};
@@ -7,8 +10,8 @@ use common_catalog::{PRODUCTS, ProductDoc};
 use common_testing::{Mongod, TestDb};
 use mongodb::bson::{DateTime, Document, doc};
 use product_service::{
-    CatalogSettings,
-    categories::store::{CATEGORIES, CategoryDoc, PendingRename},
+    ProductSettings,
+    store::{CATEGORIES, CategoryDoc, PendingRename},
 };
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -424,7 +427,7 @@ async fn an_interrupted_rename_is_completed_after_startup() {
     let app = spawn_app().await;
     interrupted_rename(&app, minus(DateTime::now(), Duration::from_secs(600))).await;
 
-    let restarted = spawn_instance(&app.db, CatalogSettings::default()).await;
+    let restarted = spawn_instance(&app.db, ProductSettings::default()).await;
 
     // The upkeep runs in the background from startup on.
     eventually("the rename's completion", || async {
@@ -484,8 +487,9 @@ async fn a_retry_of_the_patch_completes_an_interrupted_rename() {
 async fn on_a_standalone_server_renames_move_every_product_and_recover_too() {
     let mongod = Mongod::start_standalone().await;
     let db = TestDb::on_server(&mongod.uri(), "product_service", &[]).await;
-    let settings = CatalogSettings {
+    let settings = ProductSettings {
         poll_interval: Duration::from_millis(200),
+        ..ProductSettings::default()
     };
     let app = TestApp::new(spawn_instance(&db, settings.clone()).await, db);
     let admin = app.caller(Role::Admin);

@@ -12,7 +12,7 @@ use common_catalog::PRODUCTS;
 use common_testing::{Mongod, TestDb};
 use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
-use product_service::{CatalogSettings, categories::store::CATEGORIES};
+use product_service::{ProductSettings, store::CATEGORIES};
 use serde_json::{Value, json};
 
 use crate::helpers::{Caller, ProductSteps, TestApp, spawn_app, spawn_instance};
@@ -76,8 +76,9 @@ async fn assert_every_product_is_in_a_stored_category(app: &TestApp) {
 async fn app_on_private_mongod() -> (std::sync::Arc<TestApp>, Mongod) {
     let mongod = Mongod::start_replica_set().await;
     let db = TestDb::on_server(&mongod.uri(), "product_service", &[]).await;
-    let settings = CatalogSettings {
+    let settings = ProductSettings {
         poll_interval: Duration::from_secs(3600),
+        ..ProductSettings::default()
     };
     let client = spawn_instance(&db, settings).await;
     (std::sync::Arc::new(TestApp::new(client, db)), mongod)

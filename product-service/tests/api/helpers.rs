@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use common_platform::server::Shutdown;
 use common_testing::{TestClient, TestDb};
-use product_service::{AppState, CatalogSettings, app};
+use product_service::{AppState, ProductSettings, app};
 use serde_json::{Value, json};
 
 pub use common_testing::{Caller, TestApp};
@@ -13,14 +13,15 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_on(TestDb::new("product_service").await).await
 }
 
-/// Starts the product service on `db`.
+/// Starts the product service on `db`, with the settings its variables give.
 pub async fn spawn_app_on(db: TestDb) -> TestApp {
-    TestApp::new(spawn_instance(&db, CatalogSettings::default()).await, db)
+    let settings = ProductSettings::from_lookup(db.lookup()).expect("the test settings are valid");
+    TestApp::new(spawn_instance(&db, settings).await, db)
 }
 
 /// Another instance of the service on `db`, as a second replica would run.
-pub async fn spawn_instance(db: &TestDb, settings: CatalogSettings) -> TestClient {
-    let state = AppState::with_catalog(
+pub async fn spawn_instance(db: &TestDb, settings: ProductSettings) -> TestClient {
+    let state = AppState::with_settings(
         db.config.clone(),
         db.db.clone(),
         settings,

@@ -1,5 +1,8 @@
 //! Product images: upload, replace, serve with validators, delete, and the sweep of files no
 //! product references.
+//!
+//! Over 400 lines on purpose: one test per promise of the image routes, sharing the helpers at
+//! the top (image bytes, uploads, raw GridFS writes); RELIABILITY.md cites them in this file.
 
 use std::time::Duration;
 
@@ -7,7 +10,10 @@ use axum::http::{Method, StatusCode};
 use common_api::auth::Role;
 use common_testing::TestResponse;
 use mongodb::bson::{DateTime, Document, doc, oid::ObjectId};
-use product_service::images::{ImageFormat, ImageStore, MAX_IMAGE_BYTES};
+use product_service::{
+    products::images::{ImageFormat, Images, MAX_IMAGE_BYTES},
+    store::{ImageFiles, ProductStore},
+};
 use serde_json::json;
 
 use crate::helpers::{Caller, ProductSteps, TestApp, spawn_app};
@@ -459,16 +465,23 @@ async fn every_product_response_carries_the_image_url() {
     assert_eq!(inventory[0]["image_url"], url);
 }
 
+/// The image files of `app`'s database, and the images whose sweep the tests run by hand.
+fn sweeper(app: &TestApp) -> (ImageFiles, Images) {
+    let files = ImageFiles::new(&app.db.db);
+    let images = Images::new(files.clone(), ProductStore::new(&app.db.db), 1);
+    (files, images)
+}
+
 #[tokio::test]
 async fn the_sweep_removes_old_unreferenced_files_and_keeps_the_rest() {
     let app = spawn_app().await;
     let seller = app.caller(Role::Seller);
     let id = product(&app, &seller).await;
     put_image(&app, Some(&seller), &id, "image/png", png(500, 7)).await;
-    let store = ImageStore::new(&app.db.db);
+    let (files, store) = sweeper(&app);
     // As a crash between upload and swap would leave them: files no product references.
-    let orphan = store
-        .upload(ObjectId::new(), ImageFormat::Png, &png(500, 8))
+    let orphan = files
+        .upload(ObjectId::new(), ImageFormat::Png.mime(), &png(500, 8))
         .await
         .unwrap();
     let an_hour_ago = DateTime::from_millis(DateTime::now().timestamp_millis() - 3_600_000);
@@ -478,8 +491,8 @@ async fn the_sweep_removes_old_unreferenced_files_and_keeps_the_rest() {
         .update_many(doc! {}, doc! {"$set": {"uploadDate": an_hour_ago}})
         .await
         .unwrap();
-    let young = store
-        .upload(ObjectId::new(), ImageFormat::Png, &png(500, 9))
+    let young = files
+        .upload(ObjectId::new(), ImageFormat::Png.mime(), &png(500, 9))
         .await
         .unwrap();
     let cutoff = DateTime::from_millis(
@@ -583,7 +596,7 @@ async fn the_sweep_removes_the_chunks_of_an_upload_cut_off_midway() {
     partial_upload(&app, old).await;
     partial_upload(&app, recent).await;
     let chunks_before = app.db.count(CHUNKS, doc! {}).await;
-    let store = ImageStore::new(&app.db.db);
+    let (_, store) = sweeper(&app);
     let cutoff = common_api::time::minus(DateTime::now(), Duration::from_secs(300));
 
     let swept = store.sweep(cutoff).await.unwrap();

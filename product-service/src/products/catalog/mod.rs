@@ -1,5 +1,5 @@
 //! The catalog read model: what lists, searches, their counts and `/categories`' product counts
-//! are answered from (the categories themselves are in [`crate::categories`]).
+//! are answered from (the categories themselves are in [`super::categories`]).
 //!
 //! **Where its truth comes from.** MongoDB's `products` collection is the only state. The model
 //! holds, per product, the fields that filters and sorts read (id, lowercased name, category,
@@ -11,7 +11,8 @@
 //!   and the model reloaded;
 //! - on a standalone server (no change streams): a full reload every `CATALOG_POLL_SECS`.
 //!
-//! The service's own writes are applied at once, so a writer reads their own write.
+//! The service's own writes are applied at once, so a writer reads their own write: every write
+//! goes through [`super::Products`] (or the categories it owns), which applies it here.
 //!
 //! **How stale it may be.** Another replica's writes, the order service's stock changes and
 //! direct database edits arrive within the change stream's delay (milliseconds; about a second
@@ -19,11 +20,13 @@
 //! briefly judge a product by a value that has just changed; the documents returned are always
 //! read fresh.
 
+mod cache;
+mod counts;
 pub mod feed;
 mod inventory;
-pub mod model;
+mod model;
 mod names;
-pub mod query;
+mod query;
 
 use std::{
     collections::HashMap,
@@ -31,33 +34,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use self::query::Answer;
-pub use self::{
-    model::{Model, Row},
-    query::{Hits, Query, Sort},
-};
 use common_catalog::ProductDoc;
 use mongodb::bson::oid::ObjectId;
 
-/// One category key that products use, with how many do; what `GET /categories` counts from.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CategoryCount {
-    /// The category's key (`common_catalog::category_key`).
-    pub key: String,
-    /// The category's name, as its oldest product spells it.
-    pub name: String,
-    /// How many products are in it.
-    pub product_count: u64,
-}
-
-/// The categories products use, sorted by key, at one version of the model.
-#[derive(Clone, Debug)]
-pub struct CategoryCounts {
-    /// The model's version they were counted at: equal versions, equal counts.
-    pub version: u64,
-    /// Each key in use, with its count.
-    pub counts: Arc<Vec<CategoryCount>>,
-}
+use self::{
+    cache::{ResultCache, ResultKey},
+    query::Answer,
+};
+pub use self::{
+    counts::{CategoryCount, CategoryCounts},
+    model::{Model, Row},
+    query::{Hits, Query, Sort},
+};
 
 /// How long a product deleted here is kept from coming back through a late change event.
 const DELETED_MEMORY: Duration = Duration::from_secs(120);
@@ -101,68 +89,6 @@ impl Catalog {
         }
     }
 
-    /// Every category key that has products ("" for none is left out), with how many, sorted by
-    /// key; named as the oldest product in it spells it.
-    pub fn categories(&self) -> CategoryCounts {
-        let model = self.read();
-        let mut cached = lock(&self.shared.categories);
-        if let Some((version, counts)) = cached.as_ref()
-            && *version == model.version
-        {
-            return CategoryCounts {
-                version: *version,
-                counts: Arc::clone(counts),
-            };
-        }
-        let mut counts: Vec<CategoryCount> = model
-            .groups
-            .iter()
-            .filter(|group| !group.key.is_empty() && !group.slots.is_empty())
-            .filter_map(|group| {
-                Some(CategoryCount {
-                    key: group.key.clone(),
-                    name: model.group_name(group)?.to_owned(),
-                    product_count: group.slots.len() as u64,
-                })
-            })
-            .collect();
-        counts.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        let counts = Arc::new(counts);
-        *cached = Some((model.version, Arc::clone(&counts)));
-        CategoryCounts {
-            version: model.version,
-            counts,
-        }
-    }
-
-    /// Applies a category rename this instance just made in MongoDB: every product in
-    /// `from_key` now has the category `name`, whose key is `key`.
-    pub fn moved_category(&self, from_key: &str, name: &str, key: &str) {
-        let mut model = self.write();
-        let Some(group) = model.group_of(from_key) else {
-            return;
-        };
-        let ids: Vec<ObjectId> = model.groups[group as usize]
-            .slots
-            .iter()
-            .map(|&slot| model.ids[slot as usize])
-            .collect();
-        let bulk = ids.len() > BULK_THRESHOLD;
-        if bulk {
-            model.begin_bulk();
-        }
-        for id in ids {
-            if let Some(mut row) = model.row(id) {
-                name.clone_into(&mut row.category);
-                key.clone_into(&mut row.category_key);
-                model.upsert(row);
-            }
-        }
-        if bulk {
-            model.end_bulk();
-        }
-    }
-
     /// How many products the model holds.
     pub fn len(&self) -> usize {
         self.read().len()
@@ -189,7 +115,7 @@ impl Catalog {
     /// The caches hold slot numbers of the model they were made from, and a reloaded model
     /// numbers its slots afresh: its versions continue past the old model's, so that no cached
     /// entry can match it, and the caches are emptied as well, so that none outlives its model.
-    pub(crate) fn replace(&self, mut model: Model) {
+    fn replace(&self, mut model: Model) {
         let deleted = self.recently_deleted();
         for id in deleted {
             model.remove(id);
@@ -202,7 +128,7 @@ impl Catalog {
     }
 
     /// Applies a batch of changes read from the database.
-    pub(crate) fn apply(&self, changes: Vec<Change>) {
+    fn apply(&self, changes: Vec<Change>) {
         let deleted = self.recently_deleted();
         let mut model = self.write();
         let bulk = changes.len() > BULK_THRESHOLD;
@@ -227,14 +153,9 @@ impl Catalog {
         }
     }
 
-    /// Whether the model holds product `id`.
-    pub(crate) fn contains(&self, id: ObjectId) -> bool {
-        self.read().contains(id)
-    }
-
-    /// The current row of product `id`, to apply a partial update to.
-    pub(crate) fn row(&self, id: ObjectId) -> Option<Row> {
-        self.read().row(id)
+    /// What `read` makes of the model as it now is (under the read lock: keep it short).
+    fn with_model<T>(&self, read: impl FnOnce(&Model) -> T) -> T {
+        read(&self.read())
     }
 
     fn recently_deleted(&self) -> Vec<ObjectId> {
@@ -260,113 +181,13 @@ impl Catalog {
     }
 }
 
-/// The most filtered lists kept, and the most matches they may hold together (4 bytes each).
-const CACHED_RESULTS: usize = 256;
-const CACHED_MATCHES: usize = 4_000_000;
-
-/// A query's filters and order, without its page: what its sorted matches are kept under.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct ResultKey {
-    text: Option<String>,
-    category_key: Option<String>,
-    seller: Option<ObjectId>,
-    min_price: Option<u64>,
-    max_price: Option<u64>,
-    in_stock: bool,
-    sort: Sort,
-}
-
-impl ResultKey {
-    fn of(query: &Query) -> Self {
-        Self {
-            text: query.text.clone().filter(|text| !text.is_empty()),
-            category_key: query.category_key.clone(),
-            seller: query.seller,
-            min_price: query.min_price.map(f64::to_bits),
-            max_price: query.max_price.map(f64::to_bits),
-            in_stock: query.in_stock,
-            sort: query.sort,
-        }
-    }
-}
-
-/// Sorted matches of one filtered list, valid while the model is at the versions it was
-/// computed at (the stock version matters only to `in_stock` lists).
-struct CachedResult {
-    version: u64,
-    stock_version: u64,
-    sorted: Arc<Vec<u32>>,
-    used: u64,
-}
-
-/// Recent filtered lists' sorted matches, least recently used out first.
-#[derive(Default)]
-struct ResultCache {
-    entries: HashMap<ResultKey, CachedResult>,
-    matches: usize,
-    clock: u64,
-}
-
-impl ResultCache {
-    fn get(&mut self, key: &ResultKey, model: &Model) -> Option<Arc<Vec<u32>>> {
-        self.clock += 1;
-        let entry = self.entries.get_mut(key)?;
-        let current = entry.version == model.version
-            && (!key.in_stock || entry.stock_version == model.stock_version);
-        if !current {
-            return None;
-        }
-        entry.used = self.clock;
-        Some(Arc::clone(&entry.sorted))
-    }
-
-    fn clear(&mut self) {
-        self.entries.clear();
-        self.matches = 0;
-    }
-
-    fn put(&mut self, key: ResultKey, model: &Model, sorted: Vec<u32>) {
-        if sorted.len() > CACHED_MATCHES / 4 {
-            return;
-        }
-        self.entries.retain(|key, entry| {
-            entry.version == model.version
-                && (!key.in_stock || entry.stock_version == model.stock_version)
-        });
-        self.matches = self.entries.values().map(|e| e.sorted.len()).sum();
-        while self.entries.len() >= CACHED_RESULTS || self.matches + sorted.len() > CACHED_MATCHES {
-            let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, entry)| entry.used)
-                .map(|(key, _)| key.clone())
-            else {
-                break;
-            };
-            if let Some(entry) = self.entries.remove(&oldest) {
-                self.matches -= entry.sorted.len();
-            }
-        }
-        self.matches += sorted.len();
-        self.entries.insert(
-            key,
-            CachedResult {
-                version: model.version,
-                stock_version: model.stock_version,
-                sorted: Arc::new(sorted),
-                used: self.clock,
-            },
-        );
-    }
-}
-
 /// Past this many changes in one batch, the model's orders are rebuilt once instead of kept
 /// sorted change by change.
 const BULK_THRESHOLD: usize = 256;
 
 /// One change read from the database.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Change {
+enum Change {
     /// The product as it now is.
     Upsert(Row),
     /// Only its stock changed.

@@ -1,4 +1,5 @@
-//! The `categories` collection, and the writes to `products` that a category change makes.
+//! The `categories` collection (the moves of products between categories are
+//! [`super::ProductStore`]'s).
 //!
 //! A category document holds its name, its key (`common_catalog::category_key` of the name),
 //! its slug and description. `keys` and `slugs` hold the key and slug it answers to: its own,
@@ -12,7 +13,6 @@
 //! inserts and updates. A `findAndModify` refused for a duplicate name of about 100 non-ASCII
 //! characters would arrive as an unreadable reply instead of a duplicate-key error.
 
-use common_catalog::{PRODUCTS, ProductDoc, category_key, field as product};
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 pub const CATEGORIES: &str = "categories";
 
 /// Field names, for filters and updates.
-pub mod field {
+mod field {
     /// The category id.
     pub const ID: &str = "_id";
     /// The name, trimmed.
@@ -47,8 +47,6 @@ pub mod field {
     pub const IMPLICIT: &str = "implicit";
     /// When the rename in progress started.
     pub const RENAME_STARTED_AT: &str = "rename.started_at";
-    /// When the category was created.
-    pub const CREATED_AT: &str = "created_at";
     /// When it last changed.
     pub const UPDATED_AT: &str = "updated_at";
 }
@@ -161,24 +159,21 @@ pub enum RenameStarted {
     Changed,
 }
 
-/// Reads and writes categories, and moves products between them.
+/// Reads and writes categories. Cheap to clone.
 #[derive(Clone)]
 pub struct CategoryStore {
     categories: Collection<CategoryDoc>,
-    products: Collection<ProductDoc>,
 }
 
 impl CategoryStore {
-    /// The store over `db.categories` and `db.products`.
+    /// The store over `db.categories`.
     pub fn new(db: &Database) -> Self {
         Self {
             categories: db.collection(CATEGORIES),
-            products: db.collection(PRODUCTS),
         }
     }
 
-    /// Creates the unique indexes on keys and slugs, and the index on products' category key that
-    /// renames, deletes and the backfill look products up by (no-ops when they exist).
+    /// Creates the unique indexes on keys and slugs (no-ops when they exist).
     pub async fn ensure_indexes(&self) -> Result<(), Error> {
         let unique = |field: &str, name: &str| {
             IndexModel::builder()
@@ -197,15 +192,6 @@ impl CategoryStore {
                 unique(field::SLUGS, "slug_unique"),
             ])
             .await?;
-        let by_category = IndexModel::builder()
-            .keys(doc! { product::CATEGORY_KEY: 1 })
-            .options(
-                IndexOptions::builder()
-                    .name("category_key".to_owned())
-                    .build(),
-            )
-            .build();
-        self.products.create_index(by_category).await?;
         Ok(())
     }
 
@@ -317,67 +303,6 @@ impl CategoryStore {
         }
     }
 
-    /// Gives every product still in `from_key`, or spelled otherwise than `name`, the category
-    /// `name` (whose key is `key`). Idempotent; returns how many products changed.
-    pub async fn move_products(&self, from_key: &str, name: &str, key: &str) -> Result<u64, Error> {
-        let filter = doc! {
-            product::CATEGORY_KEY: from_key,
-            "$or": [
-                { product::CATEGORY: { "$ne": name } },
-                { product::CATEGORY_KEY: { "$ne": key } },
-            ],
-        };
-        let update = doc! { "$set": {
-            product::CATEGORY: name,
-            product::CATEGORY_KEY: key,
-            product::UPDATED_AT: DateTime::now(),
-        } };
-        let result = self.products.update_many(filter, update).await?;
-        Ok(result.modified_count)
-    }
-
-    /// Gives product `id` the category `name` (whose key is `key`) if it is still in `from_key`
-    /// and spelled otherwise: a product written while its category was being renamed. Returns
-    /// the product as it then is; `None` if nothing changed.
-    pub async fn move_product(
-        &self,
-        id: ObjectId,
-        from_key: &str,
-        name: &str,
-        key: &str,
-    ) -> Result<Option<ProductDoc>, Error> {
-        let filter = doc! {
-            product::ID: id,
-            product::CATEGORY_KEY: from_key,
-            "$or": [
-                { product::CATEGORY: { "$ne": name } },
-                { product::CATEGORY_KEY: { "$ne": key } },
-            ],
-        };
-        let update = doc! { "$set": {
-            product::CATEGORY: name,
-            product::CATEGORY_KEY: key,
-            product::UPDATED_AT: DateTime::now(),
-        } };
-        self.products
-            .find_one_and_update(filter, update)
-            .projection(doc! { product::HOLDS: 0, product::RETURNS: 0 })
-            .return_document(ReturnDocument::After)
-            .await
-    }
-
-    /// The category as a product in `key` spells it (the oldest such product), if any product
-    /// is in it.
-    pub async fn spelling_in_use(&self, key: &str) -> Result<Option<String>, Error> {
-        Ok(self
-            .products
-            .find_one(doc! { product::CATEGORY_KEY: key })
-            .sort(doc! { product::ID: 1 })
-            .projection(doc! { product::HOLDS: 0, product::RETURNS: 0 })
-            .await?
-            .map(|product| product.category))
-    }
-
     /// Categories that products created and that are empty by the read model's counts (`used`
     /// holds every key products are in): candidates for removal, to be checked in MongoDB.
     pub async fn implicit_outside(
@@ -442,41 +367,6 @@ impl CategoryStore {
             .await?
             .try_collect()
             .await
-    }
-
-    /// Gives a `category_key` to products that have none (written by an earlier system or by
-    /// hand), so that renames, deletes and the backfill find them by key. Returns how many.
-    pub async fn fill_missing_keys(&self) -> Result<u64, Error> {
-        let without_key = doc! { product::CATEGORY_KEY: { "$exists": false } };
-        let spellings = self
-            .products
-            .distinct(product::CATEGORY, without_key.clone())
-            .await?;
-        let mut filled = 0;
-        for spelling in spellings {
-            let Some(category) = spelling.as_str() else {
-                continue;
-            };
-            let mut filter = without_key.clone();
-            filter.insert(product::CATEGORY, category);
-            let update = doc! { "$set": { product::CATEGORY_KEY: category_key(category) } };
-            filled += self
-                .products
-                .update_many(filter, update)
-                .await?
-                .modified_count;
-        }
-        Ok(filled)
-    }
-
-    /// Whether any product is in category `key` (read from MongoDB, not the read model).
-    pub async fn has_products(&self, key: &str) -> Result<bool, Error> {
-        let count = self
-            .products
-            .count_documents(doc! { product::CATEGORY_KEY: key })
-            .limit(1)
-            .await?;
-        Ok(count > 0)
     }
 
     /// Deletes category `id` if its key is still `key` and no rename is in progress; `false`

@@ -4,41 +4,35 @@
 //! category, a price range, the products whose name contains the text, or the whole catalog walked
 //! in the requested order), checks the other filters on each candidate and sorts the matches,
 //! which the catalog's result cache keeps for the next page or the next visitor. Its cost follows
-//! the size of that set, not the size of the catalog.
+//! the size of that set, not the size of the catalog. It reads the model only through its list
+//! API ([`super::model`]'s `read`).
 
 use memchr::memmem::Finder;
 use mongodb::bson::oid::ObjectId;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
-use super::model::{Model, Order};
+use super::model::{CategoryId, Model, SellerId, Slot};
 
-/// The orders a list can be sorted in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// The orders of `GET /products`; `-` means descending.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, ToSchema)]
 pub enum Sort {
-    /// Oldest first (the default).
+    /// Oldest first.
     #[default]
+    #[serde(rename = "created_at")]
     CreatedAt,
     /// Newest first.
+    #[serde(rename = "-created_at")]
     CreatedAtDesc,
     /// Cheapest first.
+    #[serde(rename = "price")]
     Price,
     /// Dearest first.
+    #[serde(rename = "-price")]
     PriceDesc,
     /// By name, in any case.
+    #[serde(rename = "name")]
     Name,
-}
-
-impl Sort {
-    /// The model's order and whether it is walked backwards. Every order ends with the id, so a
-    /// descending sort is exactly the ascending one reversed.
-    fn order(self) -> (Order, bool) {
-        match self {
-            Sort::CreatedAt => (Order::Created, false),
-            Sort::CreatedAtDesc => (Order::Created, true),
-            Sort::Price => (Order::Price, false),
-            Sort::PriceDesc => (Order::Price, true),
-            Sort::Name => (Order::Name, false),
-        }
-    }
 }
 
 /// What to list.
@@ -79,34 +73,32 @@ pub(super) enum Answer {
     Page(Hits),
     /// Every match, sorted: the page is a slice of it, and so is every other page of the same
     /// filters while the model does not change (see [`super::Catalog`]'s result cache).
-    Sorted(Vec<u32>),
+    Sorted(Vec<Slot>),
 }
 
 /// The filters that a candidate must still pass.
 struct Filter<'q> {
     text: Option<Finder<'q>>,
-    group: Option<u32>,
-    seller: Option<u32>,
+    category: Option<CategoryId>,
+    seller: Option<SellerId>,
     prices: Option<(f64, f64)>,
     in_stock: bool,
 }
 
 impl Filter<'_> {
-    fn accepts(&self, model: &Model, slot: u32) -> bool {
-        let index = slot as usize;
-        self.group
-            .is_none_or(|group| model.category[index] == group)
-            && self
-                .seller
-                .is_none_or(|seller| model.seller[index] == seller)
+    fn accepts(&self, model: &Model, slot: Slot) -> bool {
+        let product = model.fields(slot);
+        self.category
+            .is_none_or(|category| product.category == category)
+            && self.seller.is_none_or(|seller| product.seller == seller)
             && self
                 .prices
-                .is_none_or(|(low, high)| (low..=high).contains(&model.price[index]))
-            && (!self.in_stock || model.stock[index] > 0)
+                .is_none_or(|(low, high)| (low..=high).contains(&product.price))
+            && (!self.in_stock || product.stock > 0)
             && self
                 .text
                 .as_ref()
-                .is_none_or(|text| text.find(model.names.get(slot)).is_some())
+                .is_none_or(|text| text.find(product.name).is_some())
     }
 }
 
@@ -120,13 +112,13 @@ impl Model {
     }
 
     /// The page `query` asks for out of `sorted`, every match in order.
-    pub(super) fn page(&self, sorted: &[u32], query: &Query) -> Hits {
+    pub(super) fn page(&self, sorted: &[Slot], query: &Query) -> Hits {
         let end = query.offset.saturating_add(query.limit).min(sorted.len());
         let start = query.offset.min(end);
         Hits {
             ids: sorted[start..end]
                 .iter()
-                .map(|&slot| self.ids[slot as usize])
+                .map(|&slot| self.id(slot))
                 .collect(),
             total: sorted.len(),
         }
@@ -136,15 +128,15 @@ impl Model {
     /// match, sorted.
     pub(super) fn answer(&self, query: &Query) -> Answer {
         let text = query.text.as_deref().filter(|text| !text.is_empty());
-        let group = match query.category_key.as_deref() {
-            Some(key) => match self.group_of(key) {
-                Some(group) => Some(group),
+        let category = match query.category_key.as_deref() {
+            Some(key) => match self.category(key) {
+                Some(category) => Some(category),
                 None => return Answer::Page(Hits::default()),
             },
             None => None,
         };
         let seller = match &query.seller {
-            Some(seller) => match self.seller_of(seller) {
+            Some(seller) => match self.seller(seller) {
                 Some(seller) => Some(seller),
                 None => return Answer::Page(Hits::default()),
             },
@@ -158,50 +150,39 @@ impl Model {
         });
         let mut filter = Filter {
             text: text.map(|text| Finder::new(text.as_bytes())),
-            group,
+            category,
             seller,
             prices,
             in_stock: query.in_stock,
         };
-        let (order, reversed) = query.sort.order();
+        let (in_order, reversed) = self.in_order(query.sort);
 
-        if text.is_none() && group.is_none() && seller.is_none() && prices.is_none() {
+        if text.is_none() && category.is_none() && seller.is_none() && prices.is_none() {
             let total = if query.in_stock {
-                self.in_stock
+                self.in_stock_count()
             } else {
-                self.live
+                self.len()
             };
-            return Answer::Page(self.walk(
-                &self.orders[order as usize],
-                reversed,
-                &filter,
-                query,
-                total,
-            ));
+            return Answer::Page(self.walk(in_order, reversed, &filter, query, total));
         }
 
         // The smallest set that holds every match.
-        let by_price = &self.orders[Order::Price as usize];
-        let price_range = prices.map(|(low, high)| {
-            let start = by_price.partition_point(|&slot| self.price[slot as usize] < low);
-            let end = by_price.partition_point(|&slot| self.price[slot as usize] <= high);
-            start..end.max(start)
-        });
-        let lists = [
-            group.map(|group| self.groups[group as usize].slots.as_slice()),
-            seller.map(|seller| self.seller_slots[seller as usize].as_slice()),
-            price_range.clone().map(|range| &by_price[range]),
+        let priced = prices.map(|(low, high)| self.priced_between(low, high));
+        let sets = [
+            category.map(|category| self.in_category(category)),
+            seller.map(|seller| self.of_seller(seller)),
+            priced,
         ];
-        let smallest = lists.into_iter().flatten().min_by_key(|slots| slots.len());
+        let smallest = sets.into_iter().flatten().min_by_key(|slots| slots.len());
 
-        if let (Some(range), Order::Price) = (&price_range, order)
-            && smallest.is_some_and(|slots| slots.len() == range.len())
+        if let Some(priced) = priced
+            && matches!(query.sort, Sort::Price | Sort::PriceDesc)
+            && smallest.is_some_and(|slots| slots.len() == priced.len())
         {
             // Already in price order: count and cut the page in one pass.
             filter.prices = None;
-            let slots = &by_price[range.clone()];
-            let total = slots.iter().filter(|&&s| filter.accepts(self, s)).count();
-            return Answer::Page(self.walk(slots, reversed, &filter, query, total));
+            let total = priced.iter().filter(|&&s| filter.accepts(self, s)).count();
+            return Answer::Page(self.walk(priced, reversed, &filter, query, total));
         }
 
         let candidates = match (smallest, &filter.text) {
@@ -211,7 +192,7 @@ impl Model {
                 .filter(|&slot| filter.accepts(self, slot))
                 .collect(),
             (None, Some(text)) => {
-                let found = self.names.containing(text);
+                let found = self.named_containing(text);
                 filter.text = None;
                 found
                     .into_iter()
@@ -220,25 +201,25 @@ impl Model {
             }
             (None, None) => Vec::new(),
         };
-        self.sorted(candidates, order, reversed)
+        self.sorted(candidates, query.sort)
     }
 
     /// The page of `slots` (sorted by the query's order, read backwards when `reversed`) that
     /// pass `filter`, of `total` matches.
     fn walk(
         &self,
-        slots: &[u32],
+        slots: &[Slot],
         reversed: bool,
         filter: &Filter<'_>,
         query: &Query,
         total: usize,
     ) -> Hits {
-        let matching = |slot: &u32| filter.accepts(self, *slot);
-        let page = |iter: &mut dyn Iterator<Item = &u32>| -> Vec<ObjectId> {
+        let matching = |slot: &Slot| filter.accepts(self, *slot);
+        let page = |iter: &mut dyn Iterator<Item = &Slot>| -> Vec<ObjectId> {
             iter.filter(|slot| matching(slot))
                 .skip(query.offset)
                 .take(query.limit)
-                .map(|&slot| self.ids[slot as usize])
+                .map(|&slot| self.id(slot))
                 .collect()
         };
         let ids = if reversed {
@@ -249,17 +230,10 @@ impl Model {
         Hits { ids, total }
     }
 
-    /// `slots` sorted by `order`, backwards when `reversed`.
-    fn sorted(&self, mut slots: Vec<u32>, order: Order, reversed: bool) -> Answer {
+    /// `slots` sorted by `sort`.
+    fn sorted(&self, mut slots: Vec<Slot>, sort: Sort) -> Answer {
         // Candidates mostly arrive in creation order already, which the sort detects cheaply.
-        slots.sort_unstable_by(|a, b| {
-            let ordering = order.cmp(self, *a, *b);
-            if reversed {
-                ordering.reverse()
-            } else {
-                ordering
-            }
-        });
+        slots.sort_unstable_by(|a, b| self.compare(sort, *a, *b));
         Answer::Sorted(slots)
     }
 }
@@ -267,7 +241,7 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::model::Row;
+    use crate::products::catalog::model::Row;
 
     fn catalog() -> (Model, Vec<Row>) {
         let sellers = [ObjectId::from_bytes([1; 12]), ObjectId::from_bytes([2; 12])];

@@ -9,8 +9,12 @@ use std::{
 
 use mongodb::bson::oid::ObjectId;
 
-use super::{models::CategoryView, models::slug_of, store::CategoryDoc};
-use crate::catalog::{CategoryCount, CategoryCounts};
+use super::slug::slug_of;
+use crate::{
+    models::CategoryView,
+    products::catalog::{CategoryCount, CategoryCounts},
+    store::CategoryDoc,
+};
 
 /// The category documents, and the list made from them.
 #[derive(Default)]

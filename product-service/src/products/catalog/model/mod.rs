@@ -2,15 +2,26 @@
 //! looking at every product.
 //!
 //! Each product has a slot; slots are never reused, so the per-group slot lists stay sorted by
-//! appending. Sorted permutations (one per [`Order`]) serve unfiltered pages in O(page) and
-//! price ranges by binary search. Single changes keep them sorted in place; a bulk
-//! change (a reload, a burst of change events) rebuilds them once at the end.
+//! appending. One sorted permutation per ascending [`Sort`] (a descending one walks it backwards)
+//! serves unfiltered pages in O(page) and price ranges by binary search. Single changes keep them
+//! sorted in place; a bulk change (a reload, a burst of change events) rebuilds them once at the
+//! end.
+//!
+//! The columns are private to this module: [`order`] keeps every live slot in its groups and
+//! permutations, and lists read the model only through the narrow API in [`read`] (the sets a
+//! list can start from, and the fields a filter checks), so the layout can change without
+//! touching how lists are answered.
 
-use std::{cmp::Ordering, collections::HashMap};
+mod order;
+mod read;
+
+use std::collections::HashMap;
 
 use mongodb::bson::oid::ObjectId;
 
-use super::names::Names;
+use self::order::KEPT;
+pub(in crate::products::catalog) use self::read::{CategoryId, SellerId, Slot};
+use super::{Sort, names::Names};
 
 /// What the model keeps of one product.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,13 +46,13 @@ pub struct Row {
 
 /// One category key and the live products in it.
 #[derive(Default)]
-pub(super) struct Group {
+struct Group {
     /// The key (lowercased category).
-    pub(super) key: String,
+    key: String,
     /// Live slots, increasing.
-    pub(super) slots: Vec<u32>,
+    slots: Vec<Slot>,
     /// The oldest product in it, whose spelling names the category.
-    pub(super) first: Option<u32>,
+    first: Option<Slot>,
 }
 
 /// Interns values into dense ids.
@@ -50,19 +61,21 @@ struct Interner<K> {
     values: Vec<K>,
 }
 
-impl<K: Clone + Eq + std::hash::Hash> Interner<K> {
-    fn new() -> Self {
+impl<K> Default for Interner<K> {
+    fn default() -> Self {
         Self {
             ids: HashMap::new(),
             values: Vec::new(),
         }
     }
+}
 
+impl<K: Clone + Eq + std::hash::Hash> Interner<K> {
     fn intern(&mut self, value: &K) -> u32 {
         if let Some(&id) = self.ids.get(value) {
             return id;
         }
-        let id = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
+        let id = slot_u32(self.values.len());
         self.values.push(value.clone());
         self.ids.insert(value.clone(), id);
         id
@@ -74,60 +87,33 @@ impl<K: Clone + Eq + std::hash::Hash> Interner<K> {
 }
 
 /// The catalog in memory.
+#[derive(Default)]
 pub struct Model {
-    slot_of: HashMap<ObjectId, u32>,
-    pub(super) ids: Vec<ObjectId>,
-    pub(super) created: Vec<i64>,
-    pub(super) price: Vec<f64>,
-    pub(super) stock: Vec<i64>,
-    pub(super) category: Vec<u32>,
+    slot_of: HashMap<ObjectId, Slot>,
+    ids: Vec<ObjectId>,
+    created: Vec<i64>,
+    price: Vec<f64>,
+    stock: Vec<i64>,
+    category: Vec<u32>,
     spelling: Vec<u32>,
-    pub(super) seller: Vec<u32>,
-    pub(super) alive: Vec<bool>,
-    pub(super) names: Names,
-    /// Live slots in each [`Order`], indexed by it.
-    pub(super) orders: [Vec<u32>; 3],
-    pub(super) groups: Vec<Group>,
+    seller: Vec<u32>,
+    alive: Vec<bool>,
+    names: Names,
+    /// Live slots in each [`KEPT`] sort, indexed as it is.
+    sorted: [Vec<Slot>; 3],
+    groups: Vec<Group>,
     group_ids: HashMap<String, u32>,
     spellings: Interner<String>,
     sellers: Interner<ObjectId>,
-    pub(super) seller_slots: Vec<Vec<u32>>,
-    pub(super) live: usize,
-    pub(super) in_stock: usize,
+    seller_slots: Vec<Vec<Slot>>,
+    live: usize,
+    in_stock: usize,
     /// Bumped by every change but a stock change: lists and `/categories` may answer differently.
-    pub(super) version: u64,
+    version: u64,
     /// Bumped whenever a product comes into or goes out of stock: `in_stock` lists may differ.
-    pub(super) stock_version: u64,
+    stock_version: u64,
     /// While set, the sorted permutations are left alone and rebuilt by [`Model::end_bulk`].
     bulk: bool,
-}
-
-impl Default for Model {
-    fn default() -> Self {
-        Self {
-            slot_of: HashMap::new(),
-            ids: Vec::new(),
-            created: Vec::new(),
-            price: Vec::new(),
-            stock: Vec::new(),
-            category: Vec::new(),
-            spelling: Vec::new(),
-            seller: Vec::new(),
-            alive: Vec::new(),
-            names: Names::default(),
-            orders: Default::default(),
-            groups: Vec::new(),
-            group_ids: HashMap::new(),
-            spellings: Interner::new(),
-            sellers: Interner::new(),
-            seller_slots: Vec::new(),
-            live: 0,
-            in_stock: 0,
-            version: 0,
-            stock_version: 0,
-            bulk: false,
-        }
-    }
 }
 
 impl Model {
@@ -146,14 +132,6 @@ impl Model {
         model
     }
 
-    /// Numbers this model's versions after every version `before` has had, so that nothing
-    /// cached at one of `before`'s versions is taken for this model's (a reload numbers its slots
-    /// afresh).
-    pub(super) fn continue_versions_of(&mut self, before: &Model) {
-        self.version = self.version.max(before.version) + 1;
-        self.stock_version = self.stock_version.max(before.stock_version) + 1;
-    }
-
     /// A model of `rows`, built in bulk.
     pub fn from_rows(rows: impl IntoIterator<Item = Row>) -> Self {
         let mut model = Self::default();
@@ -165,50 +143,12 @@ impl Model {
         model
     }
 
-    /// How many products it holds.
-    pub fn len(&self) -> usize {
-        self.live
-    }
-
-    /// Whether it holds no product.
-    pub fn is_empty(&self) -> bool {
-        self.live == 0
-    }
-
-    /// Whether product `id` is known.
-    pub fn contains(&self, id: ObjectId) -> bool {
-        self.slot_of.contains_key(&id)
-    }
-
-    /// The row of product `id`, if it is known.
-    pub fn row(&self, id: ObjectId) -> Option<Row> {
-        let slot = *self.slot_of.get(&id)? as usize;
-        Some(Row {
-            id,
-            name_lower: String::from_utf8_lossy(self.names.get(slot as u32)).into_owned(),
-            category: self.spellings.values[self.spelling[slot] as usize].clone(),
-            category_key: self.groups[self.category[slot] as usize].key.clone(),
-            seller: self.sellers.values[self.seller[slot] as usize],
-            price: self.price[slot],
-            stock: self.stock[slot],
-            created_ms: self.created[slot],
-        })
-    }
-
-    /// The group id of a category key, if any product ever had it.
-    pub(super) fn group_of(&self, key: &str) -> Option<u32> {
-        self.group_ids.get(key).copied()
-    }
-
-    /// The seller id of `seller`, if any product ever had it.
-    pub(super) fn seller_of(&self, seller: &ObjectId) -> Option<u32> {
-        self.sellers.get(seller)
-    }
-
-    /// The spelling that names group `group` (its oldest product's).
-    pub(super) fn group_name(&self, group: &Group) -> Option<&str> {
-        let first = group.first? as usize;
-        Some(&self.spellings.values[self.spelling[first] as usize])
+    /// Numbers this model's versions after every version `before` has had, so that nothing
+    /// cached at one of `before`'s versions is taken for this model's (a reload numbers its slots
+    /// afresh).
+    pub(super) fn continue_versions_of(&mut self, before: &Model) {
+        self.version = self.version.max(before.version) + 1;
+        self.stock_version = self.stock_version.max(before.stock_version) + 1;
     }
 
     /// Stops keeping the sorted permutations up to date, for a batch of many changes.
@@ -219,7 +159,7 @@ impl Model {
     /// Rebuilds what [`Model::begin_bulk`] left alone.
     pub fn end_bulk(&mut self) {
         self.bulk = false;
-        let mut live: Vec<u32> = (0..self.ids.len())
+        let mut live: Vec<Slot> = (0..self.ids.len())
             .filter(|&slot| self.alive[slot])
             .map(slot_u32)
             .collect();
@@ -227,12 +167,12 @@ impl Model {
         if self.names.wants_compaction() {
             self.names.compact(&live);
         }
-        for order in [Order::Price, Order::Name] {
+        for (index, sort) in KEPT.into_iter().enumerate().skip(1) {
             let mut slots = live.clone();
-            slots.sort_unstable_by(|&a, &b| order.cmp(self, a, b));
-            self.orders[order as usize] = slots;
+            slots.sort_unstable_by(|&a, &b| self.cmp_ascending(sort, a, b));
+            self.sorted[index] = slots;
         }
-        self.orders[Order::Created as usize] = live;
+        self.sorted[0] = live;
     }
 
     /// Adds the product or brings it up to date.
@@ -270,8 +210,7 @@ impl Model {
         self.in_stock -= usize::from(self.stock[index] > 0);
         self.stock_version += 1;
         if !self.bulk && self.names.wants_compaction() {
-            self.names
-                .compact(&self.orders[Order::Created as usize].clone());
+            self.names.compact(&self.sorted[0].clone());
         }
         true
     }
@@ -297,7 +236,7 @@ impl Model {
         self.link(slot);
     }
 
-    fn update(&mut self, slot: u32, row: Row) {
+    fn update(&mut self, slot: Slot, row: Row) {
         let index = slot as usize;
         let group = self.group_id(&row.category_key);
         let spelling = self.spellings.intern(&row.category);
@@ -324,60 +263,6 @@ impl Model {
         self.set_stock(row.id, row.stock);
     }
 
-    /// Adds a live slot to its groups and, unless in bulk, to the sorted permutations.
-    fn link(&mut self, slot: u32) {
-        let index = slot as usize;
-        let group = self.category[index] as usize;
-        insert_sorted(&mut self.groups[group].slots, slot);
-        let older = self.groups[group]
-            .first
-            .is_none_or(|first| self.cmp_created(slot, first) == Ordering::Less);
-        if older {
-            self.groups[group].first = Some(slot);
-        }
-        self.version += 1;
-        let seller = self.seller[index] as usize;
-        if self.seller_slots.len() <= seller {
-            self.seller_slots.resize_with(seller + 1, Vec::new);
-        }
-        insert_sorted(&mut self.seller_slots[seller], slot);
-        if !self.bulk {
-            for order in Order::ALL {
-                let mut slots = std::mem::take(&mut self.orders[order as usize]);
-                let at = self.position(&slots, slot, order);
-                slots.insert(at, slot);
-                self.orders[order as usize] = slots;
-            }
-        }
-    }
-
-    /// Takes a live slot out of its groups and permutations, before its fields change.
-    fn unlink(&mut self, slot: u32) {
-        let index = slot as usize;
-        let group = self.category[index] as usize;
-        remove_sorted(&mut self.groups[group].slots, slot);
-        if self.groups[group].first == Some(slot) {
-            let first = self.groups[group]
-                .slots
-                .iter()
-                .copied()
-                .min_by(|&a, &b| self.cmp_created(a, b));
-            self.groups[group].first = first;
-        }
-        self.version += 1;
-        remove_sorted(&mut self.seller_slots[self.seller[index] as usize], slot);
-        if !self.bulk {
-            for order in Order::ALL {
-                let mut slots = std::mem::take(&mut self.orders[order as usize]);
-                let at = self.position(&slots, slot, order);
-                if slots.get(at) == Some(&slot) {
-                    slots.remove(at);
-                }
-                self.orders[order as usize] = slots;
-            }
-        }
-    }
-
     fn group_id(&mut self, key: &str) -> u32 {
         if let Some(&id) = self.group_ids.get(key) {
             return id;
@@ -391,87 +276,19 @@ impl Model {
         id
     }
 
-    /// Where `slot` belongs in `slots`, which are sorted by `order`.
-    fn position(&self, slots: &[u32], slot: u32, order: Order) -> usize {
-        slots.partition_point(|&other| order.cmp(self, other, slot) == Ordering::Less)
-    }
-
-    /// Oldest first; ids break ties.
-    pub(super) fn cmp_created(&self, a: u32, b: u32) -> Ordering {
-        let (a, b) = (a as usize, b as usize);
-        self.created[a]
-            .cmp(&self.created[b])
-            .then_with(|| self.ids[a].cmp(&self.ids[b]))
-    }
-
-    /// Cheapest first; ids break ties.
-    pub(super) fn cmp_price(&self, a: u32, b: u32) -> Ordering {
-        let (a, b) = (a as usize, b as usize);
-        self.price[a]
-            .total_cmp(&self.price[b])
-            .then_with(|| self.ids[a].cmp(&self.ids[b]))
-    }
-
-    /// By lowercased name; ids break ties.
-    pub(super) fn cmp_name(&self, a: u32, b: u32) -> Ordering {
-        self.names
-            .get(a)
-            .cmp(self.names.get(b))
-            .then_with(|| self.ids[a as usize].cmp(&self.ids[b as usize]))
-    }
-
     /// A rough count of the bytes held, for logs.
     pub fn heap_bytes(&self) -> usize {
         let per_slot = 12 + 8 + 8 + 8 + 4 + 4 + 4 + 1;
         self.ids.capacity() * per_slot
             + self.slot_of.capacity() * 20
-            + self.orders.iter().map(Vec::capacity).sum::<usize>() * 4
+            + self.sorted.iter().map(Vec::capacity).sum::<usize>() * 4
             + self.live * 8
             + self.names.heap_bytes()
     }
 }
 
-/// The orders the model keeps every live product in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Order {
-    /// Oldest first.
-    Created = 0,
-    /// Cheapest first.
-    Price = 1,
-    /// By lowercased name.
-    Name = 2,
-}
-
-impl Order {
-    const ALL: [Order; 3] = [Order::Created, Order::Price, Order::Name];
-
-    /// Compares two live slots in this order; ids break ties, so no two slots are equal.
-    pub(super) fn cmp(self, model: &Model, a: u32, b: u32) -> Ordering {
-        match self {
-            Order::Created => model.cmp_created(a, b),
-            Order::Price => model.cmp_price(a, b),
-            Order::Name => model.cmp_name(a, b),
-        }
-    }
-}
-
-fn slot_u32(index: usize) -> u32 {
+fn slot_u32(index: usize) -> Slot {
     u32::try_from(index).unwrap_or(u32::MAX)
-}
-
-fn insert_sorted(slots: &mut Vec<u32>, slot: u32) {
-    // New slots are the highest, so this is almost always a push.
-    if slots.last().is_none_or(|&last| last < slot) {
-        slots.push(slot);
-    } else if let Err(at) = slots.binary_search(&slot) {
-        slots.insert(at, slot);
-    }
-}
-
-fn remove_sorted(slots: &mut Vec<u32>, slot: u32) {
-    if let Ok(at) = slots.binary_search(&slot) {
-        slots.remove(at);
-    }
 }
 
 #[cfg(test)]
@@ -492,13 +309,13 @@ mod tests {
     }
 
     fn check_permutations(model: &Model) {
-        let live: Vec<u32> = (0..model.ids.len() as u32)
+        let live: Vec<Slot> = (0..model.ids.len() as u32)
             .filter(|&s| model.alive[s as usize])
             .collect();
-        for order in Order::ALL {
+        for (index, sort) in KEPT.into_iter().enumerate() {
             let mut expected = live.clone();
-            expected.sort_by(|&a, &b| order.cmp(model, a, b));
-            assert_eq!(model.orders[order as usize], expected, "{order:?}");
+            expected.sort_by(|&a, &b| model.cmp_ascending(sort, a, b));
+            assert_eq!(model.sorted[index], expected, "{sort:?}");
         }
         assert_eq!(model.live, live.len());
     }
@@ -545,12 +362,12 @@ mod tests {
         let older = row("a", "Home", 1.0, 1, 10);
         model.upsert(newer.clone());
         model.upsert(older.clone());
-        let group = &model.groups[model.group_of("home").unwrap() as usize];
+        let group = &model.groups[model.group_ids["home"] as usize];
         assert_eq!(model.group_name(group), Some("Home"));
         assert_eq!(group.slots.len(), 2);
 
         model.remove(older.id);
-        let group = &model.groups[model.group_of("home").unwrap() as usize];
+        let group = &model.groups[model.group_ids["home"] as usize];
         assert_eq!(model.group_name(group), Some("HOME"));
         assert_eq!(group.slots.len(), 1);
     }

@@ -14,17 +14,16 @@
 //! The cutoff ([`super::orphan_age`]) is well past the longest an upload request can live, so a
 //! file or chunk whose upload is still under way is never taken.
 
-use std::{collections::HashSet, time::Duration};
+use std::time::Duration;
 
-use common_catalog::field;
 use common_platform::server::Shutdown;
 use futures_util::TryStreamExt;
 use mongodb::{
-    bson::{DateTime, Document, doc, oid::ObjectId},
+    bson::{DateTime, oid::ObjectId},
     error::Error,
 };
 
-use super::{BUCKET, ImageStore};
+use super::Images;
 
 /// How often the sweep runs.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(5 * 60);
@@ -45,7 +44,7 @@ pub struct Swept {
     pub partial_uploads: u64,
 }
 
-impl ImageStore {
+impl Images {
     /// Deletes every file uploaded before `cutoff` that no product references, and the chunks of
     /// uploads started before `cutoff` that never got a file.
     pub async fn sweep(&self, cutoff: DateTime) -> Result<Swept, Error> {
@@ -81,9 +80,7 @@ impl ImageStore {
     async fn sweep_unreferenced_files(&self, cutoff: DateTime) -> Result<u64, Error> {
         let mut cursor = self
             .files
-            .find(doc! { "uploadDate": { "$lt": cutoff } })
-            .projection(doc! { "_id": 1 })
-            .batch_size(u32::try_from(SWEEP_BATCH).unwrap_or(u32::MAX))
+            .uploaded_before(cutoff, u32::try_from(SWEEP_BATCH).unwrap_or(u32::MAX))
             .await?;
         let mut deleted = 0;
         let mut batch = Vec::with_capacity(SWEEP_BATCH);
@@ -106,23 +103,10 @@ impl ImageStore {
     }
 
     async fn delete_unreferenced(&self, files: &[ObjectId]) -> Result<u64, Error> {
-        let referenced: HashSet<ObjectId> = self
-            .products
-            .clone_with_type::<Document>()
-            .find(doc! { field::IMAGE_FILE_ID: { "$in": files } })
-            .projection(doc! { field::IMAGE_FILE_ID: 1 })
-            .await?
-            .try_filter_map(|product| async move {
-                Ok(product
-                    .get_document(field::IMAGE)
-                    .ok()
-                    .and_then(|image| image.get_object_id("file_id").ok()))
-            })
-            .try_collect()
-            .await?;
+        let referenced = self.products.referenced_images(files).await?;
         let mut deleted = 0;
         for &file_id in files.iter().filter(|id| !referenced.contains(id)) {
-            self.delete_file(file_id).await?;
+            self.files.delete(file_id).await?;
             tracing::info!(%file_id, "unreferenced image file swept");
             deleted += 1;
         }
@@ -137,37 +121,10 @@ impl ImageStore {
             .chunks_swept_until
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut ids = doc! { "$lt": until };
-        if let Some(since) = since {
-            ids.insert(
-                "$gte",
-                object_id_at(common_api::time::minus(since, CLOCK_SLACK)),
-            );
-        }
-        // Every upload writes chunk 0 first: one row per upload, and the index on
-        // (files_id, n) that GridFS keeps serves the match.
-        let pipeline = [
-            doc! { "$match": { "files_id": ids, "n": 0 } },
-            doc! { "$lookup": {
-                "from": format!("{BUCKET}.files"),
-                "localField": "files_id",
-                "foreignField": "_id",
-                "as": "file",
-            } },
-            doc! { "$match": { "file": { "$size": 0 } } },
-            doc! { "$project": { "_id": 0, "files_id": 1 } },
-        ];
-        let orphans: Vec<ObjectId> = self
-            .chunks
-            .aggregate(pipeline)
-            .await?
-            .try_filter_map(|row| async move { Ok(row.get_object_id("files_id").ok()) })
-            .try_collect()
-            .await?;
+        let since = since.map(|since| object_id_at(common_api::time::minus(since, CLOCK_SLACK)));
+        let orphans = self.files.partial_uploads(since, until).await?;
         if !orphans.is_empty() {
-            self.chunks
-                .delete_many(doc! { "files_id": { "$in": &orphans } })
-                .await?;
+            self.files.delete_chunks(&orphans).await?;
             for files_id in &orphans {
                 tracing::info!(%files_id, "chunks of an upload cut off midway swept");
             }

@@ -1,4 +1,4 @@
-//! The category routes and their OpenAPI descriptions.
+//! `/categories` and `/categories/{slug}`: the list anyone reads, and what admins change.
 
 use axum::{
     Json,
@@ -14,14 +14,17 @@ use common_api::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::models::{CategoryView, CreateCategory, UpdateCategory};
-use crate::AppState;
+use crate::{
+    AppState,
+    models::{CategoryView, CreateCategory, SlugPath, UpdateCategory, patch},
+};
 
-/// The category routes, for the service's router.
-pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    let mut router = OpenApiRouter::new()
         .routes(routes!(list_categories, create_category))
-        .routes(routes!(update_category, delete_category))
+        .routes(routes!(update_category, delete_category));
+    patch::document::<UpdateCategory>(router.get_openapi_mut());
+    router
 }
 
 /// Every category, including those with no products, with how many products each has, sorted
@@ -33,7 +36,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         DbUnavailable,
     ))]
 async fn list_categories(State(state): State<AppState>) -> Json<Vec<CategoryView>> {
-    Json(state.categories.list().as_ref().clone())
+    Json(state.products.categories().list().as_ref().clone())
 }
 
 /// Creates a category (admins).
@@ -52,7 +55,8 @@ async fn create_category(
     JsonBody(body): JsonBody<CreateCategory>,
 ) -> ApiResult<(StatusCode, Json<CategoryView>)> {
     let category = state
-        .categories
+        .products
+        .categories()
         .create(&body.name, body.description)
         .await?;
     Ok((StatusCode::CREATED, Json(category)))
@@ -62,7 +66,7 @@ async fn create_category(
 /// in it, and is completed even if interrupted; a new name differing only in case respells it.
 #[utoipa::path(patch, path = "/categories/{slug}", tag = "categories",
     security(("bearer" = [])),
-    params(("slug" = String, Path, pattern = r"^[^\s/-]+(-[^\s/-]+)*$", description = "The category's slug")),
+    params(SlugPath),
     request_body = UpdateCategory,
     responses(
         (status = 200, description = "The changed category", body = CategoryView),
@@ -74,11 +78,12 @@ async fn create_category(
 async fn update_category(
     State(state): State<AppState>,
     _admin: RequireRole<AdminOnly>,
-    Path(slug): Path<String>,
+    Path(SlugPath { slug }): Path<SlugPath>,
     JsonBody(body): JsonBody<UpdateCategory>,
 ) -> ApiResult<Json<CategoryView>> {
     let category = state
-        .categories
+        .products
+        .categories()
         .update(&slug, body.name.as_deref(), body.description.as_deref())
         .await?;
     Ok(Json(category))
@@ -87,7 +92,7 @@ async fn update_category(
 /// Deletes a category that no product uses (admins).
 #[utoipa::path(delete, path = "/categories/{slug}", tag = "categories",
     security(("bearer" = [])),
-    params(("slug" = String, Path, pattern = r"^[^\s/-]+(-[^\s/-]+)*$", description = "The category's slug")),
+    params(SlugPath),
     responses(
         (status = 204, description = "The category was deleted"),
         (status = 404, description = "No such category (`CATEGORY_NOT_FOUND`)", body = ErrorBody),
@@ -97,8 +102,8 @@ async fn update_category(
 async fn delete_category(
     State(state): State<AppState>,
     _admin: RequireRole<AdminOnly>,
-    Path(slug): Path<String>,
+    Path(SlugPath { slug }): Path<SlugPath>,
 ) -> ApiResult<StatusCode> {
-    state.categories.delete(&slug).await?;
+    state.products.categories().delete(&slug).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,4 +1,4 @@
-//! The `products` collection.
+//! The `products` collection, opened here and nowhere else in this service.
 //!
 //! Writes that depend on ownership or on the stock level are single conditional operations: the
 //! filter carries the condition (`seller_id`, `stock >= -delta`), so no interleaving of requests
@@ -6,8 +6,15 @@
 //! nothing, [`ProductStore::find`] tells the caller why (gone, not theirs, or not enough stock).
 //!
 //! The document is defined once, in `common_catalog`, since the order service writes it too.
-//! Lists are not answered here but from the in-memory catalog ([`crate::catalog`]), which then
-//! reads each page's documents with [`ProductStore::find_many`].
+//! Besides the product routes' own reads and writes, the store serves every other flow that
+//! touches products: categories moving products between them ([`categories`]), images swapping
+//! their reference ([`images`]), and the catalog read model's raw reads and change stream
+//! ([`catalog`]). Lists are not answered here but from the read model, which then reads each
+//! page's documents with [`ProductStore::find_many`].
+
+mod catalog;
+mod categories;
+mod images;
 
 use std::collections::HashMap;
 
@@ -15,12 +22,13 @@ use common_api::auth::AuthUser;
 use common_catalog::{PRODUCTS, ProductDoc, category_key, field};
 use futures_util::TryStreamExt;
 use mongodb::{
-    Collection, Database,
+    Collection, Database, IndexModel,
     bson::{DateTime, Document, doc, oid::ObjectId},
     error::Error,
-    options::ReturnDocument,
+    options::{IndexOptions, ReturnDocument},
 };
 
+pub use self::catalog::{ChangeEvents, Watch};
 use crate::models::MAX_STOCK;
 
 /// The fields of an update that were given.
@@ -57,7 +65,7 @@ impl ProductChanges {
     }
 }
 
-/// Reads and writes products.
+/// Reads and writes products. Cheap to clone.
 #[derive(Clone)]
 pub struct ProductStore {
     products: Collection<ProductDoc>,
@@ -69,6 +77,27 @@ impl ProductStore {
         Self {
             products: db.collection(PRODUCTS),
         }
+    }
+
+    /// Creates the indexes that renames, deletes and the category backfill look products up by
+    /// (category key), and that the image sweep reads (image file); no-ops when they exist.
+    pub async fn ensure_indexes(&self) -> Result<(), Error> {
+        let by_category = IndexModel::builder()
+            .keys(doc! { field::CATEGORY_KEY: 1 })
+            .options(
+                IndexOptions::builder()
+                    .name("category_key".to_owned())
+                    .build(),
+            )
+            .build();
+        let by_image_file = IndexModel::builder()
+            .keys(doc! { field::IMAGE_FILE_ID: 1 })
+            .options(IndexOptions::builder().sparse(true).build())
+            .build();
+        self.products
+            .create_indexes([by_category, by_image_file])
+            .await?;
+        Ok(())
     }
 
     /// Stores a new product.
@@ -90,7 +119,7 @@ impl ProductStore {
         let mut found: HashMap<ObjectId, ProductDoc> = self
             .products
             .find(doc! { field::ID: { "$in": ids } })
-            .projection(doc! { field::HOLDS: 0, field::RETURNS: 0 })
+            .projection(without_bookkeeping())
             .await?
             .map_ok(|product| (product.id, product))
             .try_collect()
@@ -99,8 +128,7 @@ impl ProductStore {
     }
 
     /// Applies `changes` if `caller` may; returns the product before and after, or `None` when it
-    /// is gone or not theirs. (The category it leaves may have to go: see
-    /// `Categories::left`.)
+    /// is gone or not theirs.
     pub async fn update(
         &self,
         id: ObjectId,
@@ -125,7 +153,7 @@ impl ProductStore {
         let Some(before) = self
             .products
             .find_one_and_update(owned_by(id, caller), doc! { "$set": set })
-            .projection(doc! { field::HOLDS: 0, field::RETURNS: 0 })
+            .projection(without_bookkeeping())
             .return_document(ReturnDocument::Before)
             .await?
         else {
@@ -173,16 +201,21 @@ impl ProductStore {
     ) -> Result<Option<ProductDoc>, Error> {
         self.products
             .find_one_and_delete(owned_by(id, caller))
-            .projection(doc! { field::HOLDS: 0, field::RETURNS: 0 })
+            .projection(without_bookkeeping())
             .await
     }
 }
 
 /// Matches the product `id` if `caller` is its seller or an admin.
-pub(crate) fn owned_by(id: ObjectId, caller: &AuthUser) -> Document {
+fn owned_by(id: ObjectId, caller: &AuthUser) -> Document {
     if caller.is_admin() {
         doc! { field::ID: id }
     } else {
         doc! { field::ID: id, field::SELLER_ID: caller.id }
     }
+}
+
+/// The projection that leaves out the order service's bookkeeping, which no answer shows.
+fn without_bookkeeping() -> Document {
+    doc! { field::HOLDS: 0, field::RETURNS: 0 }
 }
