@@ -2,8 +2,10 @@
 //! `find_one_and_update`, never oversell, and lose no stock on a crash; idempotency keys, cancel,
 //! reorder and status changes.
 //!
-//! This file only wires the parts together: it builds the stores and the [`OrderEngine`] (which
-//! places, cancels and recovers orders; see [`engine`]), the router ([`app`], which tests drive
+//! Three layers, as in every service: `routes` (HTTP only) call the domain, the
+//! [`OrderEngine`] (placing, cancelling and recovering orders, reading them and moving them along;
+//! see [`engine`]), which owns the small [`store`]s. This file only wires them: it builds the
+//! stores and the engine with the service's [`settings`], the router ([`app`], which tests drive
 //! without a socket), and, in [`start`], the periodic recovery pass the binary runs.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -11,21 +13,23 @@
 pub mod engine;
 pub mod models;
 mod routes;
+pub mod settings;
 pub mod store;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::{Router, extract::FromRef};
 use common_api::auth::TokenKeys;
 use common_platform::{
-    config::{Config, ConfigError, Env},
+    config::Config,
     server::{ServiceContext, Shutdown},
 };
 use mongodb::Database;
 
+pub use crate::settings::OrderSettings;
 use crate::{
-    engine::{OrderEngine, OrderSettings},
+    engine::OrderEngine,
     store::{Claims, Inventory, OrderStore},
 };
 
@@ -36,10 +40,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The database.
     pub db: Database,
-    /// Orders, for reads and status changes; placing, cancelling and recovery go through
-    /// [`AppState::engine`].
-    pub orders: OrderStore,
-    /// Places, cancels and recovers orders.
+    /// Every order flow: placing, cancelling, recovering, reading and moving orders along.
     pub engine: OrderEngine,
     /// Access-token verification.
     pub keys: TokenKeys,
@@ -88,7 +89,6 @@ impl AppState {
             keys: TokenKeys::new(&config.jwt_secret, config.access_token_ttl),
             config: Arc::new(config),
             db,
-            orders,
             engine,
         })
     }
@@ -101,24 +101,10 @@ pub fn app(state: AppState) -> Router {
     common_platform::http::service_router(routes::router(state), &config, db)
 }
 
-/// The order timings for `config`, with `ORDER_RECOVERY_GRACE_SECS` (1 to 86 400) as the grace
-/// period when it is set; [`OrderSettings::check`] later refuses one under three request
-/// timeouts.
-pub fn settings_from_env(config: &Config) -> Result<OrderSettings, ConfigError> {
-    let derived = OrderSettings::new(config.request_timeout);
-    let env = Env::new(|name| std::env::var(name).ok());
-    let grace = env.parse_in_range(
-        "ORDER_RECOVERY_GRACE_SECS",
-        derived.grace.as_secs(),
-        1..=86_400,
-    )?;
-    Ok(derived.with_grace(Duration::from_secs(grace)))
-}
-
 /// Builds the service for the binary and starts the recovery pass (now, then periodically).
 pub async fn start(context: ServiceContext) -> anyhow::Result<Router> {
     let shutdown = context.shutdown;
-    let settings = settings_from_env(&context.config)?;
+    let settings = OrderSettings::from_env(&context.config)?;
     let state =
         AppState::with_settings(context.config, context.db, settings, shutdown.clone()).await?;
     tokio::spawn(state.engine.clone().recover_periodically(shutdown));

@@ -4,12 +4,10 @@ use std::fmt;
 
 use axum::http::{HeaderMap, HeaderName};
 use common_api::{
-    ApiError, ApiResult,
-    error::{FieldError, Loc, Violations},
-    openapi::or_empty,
-    time::rfc3339,
+    ApiError, ApiResult, error::Violations, extract::IdOf, openapi::or_empty, time::rfc3339,
     validate::Validate,
 };
+use mongodb::bson::oid::ObjectId;
 use serde::{Deserialize, Serialize};
 use utoipa::{
     IntoParams, ToSchema,
@@ -24,6 +22,14 @@ pub const MAX_LINES: usize = 100;
 pub const MAX_QUANTITY: i64 = 10_000;
 /// The longest `Idempotency-Key`.
 pub const MAX_KEY_LEN: usize = 255;
+
+/// What the `{id}` of `/orders/{id}` names: `PathId<Order>` parses it, answers 400 `INVALID_ID`
+/// "Invalid order id" when it is malformed, and documents it.
+pub enum Order {}
+
+impl IdOf for Order {
+    const NAME: &'static str = "order";
+}
 
 /// An order's status as clients see it (a cancel in progress reads as `CANCELLED`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -73,10 +79,11 @@ impl fmt::Display for HiddenStatus {
 
 impl std::error::Error for HiddenStatus {}
 
-/// The status clients see of `order`; a 500 naming the order if it is a tombstone.
-pub fn status_shown(order: &OrderDoc) -> ApiResult<OrderStatus> {
-    OrderStatus::try_from(order.status).map_err(|hidden| {
-        ApiError::internal(anyhow::Error::new(hidden).context(format!("order {}", order.id)))
+/// The status clients see of order `id`, stored as `status`; a 500 naming the order if it is a
+/// tombstone.
+pub fn status_shown(id: ObjectId, status: StoredStatus) -> ApiResult<OrderStatus> {
+    OrderStatus::try_from(status).map_err(|hidden| {
+        ApiError::internal(anyhow::Error::new(hidden).context(format!("order {id}")))
     })
 }
 
@@ -181,7 +188,7 @@ impl TryFrom<&OrderDoc> for PlacedOrder {
     fn try_from(order: &OrderDoc) -> ApiResult<Self> {
         Ok(Self {
             id: order.id.to_hex(),
-            status: status_shown(order)?,
+            status: status_shown(order.id, order.status)?,
             total: order.total,
         })
     }
@@ -226,7 +233,7 @@ impl TryFrom<OrderDoc> for OrderResponse {
     type Error = ApiError;
 
     fn try_from(order: OrderDoc) -> ApiResult<Self> {
-        let status = status_shown(&order)?;
+        let status = status_shown(order.id, order.status)?;
         Ok(Self {
             id: order.id.to_hex(),
             user_id: order.user_id.to_hex(),
@@ -291,28 +298,10 @@ pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
 }
 
-/// 404 `ORDER_NOT_FOUND`, also for someone else's order.
-pub fn order_not_found() -> ApiError {
-    ApiError::not_found("ORDER_NOT_FOUND", "Order not found")
-}
-
-/// 422 `IDEMPOTENCY_KEY_REUSED`, in the contract's 422 shape: one field error at
-/// `["header", "Idempotency-Key"]`.
-pub fn key_reused() -> ApiError {
-    ApiError::validation_with_code(
-        "IDEMPOTENCY_KEY_REUSED",
-        vec![FieldError::new(
-            [Loc::from("header"), Loc::from("Idempotency-Key")],
-            "This Idempotency-Key was used with a different request",
-            "value_error",
-        )],
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use axum::http::StatusCode;
-    use mongodb::bson::{DateTime, oid::ObjectId};
+    use mongodb::bson::DateTime;
 
     use super::*;
 

@@ -21,27 +21,28 @@
 //! the recovery pass finished, or whose clearing failed, are cleared by the recovery pass twice
 //! the grace period later.
 
-use common_api::{ApiError, ApiResult, auth::AuthUser};
+use common_api::auth::AuthUser;
 use mongodb::{bson::oid::ObjectId, error::Error};
 use tokio::time::Instant;
 
-use super::OrderEngine;
-use crate::{
-    models::{order_not_found, status_shown},
-    store::{OrderDoc, StoredStatus},
-};
+use super::{CancelError, OrderEngine, reading::owner_scope};
+use crate::store::{OrderDoc, StoredStatus};
 
 impl OrderEngine {
     /// Cancels order `id` for `caller` (its owner or an admin) and returns it, cancelled; on a
     /// task of its own bounded by the step timeout, so a cancel begun is not left half done by a
     /// client going away.
-    pub async fn cancel(&self, caller: &AuthUser, id: ObjectId) -> ApiResult<OrderDoc> {
-        let owner = (!caller.is_admin()).then_some(caller.id);
+    pub async fn cancel(&self, caller: &AuthUser, id: ObjectId) -> Result<OrderDoc, CancelError> {
+        let owner = owner_scope(caller);
         self.run_detached(move |engine| async move { engine.cancel_now(id, owner).await })
             .await
     }
 
-    async fn cancel_now(&self, id: ObjectId, owner: Option<ObjectId>) -> ApiResult<OrderDoc> {
+    async fn cancel_now(
+        &self,
+        id: ObjectId,
+        owner: Option<ObjectId>,
+    ) -> Result<OrderDoc, CancelError> {
         let started = Instant::now();
         let cancelling = self
             .orders
@@ -52,12 +53,11 @@ impl OrderEngine {
                 .orders
                 .find(id, owner)
                 .await?
-                .ok_or_else(order_not_found)?;
-            let status = status_shown(&order)?.as_str();
-            return Err(ApiError::conflict(
-                "ORDER_NOT_CANCELLABLE",
-                format!("Only PLACED orders can be cancelled; this one is {status}"),
-            ));
+                .ok_or(CancelError::NotFound)?;
+            return Err(CancelError::NotCancellable {
+                id,
+                status: order.status,
+            });
         };
         tracing::info!(order_id = %id, "cancelling order");
         match self.finish_cancel(&order).await? {
@@ -72,7 +72,7 @@ impl OrderEngine {
                 .orders
                 .find(id, None)
                 .await?
-                .ok_or_else(order_not_found),
+                .ok_or(CancelError::NotFound),
         }
     }
 

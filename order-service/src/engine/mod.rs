@@ -1,47 +1,55 @@
-//! The order engine: the one type that places, cancels and recovers orders.
+//! The order engine: the one type that places, cancels and recovers orders, and reads them and
+//! moves them along for the routes.
 //!
 //! [`OrderEngine`] owns exactly what those flows need: the orders, the stock side of orders on
 //! products, idempotency claims, the background hold releaser and the timing settings, whose
-//! invariants its constructor checks ([`OrderSettings::check`]). Handlers call its methods; nothing
-//! else in this service takes or gives back stock. Every step is one atomic write to one document,
-//! and the documents carry markers of the work in flight, so whatever a crash or a database error
-//! interrupts is finished or undone later, exactly once:
+//! invariants its constructor checks ([`OrderSettings::check`]). Handlers call its methods and
+//! turn its typed outcomes ([`errors`]) into answers; nothing else in this service takes or gives
+//! back stock.
 //!
-//! - [`placing`]: take each line with a hold (`stock -= q`, push `{order, qty, at}`) → insert the
-//!   order → release the holds in the background; a refused order gives back what it took;
-//! - [`cancelling`]: `PLACED → CANCELLING`, return each line once under a return marker
-//!   (`stock += q`, push `{order, at}`), `→ CANCELLED`;
-//! - [`recovery`]: after the grace period, settle what stopped requests left (holds, cancels,
-//!   idempotency keys) through the order id's uniqueness (`FAILED` tombstones), and clear old
-//!   return markers.
+//! Every step is one atomic write to one document, and the documents carry markers of the work
+//! in flight, so whatever a crash or a database error interrupts is finished or undone later,
+//! exactly once. Each protocol is drawn and explained in its own module:
 //!
-//! A request's work runs on a task of its own, cut off after the step timeout, which is what lets
-//! the recovery pass take anything older than the grace period as abandoned. Each step's module
-//! draws its part of the protocol.
+//! - [`placing`]: an order takes every line's stock or none, and never oversells;
+//! - [`cancelling`]: a cancelled order's lines go back to stock exactly once;
+//! - [`recovery`]: after the grace period, what stopped requests left is settled.
+//!
+//! Reading orders ([`reading`]) and moving them along `PLACED → SHIPPED → DELIVERED`
+//! ([`shipping`]) are single reads and single conditional updates, with no protocol of their own.
+//!
+//! A request's work runs on a task of its own, cut off after the step timeout
+//! ([`Interrupted`]), which is what lets the recovery pass take anything older than the grace
+//! period as abandoned.
 
 pub mod cancelling;
+pub mod errors;
 pub mod placing;
+pub mod reading;
 pub mod recovery;
 mod releaser;
 pub mod request;
-mod settings;
+pub mod shipping;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
 use common_api::budget;
-use common_api::{ApiError, ApiResult};
 use common_platform::server::Shutdown;
 
-pub use settings::{InvalidSettings, MIN_GRACE_IN_STEPS, OrderSettings};
+pub use errors::{CancelError, Interrupted, ListError, PlaceError, TransitionError};
 
-use crate::store::{Claims, Inventory, OrderStore};
+use crate::{
+    settings::{InvalidSettings, OrderSettings},
+    store::{Claims, Inventory, OrderStore},
+};
 use releaser::HoldReleaser;
 
 /// How much earlier than the request's database deadline detached work is cut off, so that its
-/// own outcome (done, or 503) reaches the handler before the deadline answers for it.
+/// own outcome (done, or [`Interrupted::TimedOut`]) reaches the handler before the deadline
+/// answers for it.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(50);
 
-/// Places, cancels and recovers orders. Cheap to clone.
+/// Places, cancels, recovers, reads and moves along orders. Cheap to clone.
 #[derive(Clone)]
 pub struct OrderEngine {
     orders: OrderStore,
@@ -89,11 +97,12 @@ impl OrderEngine {
     /// just before the request's database deadline if that comes first: the work then ends
     /// before the request is answered 503, and an order is never placed after its client was
     /// told it failed (what the cut leaves, the recovery pass settles).
-    async fn run_detached<T, F, Fut>(&self, work: F) -> ApiResult<T>
+    async fn run_detached<T, E, F, Fut>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(Self) -> Fut,
-        Fut: Future<Output = ApiResult<T>> + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
+        E: From<Interrupted> + Send + 'static,
     {
         let limit = match budget::remaining() {
             Some(left) => self
@@ -105,10 +114,8 @@ impl OrderEngine {
         let work = budget::carried(tokio::time::timeout(limit, work(self.clone())));
         match tokio::spawn(work).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(ApiError::DbUnavailable(anyhow::anyhow!(
-                "order work exceeded {limit:?}"
-            ))),
-            Err(failed) => Err(ApiError::internal(failed)),
+            Ok(Err(_)) => Err(Interrupted::TimedOut(limit).into()),
+            Err(failed) => Err(Interrupted::Failed(failed).into()),
         }
     }
 }

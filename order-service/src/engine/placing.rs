@@ -6,12 +6,15 @@
 //!                                                          │ a line fails
 //!                                  every line taken ◄──────┴──────────► give back the lines taken
 //!                                         │                             (only while their hold is
-//!                                         ▼                              there), answer 400/409
+//!                                         ▼                              there); refused
 //!                              insert the order (PLACED)
 //!                                         │ ok                  │ duplicate id: the recovery
-//!                                         ▼                     ▼ pass gave up on it → 503
+//!                                         ▼                     ▼ pass gave up on it: Abandoned
 //!                    queue its holds for release (batched)
 //! ```
+//!
+//! Before any of it, the order is checked: whose it is (only an admin may order for another
+//! user), and that each product's lines add up to 1 to 10 000 units ([`OrderRequest::new`]).
 //!
 //! Only single-document atomic operations are used, so this works the same on a standalone
 //! server, a replica set and Atlas. A crash at any point leaves holds behind; the recovery pass
@@ -19,18 +22,15 @@
 
 use std::time::Instant;
 
-use common_api::{ApiError, ApiResult};
+use common_api::auth::AuthUser;
 use common_platform::db::is_duplicate_key;
 use mongodb::bson::{DateTime, oid::ObjectId};
 
 use super::{
-    OrderEngine,
-    request::{Line, OrderRequest},
+    OrderEngine, PlaceError,
+    request::{Line, NewOrder, OrderRequest},
 };
-use crate::{
-    models::{key_reused, order_not_found},
-    store::{Claim, ClaimId, OrderDoc, OrderLine, StoredStatus},
-};
+use crate::store::{Claim, ClaimId, OrderDoc, OrderLine, StoredStatus};
 
 /// A placed order, and whether it was placed by an earlier request with the same key.
 #[derive(Debug)]
@@ -46,21 +46,59 @@ pub struct Placed {
 enum Failure {
     /// The order is not stored and never can be: no insert was tried (a line was refused, or
     /// a take failed), or the insert lost to the recovery pass's tombstone. Its key is free again.
-    NeverStored(ApiError),
+    NeverStored(PlaceError),
     /// The insert failed in a way that leaves unknown whether the order is stored. Its key stays
     /// claimed until the recovery pass settles the order id.
-    MaybeStored(ApiError),
+    MaybeStored(PlaceError),
 }
 
 impl OrderEngine {
-    /// Places `request` for `caller`, once per `Idempotency-Key` when one is given, on a task of
-    /// its own bounded by the step timeout.
+    /// Places `order` for `caller` (for themselves, or for anyone if an admin), once per
+    /// `Idempotency-Key` when one is given.
     pub async fn place(
+        &self,
+        caller: &AuthUser,
+        order: NewOrder,
+        key: Option<String>,
+    ) -> Result<Placed, PlaceError> {
+        let user_id = order.user_id.unwrap_or(caller.id);
+        if !caller.may_act_for(user_id) {
+            return Err(PlaceError::ForAnotherUser);
+        }
+        let request =
+            OrderRequest::new(user_id, order.lines).map_err(PlaceError::QuantityOutOfRange)?;
+        self.place_request(caller.id, request, key).await
+    }
+
+    /// Orders the lines of `caller`'s order `id` again, at today's prices, as [`Self::place`].
+    pub async fn reorder(
+        &self,
+        caller: &AuthUser,
+        id: ObjectId,
+        key: Option<String>,
+    ) -> Result<Placed, PlaceError> {
+        let original = self
+            .orders
+            .find(id, Some(caller.id))
+            .await?
+            .ok_or(PlaceError::NotFound)?;
+        let lines = original.items.iter().map(|line| Line {
+            product_id: line.product_id,
+            quantity: line.quantity,
+        });
+        let request =
+            OrderRequest::new(caller.id, lines).map_err(PlaceError::StoredQuantityOutOfRange)?;
+        self.place_request(caller.id, request, key).await
+    }
+
+    /// Places `request` with `caller`'s key, on a task of its own bounded by the step timeout,
+    /// and counts the outcome.
+    async fn place_request(
         &self,
         caller: ObjectId,
         request: OrderRequest,
         key: Option<String>,
-    ) -> ApiResult<Placed> {
+    ) -> Result<Placed, PlaceError> {
         let placed = self
             .run_detached(move |engine| async move {
                 engine.place_now(caller, &request, key.as_deref()).await
@@ -70,33 +108,12 @@ impl OrderEngine {
         placed
     }
 
-    /// Orders the lines of `caller`'s order `id` again, at today's prices, as [`Self::place`].
-    pub async fn reorder(
-        &self,
-        caller: ObjectId,
-        id: ObjectId,
-        key: Option<String>,
-    ) -> ApiResult<Placed> {
-        let original = self
-            .orders
-            .find(id, Some(caller))
-            .await?
-            .ok_or_else(order_not_found)?;
-        let lines = original.items.iter().map(|line| Line {
-            product_id: line.product_id,
-            quantity: line.quantity,
-        });
-        let request =
-            OrderRequest::new(caller, lines).map_err(|refused| refused.in_reordered_order())?;
-        self.place(caller, request, key).await
-    }
-
     async fn place_now(
         &self,
         caller: ObjectId,
         request: &OrderRequest,
         key: Option<&str>,
-    ) -> ApiResult<Placed> {
+    ) -> Result<Placed, PlaceError> {
         let Some(key) = key else {
             return match self.take_and_store(ObjectId::new(), request).await {
                 Ok(order) => Ok(Placed {
@@ -115,9 +132,9 @@ impl OrderEngine {
 
     /// Places the order for the claim `id`, or returns the order an earlier request placed with
     /// it.
-    async fn place_once(&self, id: &ClaimId, request: &OrderRequest) -> ApiResult<Placed> {
+    async fn place_once(&self, id: &ClaimId, request: &OrderRequest) -> Result<Placed, PlaceError> {
         let fingerprint = request.fingerprint();
-        // Waiting for the first request ends in time to answer 409 within the request's deadline.
+        // Waiting for the first request ends in time to answer within the request's deadline.
         let wait = match common_api::budget::remaining() {
             Some(left) => self.settings.claim_wait.min(left / 2),
             None => self.settings.claim_wait,
@@ -134,7 +151,7 @@ impl OrderEngine {
                         continue;
                     }
                     if claim.fingerprint != fingerprint {
-                        return Err(key_reused());
+                        return Err(PlaceError::KeyReused);
                     }
                     if let Some(order) = self.orders.find(claim.order_id, None).await? {
                         return Ok(Placed {
@@ -144,10 +161,7 @@ impl OrderEngine {
                     }
                     // The first request is still placing it: wait for it, briefly.
                     if Instant::now() >= deadline {
-                        return Err(ApiError::conflict(
-                            "IDEMPOTENCY_KEY_IN_USE",
-                            "A request with this Idempotency-Key is still being processed; retry shortly",
-                        ));
+                        return Err(PlaceError::KeyInUse);
                     }
                     tokio::time::sleep(self.settings.claim_poll).await;
                 }
@@ -162,7 +176,7 @@ impl OrderEngine {
         id: &ClaimId,
         order_id: ObjectId,
         request: &OrderRequest,
-    ) -> ApiResult<Placed> {
+    ) -> Result<Placed, PlaceError> {
         match self.take_and_store(order_id, request).await {
             Ok(order) => {
                 if let Err(err) = self.claims.confirm(id, order_id).await {
@@ -251,24 +265,17 @@ impl OrderEngine {
             // gave its stock back, so it can never be stored now.
             Err(err) if is_duplicate_key(&err) => {
                 tracing::error!(%order_id, "the recovery pass gave up on this order before it was stored");
-                Err(Failure::NeverStored(ApiError::DbUnavailable(
-                    anyhow::anyhow!("order {order_id} was abandoned before it could be stored"),
-                )))
+                Err(Failure::NeverStored(PlaceError::Abandoned(order_id)))
             }
             Err(err) => Err(Failure::MaybeStored(err.into())),
         }
     }
 
-    /// 400 `PRODUCT_NOT_FOUND` or 409 `INSUFFICIENT_STOCK` for a line whose take matched nothing.
-    async fn why_not_taken(&self, product: ObjectId) -> ApiError {
+    /// Why the take of a line of `product` matched nothing: too little stock, or no product.
+    async fn why_not_taken(&self, product: ObjectId) -> PlaceError {
         match self.inventory.exists(product).await {
-            Ok(true) => ApiError::conflict(
-                "INSUFFICIENT_STOCK",
-                format!("Insufficient stock for product {product}"),
-            ),
-            Ok(false) => {
-                ApiError::bad_request("PRODUCT_NOT_FOUND", format!("Product {product} not found"))
-            }
+            Ok(true) => PlaceError::InsufficientStock(product),
+            Ok(false) => PlaceError::UnknownProduct(product),
             Err(err) => err.into(),
         }
     }
@@ -287,7 +294,7 @@ impl OrderEngine {
 /// Counts what became of a request to place an order: `orders_placed_total` and
 /// `stock_units_taken_total` for a new order, `orders_idempotent_replays_total` for a replay,
 /// `orders_refused_total{reason}` for a refusal for stock or an unknown product.
-fn count_placing(placed: &ApiResult<Placed>) {
+fn count_placing(placed: &Result<Placed, PlaceError>) {
     match placed {
         Ok(Placed { replayed: true, .. }) => {
             metrics::counter!("orders_idempotent_replays_total").increment(1)
@@ -297,14 +304,13 @@ fn count_placing(placed: &ApiResult<Placed>) {
             let units: i64 = order.items.iter().map(|line| line.quantity).sum();
             metrics::counter!("stock_units_taken_total").increment(units.unsigned_abs());
         }
-        Err(err) => {
-            let reason = match err.code() {
-                "INSUFFICIENT_STOCK" => "stock",
-                "PRODUCT_NOT_FOUND" => "not_found",
-                _ => return,
-            };
-            metrics::counter!("orders_refused_total", "reason" => reason).increment(1);
+        Err(PlaceError::InsufficientStock(_)) => {
+            metrics::counter!("orders_refused_total", "reason" => "stock").increment(1)
         }
+        Err(PlaceError::UnknownProduct(_)) => {
+            metrics::counter!("orders_refused_total", "reason" => "not_found").increment(1)
+        }
+        Err(_) => {}
     }
 }
 

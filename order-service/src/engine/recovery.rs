@@ -3,7 +3,7 @@
 //!
 //! It runs at startup and then on a timer, on every replica at once if need be: each step is a
 //! conditional write that takes effect at most once. Only what is older than the grace period
-//! (at least [`super::MIN_GRACE_IN_STEPS`] step timeouts, checked when the engine is built) is
+//! (at least [`crate::settings::MIN_GRACE_IN_STEPS`] step timeouts, checked when the engine is built) is
 //! touched, so live requests are left alone.
 //!
 //! 1. **Cancels left `CANCELLING`** are finished (see [`super::cancelling`]).
@@ -25,8 +25,8 @@ use mongodb::{
     error::Error,
 };
 
-use super::{OrderEngine, OrderSettings};
-use crate::store::StoredStatus;
+use super::OrderEngine;
+use crate::{settings::OrderSettings, store::StoredStatus};
 
 /// How far back a pass looks.
 #[derive(Clone, Copy, Debug)]

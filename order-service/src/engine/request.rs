@@ -1,11 +1,8 @@
-//! What an order asks for, once validated: whose it is and one line per product.
+//! What an order asks for: as given ([`NewOrder`]), and once validated ([`OrderRequest`]: whose
+//! it is and one line per product).
 
 use std::{collections::BTreeMap, fmt};
 
-use common_api::{
-    ApiError,
-    error::{FieldError, Loc},
-};
 use mongodb::bson::oid::ObjectId;
 use sha2::{Digest, Sha256};
 
@@ -20,6 +17,15 @@ pub struct Line {
     pub quantity: i64,
 }
 
+/// An order as asked for, before it is checked: whose it should be and its lines as given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewOrder {
+    /// Whose order it should be; the caller's when `None`.
+    pub user_id: Option<ObjectId>,
+    /// The lines, in the order given.
+    pub lines: Vec<Line>,
+}
+
 /// A validated order: whose it is, and one line per product in product-id order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderRequest {
@@ -30,7 +36,7 @@ pub struct OrderRequest {
 }
 
 /// A product whose lines, combined, ask for a quantity outside 1 to [`MAX_QUANTITY`]; the
-/// order is refused (422) before anything is taken.
+/// order is refused before anything is taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QuantityOutOfRange {
     /// The product.
@@ -60,31 +66,6 @@ impl fmt::Display for QuantityOutOfRange {
 }
 
 impl std::error::Error for QuantityOutOfRange {}
-
-impl QuantityOutOfRange {
-    /// The 422 for lines of a `POST /orders` body, located at the quantity of the first line
-    /// naming the product (`["body", "items", i, "quantity"]`), where a client can find it.
-    pub fn in_body(self) -> ApiError {
-        let loc = [
-            "body".into(),
-            "items".into(),
-            self.first_line.into(),
-            "quantity".into(),
-        ];
-        self.at(loc)
-    }
-
-    /// The 422 for a reorder of a stored order whose lines break the limit (it was stored before
-    /// the limit applied to combined lines). There is no body, so it is located at the order
-    /// being reordered (`["path", "id"]`).
-    pub fn in_reordered_order(self) -> ApiError {
-        self.at([Loc::from("path"), Loc::from("id")])
-    }
-
-    fn at(self, loc: impl IntoIterator<Item = Loc>) -> ApiError {
-        ApiError::Validation(vec![FieldError::new(loc, self.to_string(), "value_error")])
-    }
-}
 
 impl OrderRequest {
     /// Combines lines naming the same product and sorts them by product id, so that concurrent

@@ -11,7 +11,7 @@ use mongodb::bson::{DateTime, Document, doc, oid::ObjectId};
 use order_service::{
     AppState, app,
     engine::recovery::{Cutoffs, RecoveryReport},
-    store::{Claims, Inventory, OrderDoc, OrderLine, StoredStatus},
+    store::{Claims, Inventory, OrderDoc, OrderLine, OrderStore, StoredStatus},
 };
 use serde_json::{Value, json};
 
@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 pub struct TestApp {
     pub client: TestClient,
     pub state: AppState,
+    /// Orders, over the app's database.
+    pub orders: OrderStore,
     /// The stock side of orders, over the app's database.
     pub inventory: Inventory,
     /// Idempotency keys, over the app's database.
@@ -56,6 +58,7 @@ pub async fn spawn_app_on(db: TestDb) -> TestApp {
     TestApp {
         client: TestClient::new(app(state.clone())),
         state,
+        orders: OrderStore::new(&db.db),
         inventory: Inventory::new(&db.db),
         claims: Claims::new(&db.db),
         db,

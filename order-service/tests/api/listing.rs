@@ -29,7 +29,7 @@ async fn stored(app: &TestApp, user: ObjectId, status: StoredStatus) -> ObjectId
         created_at: now,
         updated_at: now,
     };
-    app.state.orders.insert(&order).await.unwrap();
+    app.orders.insert(&order).await.unwrap();
     order.id
 }
 
@@ -55,11 +55,7 @@ async fn seed(app: &TestApp, a: ObjectId, b: ObjectId) -> Vec<(ObjectId, ObjectI
     let mut orders = Vec::new();
     for (index, (user, status)) in plan.into_iter().enumerate() {
         if index % 4 == 1 {
-            app.state
-                .orders
-                .insert_tombstone(ObjectId::new())
-                .await
-                .unwrap();
+            app.orders.insert_tombstone(ObjectId::new()).await.unwrap();
         }
         orders.push((stored(app, user, status).await, user, status));
     }
@@ -162,11 +158,7 @@ async fn an_empty_list_has_a_total_of_zero_whatever_the_tombstones() {
     let app = spawn_app().await;
     let admin = app.caller(Role::Admin);
     for _ in 0..3 {
-        app.state
-            .orders
-            .insert_tombstone(ObjectId::new())
-            .await
-            .unwrap();
+        app.orders.insert_tombstone(ObjectId::new()).await.unwrap();
     }
 
     let everyone = app.get("/orders").bearer(&admin.token).send().await;

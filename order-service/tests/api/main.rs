@@ -13,6 +13,8 @@ mod metrics;
 mod orders;
 mod place;
 mod recovery;
+mod reorder;
 mod settings;
+mod shipping;
 mod standalone;
 mod traces;

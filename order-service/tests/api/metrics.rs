@@ -4,6 +4,7 @@
 use axum::http::{Method, StatusCode};
 use common_api::auth::Role;
 use common_testing::{ServiceProcess, http, metric};
+use mongodb::bson::oid::ObjectId;
 use serde_json::json;
 
 use crate::helpers::spawn_app;
@@ -55,6 +56,12 @@ async fn orders_placed_refused_replayed_and_cancelled_move_their_metrics() {
         StatusCode::CREATED
     );
     assert_eq!(order(5, None).await.status, StatusCode::CONFLICT);
+    let unknown = json!({"items": [{"product_id": ObjectId::new().to_hex(), "quantity": 1}]});
+    let headers = [("Authorization", bearer.as_str())];
+    let not_found = http(address, Method::POST, "/orders", &headers, Some(&unknown))
+        .await
+        .unwrap();
+    assert_eq!(not_found.status, StatusCode::BAD_REQUEST);
     let id = placed.json()["id"].as_str().unwrap().to_owned();
     let cancel = http(
         address,
@@ -78,6 +85,10 @@ async fn orders_placed_refused_replayed_and_cancelled_move_their_metrics() {
     assert_eq!(moved("orders_placed_total", &service_label), 1.0, "{after}");
     assert_eq!(moved("orders_idempotent_replays_total", &[]), 1.0);
     assert_eq!(moved("orders_refused_total", &[("reason", "stock")]), 1.0);
+    assert_eq!(
+        moved("orders_refused_total", &[("reason", "not_found")]),
+        1.0
+    );
     assert_eq!(moved("orders_cancelled_total", &[]), 1.0);
     assert_eq!(moved("stock_units_taken_total", &[]), 2.0);
     assert_eq!(moved("stock_units_returned_total", &[]), 2.0);

@@ -59,7 +59,7 @@ async fn holds_without_an_order_are_given_back_and_the_order_can_never_appear() 
     assert_eq!(report.lines_given_back, 2);
     assert_eq!((app.stock(kettle).await, app.stock(mug).await), (5, 5));
     assert_eq!(app.status(id).await.as_deref(), Some("FAILED"));
-    let late = app.state.orders.insert(&order).await;
+    let late = app.orders.insert(&order).await;
     assert!(
         late.is_err_and(|err| common_platform::db::is_duplicate_key(&err)),
         "a late insert loses"
@@ -102,7 +102,7 @@ async fn an_order_stored_with_its_holds_still_on_keeps_its_stock() {
     let mug = app.product("Mug", 8.0, 5).await;
     // A crash after storing the order, before its holds were released.
     let (id, order) = take(&app, &[(kettle, 2), (mug, 1)]).await;
-    app.state.orders.insert(&order).await.unwrap();
+    app.orders.insert(&order).await.unwrap();
 
     let report = app.recover_all().await;
 
@@ -123,7 +123,6 @@ async fn a_cancel_stopped_halfway_is_finished_and_each_line_returned_once() {
     app.settle().await;
     // A crash after the cancel won and returned one line.
     let order = app
-        .state
         .orders
         .transition(id, None, StoredStatus::Placed, StoredStatus::Cancelling)
         .await
@@ -251,7 +250,7 @@ async fn a_recovery_pass_racing_a_late_insert_lets_exactly_one_win() {
         let (id, order) = take(&app, &[(kettle, 3), (mug, 2)]).await;
         let late_insert = async {
             tokio::time::sleep(std::time::Duration::from_micros(delay)).await;
-            app.state.orders.insert(&order).await
+            app.orders.insert(&order).await
         };
         let (report, insert) = tokio::join!(app.recover_all(), late_insert);
 

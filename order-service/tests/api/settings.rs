@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use common_platform::server::Shutdown;
 use common_testing::TestDb;
-use order_service::{AppState, engine::OrderSettings};
+use order_service::{AppState, OrderSettings};
 
 #[tokio::test]
 async fn the_service_starts_with_a_short_grace_period_that_stays_well_above_the_step() {

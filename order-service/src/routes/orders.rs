@@ -1,9 +1,8 @@
-//! The order service's HTTP handlers and their OpenAPI descriptions. Handlers check ids, bodies
-//! and who may act, then read orders or hand the work to the order engine ([`crate::engine`]).
+//! `/orders`: placing, reading, listing, cancelling, reordering orders and changing their status.
 
 use axum::{
     Json,
-    extract::{OriginalUri, Path, State},
+    extract::{OriginalUri, State},
     http::{HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -11,50 +10,34 @@ use common_api::{
     ApiError, ApiResult,
     auth::{AdminOnly, AuthUser, RequireRole},
     error::{ErrorBody, ValidationErrorBody},
-    extract::{JsonBody, QueryParams, parse_id},
+    extract::{JsonBody, PathId, QueryParams, parse_id},
     openapi::{
         AdminOnlyErrors, AuthErrors, DbUnavailable, InvalidId, InvalidIdOrJson, JsonBodyErrors,
     },
     pagination::{Page, Paged},
 };
 use mongodb::bson::oid::ObjectId;
-use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::errors::order_not_found;
 use crate::{
     AppState,
     engine::{
         placing::Placed,
-        request::{Line, OrderRequest},
+        request::{Line, NewOrder},
     },
     models::{
-        CreateOrder, OrderFilter, OrderResponse, OrderStatus, PlacedOrder, StatusChange,
-        idempotency_key, order_not_found, status_shown,
+        CreateOrder, Order, OrderFilter, OrderResponse, PlacedOrder, StatusChange, idempotency_key,
     },
-    store::StoredStatus,
 };
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Order service",
-        description = "All-or-nothing orders that never oversell and never lose stock, with idempotency keys, cancel, reorder and status changes."
-    ),
-    tags(
-        (name = "orders", description = "Orders"),
-        (name = "health", description = "Liveness and database health"),
-    )
-)]
-struct ApiDoc;
-
-/// The service's own routes with their OpenAPI description.
-pub fn router(state: AppState) -> OpenApiRouter {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The routes of `/orders`.
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(create_order, list_orders))
         .routes(routes!(get_order, update_order_status))
         .routes(routes!(cancel_order))
         .routes(routes!(reorder))
-        .with_state(state)
 }
 
 /// Places an order: every line's stock is taken, or none is.
@@ -79,13 +62,13 @@ async fn create_order(
     JsonBody(body): JsonBody<CreateOrder>,
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
-    let request = order_request(&caller, body)?;
-    let placed = state.engine.place(caller.id, request, key).await?;
+    let order = new_order(body)?;
+    let placed = state.engine.place(&caller, order, key).await?;
     created(&placed)
 }
 
-/// Turns a valid body into lines to take, checking ids and who the order is for.
-fn order_request(caller: &AuthUser, body: CreateOrder) -> ApiResult<OrderRequest> {
+/// The order a valid body asks for, with its ids parsed.
+fn new_order(body: CreateOrder) -> ApiResult<NewOrder> {
     let lines = body
         .items
         .iter()
@@ -96,16 +79,8 @@ fn order_request(caller: &AuthUser, body: CreateOrder) -> ApiResult<OrderRequest
             })
         })
         .collect::<ApiResult<Vec<_>>>()?;
-    let user_id = match body.user_id {
-        None => caller.id,
-        Some(raw) => parse_id(&raw, "user")?,
-    };
-    if !caller.may_act_for(user_id) {
-        return Err(ApiError::forbidden(
-            "Only admins may order for another user",
-        ));
-    }
-    OrderRequest::new(user_id, lines).map_err(|refused| refused.in_body())
+    let user_id = body.user_id.map(|raw| parse_id(&raw, "user")).transpose()?;
+    Ok(NewOrder { user_id, lines })
 }
 
 /// 400 `INVALID_ID` "Invalid product id X".
@@ -149,19 +124,14 @@ async fn list_orders(
     QueryParams(page): QueryParams<Page>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Paged<OrderResponse>> {
-    let user = match filter.user_id {
-        Some(raw) => {
-            let user = parse_id(&raw, "user")?;
-            if !caller.may_act_for(user) {
-                return Err(ApiError::forbidden("You may only list your own orders"));
-            }
-            Some(user)
-        }
-        None if caller.is_admin() => None,
-        None => Some(caller.id),
-    };
-    let statuses = filter.status.map(OrderStatus::stored);
-    let (orders, total) = state.orders.list(user, statuses, page).await?;
+    let user = filter
+        .user_id
+        .map(|raw| parse_id(&raw, "user"))
+        .transpose()?;
+    let (orders, total) = state
+        .engine
+        .orders(&caller, user, filter.status, page)
+        .await?;
     let orders = orders
         .into_iter()
         .map(OrderResponse::try_from)
@@ -172,7 +142,7 @@ async fn list_orders(
 /// One order: the owner's, or any for an admin.
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders",
     security(("bearer" = [])),
-    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The order's id (24 hex characters)")),
+    params(PathId<Order>),
     responses(
         (status = 200, description = "The order", body = OrderResponse),
         (status = 404, description = "No such order, or someone else's (`ORDER_NOT_FOUND`)", body = ErrorBody),
@@ -181,13 +151,11 @@ async fn list_orders(
 async fn get_order(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    id: PathId<Order>,
 ) -> ApiResult<Json<OrderResponse>> {
-    let id = parse_id(&id, "order")?;
-    let owner = (!caller.is_admin()).then_some(caller.id);
     let order = state
-        .orders
-        .find(id, owner)
+        .engine
+        .order(&caller, id.get())
         .await?
         .ok_or_else(order_not_found)?;
     Ok(Json(order.try_into()?))
@@ -196,7 +164,7 @@ async fn get_order(
 /// Cancels a `PLACED` order; every line's units go back to stock exactly once.
 #[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders",
     security(("bearer" = [])),
-    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The order's id (24 hex characters)")),
+    params(PathId<Order>),
     responses(
         (status = 200, description = "The cancelled order", body = OrderResponse),
         (status = 404, description = "No such order, or someone else's (`ORDER_NOT_FOUND`)", body = ErrorBody),
@@ -207,10 +175,9 @@ async fn get_order(
 async fn cancel_order(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    id: PathId<Order>,
 ) -> ApiResult<Json<OrderResponse>> {
-    let id = parse_id(&id, "order")?;
-    let order = state.engine.cancel(&caller, id).await?;
+    let order = state.engine.cancel(&caller, id.get()).await?;
     Ok(Json(order.try_into()?))
 }
 
@@ -218,7 +185,7 @@ async fn cancel_order(
 #[utoipa::path(post, path = "/orders/{id}/reorder", tag = "orders",
     security(("bearer" = [])),
     params(
-        ("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The id of one of the caller's orders"),
+        PathId<Order>,
         ("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7E]{1,255}$",
             description = "As for `POST /orders`: 1 to 255 visible ASCII characters"),
     ),
@@ -234,18 +201,17 @@ async fn reorder(
     State(state): State<AppState>,
     caller: AuthUser,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: PathId<Order>,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id, "order")?;
     let key = idempotency_key(&headers)?;
-    let placed = state.engine.reorder(caller.id, id, key).await?;
+    let placed = state.engine.reorder(&caller, id.get(), key).await?;
     created(&placed)
 }
 
 /// Moves an order along `PLACED → SHIPPED → DELIVERED` (admins only).
 #[utoipa::path(patch, path = "/orders/{id}", tag = "orders",
     security(("bearer" = [])),
-    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The order's id (24 hex characters)")),
+    params(PathId<Order>),
     request_body = StatusChange,
     responses(
         (status = 200, description = "The order with its new status", body = OrderResponse),
@@ -257,32 +223,9 @@ async fn reorder(
 async fn update_order_status(
     State(state): State<AppState>,
     _admin: RequireRole<AdminOnly>,
-    Path(id): Path<String>,
+    id: PathId<Order>,
     JsonBody(body): JsonBody<StatusChange>,
 ) -> ApiResult<Json<OrderResponse>> {
-    let id = parse_id(&id, "order")?;
-    let step = match body.status {
-        OrderStatus::Shipped => Some((StoredStatus::Placed, StoredStatus::Shipped)),
-        OrderStatus::Delivered => Some((StoredStatus::Shipped, StoredStatus::Delivered)),
-        OrderStatus::Placed | OrderStatus::Cancelled => None,
-    };
-    if let Some((from, to)) = step
-        && let Some(order) = state.orders.transition(id, None, from, to).await?
-    {
-        tracing::info!(order_id = %id, status = body.status.as_str(), "order status changed");
-        return Ok(Json(order.try_into()?));
-    }
-    let order = state
-        .orders
-        .find(id, None)
-        .await?
-        .ok_or_else(order_not_found)?;
-    Err(ApiError::conflict(
-        "INVALID_TRANSITION",
-        format!(
-            "An order cannot go from {} to {}; allowed: PLACED → SHIPPED → DELIVERED",
-            status_shown(&order)?.as_str(),
-            body.status.as_str()
-        ),
-    ))
+    let order = state.engine.advance(id.get(), body.status).await?;
+    Ok(Json(order.try_into()?))
 }

@@ -1,4 +1,10 @@
-//! The engine's timings, and the invariants between them that its correctness rests on.
+//! The order service's own settings: the timings of the order engine, how they are read, and the
+//! invariants between them that the engine's correctness rests on.
+//!
+//! They derive from the shared request timeout ([`Config::request_timeout`]), and the one
+//! variable only this service reads, `ORDER_RECOVERY_GRACE_SECS`, is read with [`Env`] through the
+//! same lookup as [`Config`]: the process environment in [`crate::start`], a test's own map in
+//! tests. A bad value is refused with a message that names its variable.
 //!
 //! The recovery pass treats a hold, a cancel or a key older than the grace period as left by a
 //! request that has stopped. That is only true because every request's order work runs detached
@@ -9,6 +15,8 @@
 
 use std::{fmt, time::Duration};
 
+use common_platform::config::{Config, ConfigError, Env};
+
 /// The grace period is at least this many step timeouts: one for the step itself, the rest as a
 /// margin for clocks that differ between replicas and for a pass working from a list it read a
 /// little earlier. The derived settings keep six.
@@ -16,6 +24,9 @@ pub const MIN_GRACE_IN_STEPS: u32 = 3;
 
 /// How often the recovery pass runs, unless a shorter grace period asks for more often.
 const RECOVERY_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The grace period `ORDER_RECOVERY_GRACE_SECS` may set, in seconds.
+const GRACE_SECS: std::ops::RangeInclusive<u64> = 1..=86_400;
 
 /// Timings of the order machinery, derived from the request timeout by [`OrderSettings::new`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +60,29 @@ impl OrderSettings {
             claim_wait: (request_timeout / 2).min(Duration::from_secs(5)),
             claim_poll: Duration::from_millis(10),
         }
+    }
+
+    /// Reads the settings for `config` from the process environment.
+    pub fn from_env(config: &Config) -> Result<Self, ConfigError> {
+        Self::from_lookup(config, |name| std::env::var(name).ok())
+    }
+
+    /// The settings derived from `config`'s request timeout, with `ORDER_RECOVERY_GRACE_SECS`
+    /// (1 to 86 400) read through `lookup` as the grace period when it is set. They are not
+    /// checked here: [`Self::check`], which the engine runs, later refuses a grace period under
+    /// three request timeouts.
+    pub fn from_lookup(
+        config: &Config,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let derived = Self::new(config.request_timeout);
+        let env = Env::new(lookup);
+        let grace = env.parse_in_range(
+            "ORDER_RECOVERY_GRACE_SECS",
+            derived.grace.as_secs(),
+            GRACE_SECS,
+        )?;
+        Ok(derived.with_grace(Duration::from_secs(grace)))
     }
 
     /// These settings with the grace period `grace` (`ORDER_RECOVERY_GRACE_SECS`): return markers
@@ -172,6 +206,56 @@ mod tests {
 
     fn secs(secs: u64) -> Duration {
         Duration::from_secs(secs)
+    }
+
+    /// The settings read from `vars`, with the shared configuration read from the same map.
+    fn read(vars: &[(&str, &str)]) -> Result<OrderSettings, ConfigError> {
+        let secret = "s".repeat(32);
+        let lookup = |name: &str| {
+            let found = vars.iter().find(|(key, _)| *key == name);
+            match (name, found) {
+                (_, Some((_, value))) => Some((*value).to_owned()),
+                ("JWT_SECRET", None) => Some(secret.clone()),
+                _ => None,
+            }
+        };
+        let config = Config::from_lookup(8003, lookup)?;
+        OrderSettings::from_lookup(&config, lookup)
+    }
+
+    #[test]
+    fn with_nothing_set_the_timings_derive_from_the_request_timeout() {
+        let defaults = read(&[]).unwrap();
+        let quick = read(&[("REQUEST_TIMEOUT_SECS", "20")]).unwrap();
+
+        assert_eq!(defaults, OrderSettings::new(secs(10)));
+        assert_eq!(quick, OrderSettings::new(secs(20)));
+        assert_eq!((quick.grace, quick.step_timeout), (secs(120), secs(20)));
+    }
+
+    #[test]
+    fn a_grace_period_is_read_from_the_same_lookup_as_the_shared_settings() {
+        let settings = read(&[
+            ("REQUEST_TIMEOUT_SECS", "2"),
+            ("ORDER_RECOVERY_GRACE_SECS", "6"),
+        ])
+        .unwrap();
+
+        assert_eq!(settings, OrderSettings::new(secs(2)).with_grace(secs(6)));
+        assert_eq!(settings.check(), Ok(()));
+    }
+
+    #[test]
+    fn a_grace_period_out_of_range_or_malformed_names_its_variable() {
+        for value in ["0", "86401", "-1", "a minute"] {
+            let err = read(&[("ORDER_RECOVERY_GRACE_SECS", value)]).unwrap_err();
+
+            assert!(
+                err.to_string()
+                    .starts_with("ORDER_RECOVERY_GRACE_SECS is invalid"),
+                "{value}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,31 @@
+//! The order service's HTTP layer: each handler extracts its input, calls the order engine
+//! ([`crate::engine::OrderEngine`]) and answers; the engine's typed errors become the contract's
+//! error bodies in [`errors`], and nowhere else.
+
+mod errors;
+mod orders;
+
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Order service",
+        description = "All-or-nothing orders that never oversell and never lose stock, with idempotency keys, cancel, reorder and status changes."
+    ),
+    tags(
+        (name = "orders", description = "Orders"),
+        (name = "health", description = "Liveness and database health"),
+    )
+)]
+struct ApiDoc;
+
+/// The service's own routes with their OpenAPI description.
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(orders::router())
+        .with_state(state)
+}
