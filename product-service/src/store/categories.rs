@@ -303,24 +303,6 @@ impl CategoryStore {
         }
     }
 
-    /// Categories that products created and that are empty by the read model's counts (`used`
-    /// holds every key products are in): candidates for removal, to be checked in MongoDB.
-    pub async fn implicit_outside(
-        &self,
-        used: &std::collections::HashSet<&str>,
-    ) -> Result<Vec<CategoryDoc>, Error> {
-        let implicit: Vec<CategoryDoc> = self
-            .categories
-            .find(doc! { field::IMPLICIT: true, field::RENAME: { "$exists": false } })
-            .await?
-            .try_collect()
-            .await?;
-        Ok(implicit
-            .into_iter()
-            .filter(|category| !used.contains(category.key.as_str()))
-            .collect())
-    }
-
     /// Deletes category `id` if a product created it, its key is still `key` and no rename is in
     /// progress; `false` otherwise.
     pub async fn delete_implicit(&self, id: ObjectId, key: &str) -> Result<bool, Error> {

@@ -33,18 +33,6 @@ async fn create_category(app: &TestApp, admin: &Caller, body: Value) -> Value {
     response.json()
 }
 
-/// Creates a product named `name` in `category`; returns its id.
-async fn product_in(app: &TestApp, seller: &Caller, name: &str, category: &str) -> String {
-    app.create_product(
-        seller,
-        json!({"name": name, "price": 1, "category": category}),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// How many products `GET /products?category=` lists.
 async fn listed_in(app: &TestApp, category: &str) -> usize {
     let response = app
@@ -227,8 +215,8 @@ async fn renaming_onto_an_existing_category_is_409_and_changes_nothing() {
     let app = spawn_app().await;
     let admin = app.caller(Role::Admin);
     let seller = app.caller(Role::Seller);
-    product_in(&app, &seller, "Lamp", "Home").await;
-    product_in(&app, &seller, "Rake", "Garden").await;
+    app.product_in(&seller, "Lamp", "Home").await;
+    app.product_in(&seller, "Rake", "Garden").await;
 
     for name in ["GARDEN", "garden!"] {
         let response = app
@@ -256,9 +244,9 @@ async fn a_rename_moves_every_product_and_frees_the_old_name() {
     let admin = app.caller(Role::Admin);
     let seller = app.caller(Role::Seller);
     for (name, spelled) in [("Lamp", "Home"), ("Mug", "home"), ("Chair", "HOME")] {
-        product_in(&app, &seller, name, spelled).await;
+        app.product_in(&seller, name, spelled).await;
     }
-    product_in(&app, &seller, "Rake", "Garden").await;
+    app.product_in(&seller, "Rake", "Garden").await;
 
     let response = app
         .patch("/categories/home")
@@ -292,7 +280,7 @@ async fn a_rename_changing_only_the_case_respells_the_category_and_its_products(
     let app = spawn_app().await;
     let admin = app.caller(Role::Admin);
     let seller = app.caller(Role::Seller);
-    let id = product_in(&app, &seller, "Lamp", "home").await;
+    let id = app.product_in(&seller, "Lamp", "home").await;
 
     let response = app
         .patch("/categories/home")
@@ -335,7 +323,7 @@ async fn a_category_in_use_is_not_deleted_until_its_products_move() {
     let seller = app.caller(Role::Seller);
     // An admin's category, which stays when its last product leaves.
     create_category(&app, &admin, json!({"name": "Home"})).await;
-    let id = product_in(&app, &seller, "Lamp", "Home").await;
+    let id = app.product_in(&seller, "Lamp", "Home").await;
 
     let refused = app
         .delete("/categories/home")
@@ -375,7 +363,7 @@ async fn a_category_in_use_is_not_deleted_until_its_products_move() {
 async fn interrupted_rename(app: &TestApp, started_at: DateTime) {
     let seller = app.caller(Role::Seller);
     for name in ["Lamp", "Mug", "Chair", "Rug"] {
-        product_in(app, &seller, name, "Home").await;
+        app.product_in(&seller, name, "Home").await;
     }
     let rename = PendingRename {
         from_name: "Home".into(),

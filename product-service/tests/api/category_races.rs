@@ -17,18 +17,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Caller, ProductSteps, TestApp, spawn_app, spawn_instance};
 
-/// Creates a product in `category` as `seller`; returns its id.
-async fn product_in(app: &TestApp, seller: &Caller, name: &str, category: &str) -> String {
-    app.create_product(
-        seller,
-        json!({"name": name, "price": 1, "category": category}),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// Every category document in MongoDB, by key.
 async fn stored_categories(app: &TestApp) -> HashMap<String, Document> {
     app.db
@@ -139,7 +127,7 @@ async fn a_product_written_after_a_rename_it_looked_up_before_follows_the_rename
     let (app, mongod) = app_on_private_mongod().await;
     let admin = app.caller(Role::Admin);
     let seller = app.caller(Role::Seller);
-    product_in(&app, &seller, "Lamp", "Home").await;
+    app.product_in(&seller, "Lamp", "Home").await;
 
     let created = create_product_during(&app, &seller, "Home", async {
         let renamed = app
@@ -215,9 +203,9 @@ async fn a_category_made_by_products_goes_with_its_last_product_and_an_admins_st
         .send()
         .await;
     assert_eq!(created.status, StatusCode::CREATED);
-    let hammer = product_in(&app, &seller, "Hammer", "Tools").await;
-    let lamp = product_in(&app, &seller, "Lamp", "Home").await;
-    let mug = product_in(&app, &seller, "Mug", "Home").await;
+    let hammer = app.product_in(&seller, "Hammer", "Tools").await;
+    let lamp = app.product_in(&seller, "Lamp", "Home").await;
+    let mug = app.product_in(&seller, "Mug", "Home").await;
 
     for id in [&hammer, &lamp] {
         let response = app
@@ -261,7 +249,7 @@ async fn a_category_made_by_products_goes_with_its_last_product_and_an_admins_st
 async fn a_seller_moving_a_product_through_many_categories_leaves_only_the_last() {
     let app = spawn_app().await;
     let seller = app.caller(Role::Seller);
-    let id = product_in(&app, &seller, "Lamp", "Start").await;
+    let id = app.product_in(&seller, "Lamp", "Start").await;
 
     for n in 0..60 {
         let response = app
@@ -293,7 +281,7 @@ async fn names_sharing_a_slug_each_get_a_category_with_a_slug_of_its_own() {
         .collect();
 
     for name in &names {
-        product_in(&app, &seller, "Widget", name).await;
+        app.product_in(&seller, "Widget", name).await;
     }
 
     let stored = stored_categories(&app).await;
@@ -369,8 +357,8 @@ async fn products_in_a_long_non_ascii_category_share_it() {
     let seller = app.caller(Role::Seller);
     let name = long_non_ascii_name();
 
-    product_in(&app, &seller, "a", &name).await;
-    product_in(&app, &seller, "b", &format!("  {name} ")).await;
+    app.product_in(&seller, "a", &name).await;
+    app.product_in(&seller, "b", &format!("  {name} ")).await;
 
     let listed = app.get("/categories").send().await.json();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");

@@ -40,6 +40,9 @@ pub trait ProductSteps {
     /// Creates a product named `name` with `stock` units as `seller`; returns its id.
     async fn product_with_stock(&self, seller: &Caller, name: &str, stock: i64) -> String;
 
+    /// Creates a product named `name` in `category` as `seller`; returns its id.
+    async fn product_in(&self, seller: &Caller, name: &str, category: &str) -> String;
+
     /// The product's stock as the API reports it.
     async fn stock_of(&self, id: &str) -> i64;
 }
@@ -59,6 +62,16 @@ impl ProductSteps for TestApp {
     async fn product_with_stock(&self, seller: &Caller, name: &str, stock: i64) -> String {
         let product = self
             .create_product(seller, json!({"name": name, "price": 10.0, "stock": stock}))
+            .await;
+        product["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn product_in(&self, seller: &Caller, name: &str, category: &str) -> String {
+        let product = self
+            .create_product(
+                seller,
+                json!({"name": name, "price": 1, "category": category}),
+            )
             .await;
         product["id"].as_str().unwrap().to_owned()
     }

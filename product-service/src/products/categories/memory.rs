@@ -90,6 +90,17 @@ impl Memory {
             .collect()
     }
 
+    /// The categories a product created, with no rename in progress, whose key is not in
+    /// `used`: candidates for removal, to be checked in MongoDB.
+    pub(super) fn implicit_outside(&self, used: &HashSet<&str>) -> Vec<CategoryDoc> {
+        read(&self.docs)
+            .1
+            .values()
+            .filter(|doc| doc.implicit && doc.rename.is_none() && !used.contains(doc.key.as_str()))
+            .cloned()
+            .collect()
+    }
+
     /// Replaces the documents with those `loaded` from the collection.
     pub(super) fn replace(&self, loaded: HashMap<ObjectId, CategoryDoc>) {
         let mut docs = write(&self.docs);

@@ -45,7 +45,8 @@ impl Categories {
             .iter()
             .map(|count| count.key.as_str())
             .collect();
-        for category in self.store.implicit_outside(&used).await? {
+        // The documents in memory, which the previous pass reloaded: no query of its own.
+        for category in self.memory.implicit_outside(&used) {
             self.remove_if_empty(&category).await?;
         }
         Ok(())
