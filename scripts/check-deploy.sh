@@ -11,7 +11,8 @@
 #   dashboard   deploy/grafana/dashboards/ecommerce.json: valid JSON, uid, provisioned datasource,
 #               only the metric and label names the services export (scripts/deploy/dashboard.py)
 #   drift       variables, ports, health, metrics and routed paths of every deploy file against
-#               the code and the settings table of docs/configuration.md (scripts/deploy/drift.py)
+#               what the services' binaries report (`--settings`, `--openapi`) and the settings
+#               table of docs/configuration.md (scripts/deploy/drift.py); builds the services first
 #
 # The tools come from PyPI into a virtualenv cached in
 # ${XDG_CACHE_HOME:-~/.cache}/ecommerce-rs/deploy-venv (never in the repository), installed again
@@ -37,6 +38,8 @@ log() { echo "check-deploy.sh: $*" >&2; }
 # The checkers, pinned in scripts/lib/tools.txt (group `deploy`), installed once into the cache.
 . scripts/lib/tools.sh
 tools=$(tools_install deploy)
+# shellcheck source=scripts/lib/stack.sh
+. scripts/lib/stack.sh
 export PATH="$tools/bin:$PATH" PYTHONPATH="$tools"
 
 failed=()
@@ -82,13 +85,18 @@ check_render() {
   check-jsonschema --schemafile scripts/deploy/render-blueprint.schema.json render.yaml
 }
 
+check_drift() {
+  stack_build debug || return 1
+  SERVICE_BIN_DIR=$stack_bin python3 scripts/deploy/drift.py $verbose
+}
+
 start=$SECONDS
 run_check compose check_compose
 run_check kubernetes check_kubernetes
 run_check dockerfile check_dockerfile
 run_check render check_render
 run_check dashboard python3 scripts/deploy/dashboard.py
-run_check drift python3 scripts/deploy/drift.py $verbose
+run_check drift check_drift
 
 echo
 if [ ${#failed[@]} -eq 0 ]; then

@@ -24,12 +24,14 @@ use common_api::auth::TokenKeys;
 use common_platform::{
     config::Config,
     server::{ServiceContext, Shutdown},
+    service::Service,
 };
 use mongodb::Database;
 
 pub use crate::settings::OrderSettings;
 use crate::{
     engine::OrderEngine,
+    models::{IDEMPOTENCY_KEY_NAME, IDEMPOTENT_REPLAYED_NAME},
     store::{Claims, Inventory, OrderStore},
 };
 
@@ -94,17 +96,25 @@ impl AppState {
     }
 }
 
+/// What the shared platform knows of this service.
+pub static SERVICE: Service = Service {
+    name: "order-service",
+    default_port: 8003,
+    allow_headers: &[IDEMPOTENCY_KEY_NAME],
+    expose_headers: &[IDEMPOTENT_REPLAYED_NAME],
+    openapi: routes::openapi,
+};
+
 /// The service's router, with the shared routes and layers.
 pub fn app(state: AppState) -> Router {
     let config = Arc::clone(&state.config);
     let db = state.db.clone();
-    common_platform::http::service_router(routes::router(state), &config, db)
+    common_platform::http::service_router(&SERVICE, routes::router(state), &config, db)
 }
 
 /// Builds the service for the binary and starts the recovery pass (now, then periodically).
-pub async fn start(context: ServiceContext) -> anyhow::Result<Router> {
+pub async fn start(context: ServiceContext, settings: OrderSettings) -> anyhow::Result<Router> {
     let shutdown = context.shutdown;
-    let settings = OrderSettings::from_env(&context.config)?;
     let state =
         AppState::with_settings(context.config, context.db, settings, shutdown.clone()).await?;
     tokio::spawn(state.engine.clone().recover_periodically(shutdown));

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    common_platform::server::run("order-service", 8003, order_service::start).await
+    common_platform::server::run(&order_service::SERVICE, order_service::start).await
 }

@@ -276,8 +276,15 @@ fn status_or_empty() -> RefOr<Schema> {
 
 impl Validate for OrderFilter {}
 
+/// The `Idempotency-Key` request header's name.
+pub const IDEMPOTENCY_KEY_NAME: &str = "idempotency-key";
 /// The `Idempotency-Key` header.
-pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static(IDEMPOTENCY_KEY_NAME);
+
+/// The name of the response header (`true`) of an order placed earlier with the same key.
+pub const IDEMPOTENT_REPLAYED_NAME: &str = "idempotent-replayed";
+/// The `Idempotent-Replayed` header.
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static(IDEMPOTENT_REPLAYED_NAME);
 
 /// The request's `Idempotency-Key`, if any: 1 to 255 visible ASCII characters, else 422.
 pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {

@@ -15,7 +15,7 @@
 
 use std::{fmt, time::Duration};
 
-use common_platform::config::{Config, ConfigError, Env};
+use common_platform::config::{Config, ConfigError, Env, ServiceSettings};
 
 /// The grace period is at least this many step timeouts: one for the step itself, the rest as a
 /// margin for clocks that differ between replicas and for a pass working from a list it read a
@@ -62,11 +62,6 @@ impl OrderSettings {
         }
     }
 
-    /// Reads the settings for `config` from the process environment.
-    pub fn from_env(config: &Config) -> Result<Self, ConfigError> {
-        Self::from_lookup(config, |name| std::env::var(name).ok())
-    }
-
     /// The settings derived from `config`'s request timeout, with `ORDER_RECOVERY_GRACE_SECS`
     /// (1 to 86 400) read through `lookup` as the grace period when it is set. They are not
     /// checked here: [`Self::check`], which the engine runs, later refuses a grace period under
@@ -75,14 +70,7 @@ impl OrderSettings {
         config: &Config,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let derived = Self::new(config.request_timeout);
-        let env = Env::new(lookup);
-        let grace = env.parse_in_range(
-            "ORDER_RECOVERY_GRACE_SECS",
-            derived.grace.as_secs(),
-            GRACE_SECS,
-        )?;
-        Ok(derived.with_grace(Duration::from_secs(grace)))
+        Self::read(config, &Env::new(lookup))
     }
 
     /// These settings with the grace period `grace` (`ORDER_RECOVERY_GRACE_SECS`): return markers
@@ -199,6 +187,23 @@ impl fmt::Display for InvalidSettings {
 }
 
 impl std::error::Error for InvalidSettings {}
+
+impl ServiceSettings for OrderSettings {
+    /// The settings derived from `config`'s request timeout, with `ORDER_RECOVERY_GRACE_SECS`
+    /// (1 to 86 400) as the grace period when it is set (see [`OrderSettings::from_lookup`]).
+    fn read(
+        config: &Config,
+        env: &Env<impl Fn(&str) -> Option<String>>,
+    ) -> Result<Self, ConfigError> {
+        let derived = Self::new(config.request_timeout);
+        let grace = env.parse_in_range(
+            "ORDER_RECOVERY_GRACE_SECS",
+            derived.grace.as_secs(),
+            GRACE_SECS,
+        )?;
+        Ok(derived.with_grace(Duration::from_secs(grace)))
+    }
+}
 
 #[cfg(test)]
 mod tests {

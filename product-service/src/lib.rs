@@ -23,6 +23,7 @@ use common_api::auth::TokenKeys;
 use common_platform::{
     config::Config,
     server::{ServiceContext, Shutdown},
+    service::Service,
 };
 use mongodb::Database;
 
@@ -88,11 +89,20 @@ impl AppState {
     }
 }
 
+/// What the shared platform knows of this service.
+pub static SERVICE: Service = Service {
+    name: "product-service",
+    default_port: 8002,
+    allow_headers: &[],
+    expose_headers: &[],
+    openapi: routes::openapi,
+};
+
 /// The service's router, with the shared routes and layers.
 pub fn app(state: AppState) -> Router {
     let config = Arc::clone(&state.config);
     let db = state.db.clone();
-    common_platform::http::service_router(routes::router(state), &config, db)
+    common_platform::http::service_router(&SERVICE, routes::router(state), &config, db)
 }
 
 /// Builds the service for the binary from its own settings (which the shared runner reads right

@@ -2,11 +2,5 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    common_platform::server::run_with_settings(
-        "product-service",
-        8002,
-        product_service::ProductSettings::from_env,
-        product_service::start,
-    )
-    .await
+    common_platform::server::run(&product_service::SERVICE, product_service::start).await
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use common_platform::config::{ConfigError, Env};
+use common_platform::config::{Config, ConfigError, Env, ServiceSettings};
 
 use crate::products::{catalog::feed::DEFAULT_POLL_INTERVAL, images::DEFAULT_CONCURRENT_UPLOADS};
 
@@ -30,14 +30,12 @@ impl Default for ProductSettings {
 }
 
 impl ProductSettings {
-    /// Reads the settings from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
     /// Reads the settings through `lookup`, so tests can supply their own values.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env::new(lookup);
+        Self::read_from(&Env::new(lookup))
+    }
+
+    fn read_from(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError> {
         let defaults = Self::default();
         Ok(Self {
             poll_interval: Duration::from_secs(env.parse_in_range(
@@ -51,6 +49,12 @@ impl ProductSettings {
                 1..=1024,
             )?,
         })
+    }
+}
+
+impl ServiceSettings for ProductSettings {
+    fn read(_: &Config, env: &Env<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError> {
+        Self::read_from(env)
     }
 }
 

@@ -1,15 +1,14 @@
 #!/usr/bin/env python3
 """Checks that the deploy files agree with the code (run by scripts/check-deploy.sh).
 
-The truth comes from the code and the configuration reference, never from a list kept here:
-  - environment variables: the names the Rust sources read (`env.parse("NAME"`,
-    `env.parse_in_range("NAME"`, `env.string("NAME"`, `env.secret("NAME"`, `std::env::var("NAME")`,
-    and RUST_LOG where tracing-subscriber's EnvFilter reads it), each scoped to the crate that reads
-    it (common/: every service; <service>/: that service only), and the rows of the settings table
-    in docs/configuration.md (its "## Settings" section), which must list exactly those names;
-  - ports: the `run("user-service", 8001, ...)` (or `run_with_settings`) call in each <service>/src/main.rs;
-  - routes: the `#[utoipa::path(..., path = "...")]` attributes of every source file under
-    <service>/src/ and of common/platform/src/http/health.rs (the health routes every service serves).
+The truth comes from what the services' binaries report of themselves, never from a list kept
+here or from reading their source:
+  - environment variables: `<service> --settings` lists every setting the service reads (those
+    every service reads are the shared ones); the rows of the settings table in
+    docs/configuration.md (its "## Settings" section) must list exactly the union (each service's
+    own test checks its defaults and ranges against the same table);
+  - ports: the default of PORT in that list;
+  - routes: the paths of `<service> --openapi`, the document it serves at /openapi.json.
 
 Against that it checks docker-compose.yml, render.yaml, the Dockerfile, deploy/docker/healthcheck.sh,
 deploy/k8s/*, deploy/prometheus/prometheus.yml and deploy/nginx/gateway.conf.template (when it
@@ -21,7 +20,10 @@ Prints one line per check and exits 1 if any failed.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -74,29 +76,32 @@ def load_all(path: Path) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
-# --- what the code says ------------------------------------------------------------------------
+# --- what the binaries say ---------------------------------------------------------------------
 
-ENV_CALL = re.compile(
-    r'(?:\benv\.(?:parse|parse_in_range|string|secret)|std::env::var(?:_os)?)\(\s*"([A-Z][A-Z0-9_]*)"'
-)
-ENV_FILTER = re.compile(r"EnvFilter::(?:try_)?from_default_env")
+# The services' binaries, built by scripts/check-deploy.sh (the workspace's debug build).
+BIN_DIR = Path(os.environ.get("SERVICE_BIN_DIR", ROOT / "target" / "debug"))
+
+
+def describe(service: str, flag: str) -> dict:
+    """What `<service> --settings` or `--openapi` prints: the binary reads no environment and
+    reaches no database for it."""
+    binary = BIN_DIR / service
+    if not binary.exists():
+        sys.exit(f"drift.py: {binary} is missing: build the services first (scripts/check-deploy.sh does)")
+    out = subprocess.run([str(binary), flag], check=True, capture_output=True, text=True, timeout=60)
+    return json.loads(out.stdout)
+
+
+SETTINGS = {s: describe(s, "--settings")["settings"] for s in SERVICES}
+OPENAPI = {s: describe(s, "--openapi") for s in SERVICES}
 
 
 def code_variables() -> dict[str, set[str]]:
-    """Variable names by scope: "common" (every service) or a service's name."""
-    scopes: dict[str, set[str]] = {"common": set(), **{s: set() for s in SERVICES}}
-    for scope in scopes:
-        # common/ is a folder of crates; common/testing is test support (MONGOD_BIN, the tests'
-        # MONGO_URI), which no service reads.
-        roots = [ROOT / scope / "src"] if scope != "common" else [
-            crate / "src" for crate in sorted((ROOT / "common").iterdir()) if crate.name != "testing"
-        ]
-        for source in sorted(path for root in roots for path in root.rglob("*.rs")):
-            text = source.read_text()
-            scopes[scope].update(ENV_CALL.findall(text))
-            if ENV_FILTER.search(text):
-                scopes[scope].add("RUST_LOG")
-    return scopes
+    """Variable names by scope: "common" (read by every service) or a service's name (read by
+    that service, beyond the common ones)."""
+    names = {s: {setting["name"] for setting in SETTINGS[s]} for s in SERVICES}
+    common = set.intersection(*names.values())
+    return {"common": common, **{s: names[s] - common for s in SERVICES}}
 
 
 CONFIGURATION = ROOT / "docs" / "configuration.md"
@@ -122,29 +127,17 @@ def documented_variables() -> set[str] | None:
 
 
 def default_ports() -> dict[str, int]:
-    ports = {}
-    for service in SERVICES:
-        main = (ROOT / service / "src" / "main.rs").read_text()
-        found = re.search(r'run(?:_with_settings)?\(\s*"([a-z-]+)",\s*(\d+)', main)
-        if found and found.group(1) == service:
-            ports[service] = int(found.group(2))
-    return ports
-
-
-UTOIPA_PATH = re.compile(r'#\[utoipa::path\((?:[^\]]*?)\bpath\s*=\s*"([^"]+)"', re.S)
+    return {
+        s: int(setting["default"])
+        for s in SERVICES
+        for setting in SETTINGS[s]
+        if setting["name"] == "PORT"
+    }
 
 
 def served_routes() -> dict[str, set[str]]:
-    shared = set(UTOIPA_PATH.findall((ROOT / "common/platform/src/http/health.rs").read_text()))
-    return {
-        s: shared
-        | {
-            path
-            for source in sorted((ROOT / s / "src").rglob("*.rs"))
-            for path in UTOIPA_PATH.findall(source.read_text())
-        }
-        for s in SERVICES
-    }
+    """The paths of each service's OpenAPI document, the health routes included."""
+    return {s: set(OPENAPI[s]["paths"]) for s in SERVICES}
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 //! This file only wires the parts together: it builds the stores ([`store`]) and the two domain
 //! types over them, [`Accounts`] and [`Sessions`] (see [`accounts`]), and the router ([`app`],
 //! which tests drive without a socket; its HTTP layer is in `routes/`). [`start`] is what the
-//! binary runs after the shared startup in `common_platform::server`: it reads the service's own
-//! [`settings`] and makes the admin account.
+//! binary runs after the shared startup in `common_platform::server` has read the service's own
+//! [`settings`]: it makes the admin account.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
@@ -22,17 +22,14 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::{Router, extract::FromRef};
 use common_api::auth::TokenKeys;
-use common_platform::{
-    config::{Config, Env},
-    server::ServiceContext,
-};
+use common_platform::{config::Config, server::ServiceContext, service::Service};
 use mongodb::Database;
 
 use crate::{
     accounts::{Accounts, AdminAccount, Sessions},
     limits::ClientLimits,
     password::Passwords,
-    settings::UserSettings,
+    settings::{AdminLogin, UserSettings},
     store::{LoginAttempts, RefreshTokens, UserStore},
 };
 
@@ -91,11 +88,20 @@ impl AppState {
     }
 }
 
+/// What the shared platform knows of this service.
+pub static SERVICE: Service = Service {
+    name: "user-service",
+    default_port: 8001,
+    allow_headers: &[],
+    expose_headers: &[],
+    openapi: routes::openapi,
+};
+
 /// The service's router, with the shared routes and layers.
 pub fn app(state: AppState) -> Router {
     let config = Arc::clone(&state.config);
     let db = state.db.clone();
-    common_platform::http::service_router(routes::router(state), &config, db)
+    common_platform::http::service_router(&SERVICE, routes::router(state), &config, db)
 }
 
 /// Builds the service for the binary from its own settings (which the shared runner reads right
@@ -106,16 +112,9 @@ pub fn app(state: AppState) -> Router {
 /// Startup fails when a non-admin account with another password holds `ADMIN_EMAIL`: serving
 /// without the admin the operator asked for would hide that someone may have claimed the address.
 pub async fn start(context: ServiceContext, settings: UserSettings) -> anyhow::Result<Router> {
-    let env = Env::new(|name| std::env::var(name).ok());
-    // The password exactly as given: trimming a secret would make it another password.
-    let admin = match (env.string("ADMIN_EMAIL"), env.secret("ADMIN_PASSWORD")) {
-        (Some(email), Some(password)) => Some((email, password)),
-        (None, None) => None,
-        (Some(_), None) => anyhow::bail!("ADMIN_PASSWORD is required when ADMIN_EMAIL is set"),
-        (None, Some(_)) => anyhow::bail!("ADMIN_EMAIL is required when ADMIN_PASSWORD is set"),
-    };
+    let admin = settings.admin.clone();
     let state = AppState::new(context.config, settings, context.db).await?;
-    if let Some((email, password)) = admin {
+    if let Some(AdminLogin { email, password }) = admin {
         match state
             .accounts
             .ensure_admin(&email, password.expose())

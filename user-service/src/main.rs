@@ -2,11 +2,5 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    common_platform::server::run_with_settings(
-        "user-service",
-        8001,
-        user_service::settings::UserSettings::from_env,
-        user_service::start,
-    )
-    .await
+    common_platform::server::run(&user_service::SERVICE, user_service::start).await
 }

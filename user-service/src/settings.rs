@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use axum::http::HeaderName;
-use common_platform::config::{ConfigError, Env};
+use common_api::secret::Secret;
+use common_platform::config::{Config, ConfigError, Env, ServiceSettings};
 
 /// The most `TRUSTED_PROXY_HOPS` accepted: more proxies that append than any real chain has.
 const MAX_TRUSTED_PROXY_HOPS: usize = 10;
@@ -41,17 +42,26 @@ pub struct UserSettings {
     /// 1; behind a CDN whose edge address the last proxy appends too, 2. More than 1 without the
     /// header is refused, since it would silently do nothing.
     pub trusted_proxy_hops: usize,
+    /// `ADMIN_EMAIL` and `ADMIN_PASSWORD`, both or neither: the admin account ensured at startup.
+    pub admin: Option<AdminLogin>,
+}
+
+/// The admin account the operator asks for.
+#[derive(Clone, Debug)]
+pub struct AdminLogin {
+    /// `ADMIN_EMAIL`.
+    pub email: String,
+    /// `ADMIN_PASSWORD`, exactly as given: trimming a secret would make it another password.
+    pub password: Secret,
 }
 
 impl UserSettings {
-    /// Reads the settings from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
     /// Reads the settings through `lookup`, so tests can supply their own values.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env::new(lookup);
+        Self::read_from(&Env::new(lookup))
+    }
+
+    fn read_from(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError> {
         Ok(Self {
             refresh_token_ttl: Duration::from_secs(
                 24 * 3600 * env.parse_in_range("REFRESH_TOKEN_EXPIRE_DAYS", 7, 1..=365)?,
@@ -68,9 +78,33 @@ impl UserSettings {
                 1..=1_000_000,
             )?,
             rate_limit_burst: env.parse_in_range("RATE_LIMIT_BURST", 5, 1..=1_000_000)?,
-            trusted_proxy_header: trusted_proxy_header(&env)?,
-            trusted_proxy_hops: trusted_proxy_hops(&env)?,
+            trusted_proxy_header: trusted_proxy_header(env)?,
+            trusted_proxy_hops: trusted_proxy_hops(env)?,
+            admin: admin_login(env)?,
         })
+    }
+}
+
+impl ServiceSettings for UserSettings {
+    fn read(_: &Config, env: &Env<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError> {
+        Self::read_from(env)
+    }
+}
+
+fn admin_login(
+    env: &Env<impl Fn(&str) -> Option<String>>,
+) -> Result<Option<AdminLogin>, ConfigError> {
+    match (env.string("ADMIN_EMAIL"), env.secret("ADMIN_PASSWORD")) {
+        (Some(email), Some(password)) => Ok(Some(AdminLogin { email, password })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError::Missing {
+            name: "ADMIN_PASSWORD",
+            hint: "ADMIN_EMAIL is set; give both or neither",
+        }),
+        (None, Some(_)) => Err(ConfigError::Missing {
+            name: "ADMIN_EMAIL",
+            hint: "ADMIN_PASSWORD is set; give both or neither",
+        }),
     }
 }
 
@@ -173,6 +207,29 @@ mod tests {
         );
         // 1 is the default, which means the same with or without a header.
         assert_eq!(alone("1").unwrap().trusted_proxy_hops, 1);
+    }
+
+    #[test]
+    fn the_admin_account_takes_both_its_email_and_its_password() {
+        let admin = settings(&[
+            ("ADMIN_EMAIL", " admin@example.com "),
+            ("ADMIN_PASSWORD", " pw "),
+        ])
+        .unwrap()
+        .admin
+        .unwrap();
+        assert_eq!(admin.email, "admin@example.com");
+        // The password exactly as given, spaces included.
+        assert_eq!(admin.password.expose(), " pw ");
+        assert!(settings(&[]).unwrap().admin.is_none());
+
+        for (given, missing) in [
+            (("ADMIN_EMAIL", "admin@example.com"), "ADMIN_PASSWORD"),
+            (("ADMIN_PASSWORD", "a password"), "ADMIN_EMAIL"),
+        ] {
+            let err = settings(&[given]).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{missing} is required")), "{err}");
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! runner ([`server`]).
 //!
 //! It builds on the API conventions of `common-api` and knows nothing of any service: a service
-//! passes in its own routes, CORS headers and settings.
+//! describes itself ([`service::Service`]: name, port, CORS headers, OpenAPI document) and passes
+//! in its own routes and settings.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
@@ -15,4 +16,5 @@ pub mod deadline;
 pub mod http;
 pub mod metrics;
 pub mod server;
+pub mod service;
 pub mod telemetry;

@@ -30,7 +30,7 @@ use tracing_subscriber::{
     EnvFilter, Layer, filter::LevelFilter, layer::SubscriberExt, util::SubscriberInitExt,
 };
 
-use crate::config::LogFormat;
+use crate::config::{Config, LogFormat};
 
 /// How long one export may take.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,10 +44,10 @@ static TRACES: OnceLock<SdkTracerProvider> = OnceLock::new();
 /// Installs the global subscriber, with an OTLP trace exporter for `service` when an OTLP endpoint
 /// is set; a second call (as in tests) leaves the first in place. Must run on a Tokio runtime
 /// when traces are exported (their HTTP client runs on it).
-pub fn init(format: LogFormat, service: &'static str) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+pub fn init(config: &Config, service: &'static str) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::stdout().is_terminal();
-    let logs = match format {
+    let logs = match config.log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
@@ -59,8 +59,8 @@ pub fn init(format: LogFormat, service: &'static str) -> anyhow::Result<()> {
     };
     // RUST_LOG filters the logs only: spans at info and above are exported whatever it says, so
     // quieting the logs does not also switch off the traces.
-    let traces = if otlp_endpoint_is_set() {
-        let provider = tracer_provider(service)?;
+    let traces = if config.export_traces {
+        let provider = tracer_provider(service, config.otel_service_name.is_none())?;
         let tracer = provider.tracer(service);
         let _ = TRACES.set(provider);
         Some(
@@ -82,13 +82,9 @@ pub fn init(format: LogFormat, service: &'static str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn otlp_endpoint_is_set() -> bool {
-    let set = |value: Result<String, std::env::VarError>| value.is_ok_and(|v| !v.trim().is_empty());
-    set(std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT"))
-        || set(std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
-}
-
-fn tracer_provider(service: &'static str) -> anyhow::Result<SdkTracerProvider> {
+/// The provider exporting `service`'s spans; `name_it` when `OTEL_SERVICE_NAME` is unset (the
+/// SDK reads it itself when set).
+fn tracer_provider(service: &'static str, name_it: bool) -> anyhow::Result<SdkTracerProvider> {
     let client = OnRuntime {
         client: HyperClient::with_default_connector(EXPORT_TIMEOUT, None),
         runtime: tokio::runtime::Handle::try_current()?,
@@ -99,7 +95,7 @@ fn tracer_provider(service: &'static str) -> anyhow::Result<SdkTracerProvider> {
         .with_http_client(client)
         .build()?;
     let mut resource = Resource::builder();
-    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+    if name_it {
         resource = resource.with_service_name(service);
     }
     Ok(SdkTracerProvider::builder()

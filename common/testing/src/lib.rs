@@ -10,6 +10,8 @@
 //!   set, that a test may stop and restart.
 //! - [`ServiceProcess`]: a service's own binary on a free port, which a test may kill with SIGKILL
 //!   and start again, and [`http`], one request to it over a real connection.
+//! - [`assert_settings_documented`]: the configuration reference checked against the settings a
+//!   service reads.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,6 +22,7 @@ mod metrics;
 mod mongod;
 mod openapi;
 mod process;
+mod settings;
 
 pub use app::{TestApp, access_token};
 pub use client::{TestClient, TestRequest, TestResponse};
@@ -28,3 +31,4 @@ pub use metrics::metric;
 pub use mongod::Mongod;
 pub use openapi::missing_shared_responses;
 pub use process::{ServiceProcess, http, http_from};
+pub use settings::assert_settings_documented;

@@ -25,7 +25,14 @@ struct ApiDoc;
 
 /// The service's own routes with their OpenAPI description.
 pub fn router(state: AppState) -> OpenApiRouter {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(orders::router())
-        .with_state(state)
+    routes().with_state(state)
+}
+
+/// The OpenAPI document of the service's own routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(orders::router())
 }

@@ -27,7 +27,8 @@ use crate::{
         request::{Line, NewOrder},
     },
     models::{
-        CreateOrder, Order, OrderFilter, OrderResponse, PlacedOrder, StatusChange, idempotency_key,
+        CreateOrder, IDEMPOTENT_REPLAYED, Order, OrderFilter, OrderResponse, PlacedOrder,
+        StatusChange, idempotency_key,
     },
 };
 
@@ -97,7 +98,7 @@ fn created(placed: &Placed) -> ApiResult<Response> {
     if placed.replayed {
         response
             .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     Ok(response)
 }

@@ -31,13 +31,21 @@ struct ApiDoc;
 
 /// The service's own routes with their OpenAPI description.
 pub fn router(state: AppState) -> OpenApiRouter {
+    routes().with_state(state)
+}
+
+/// The OpenAPI document of the service's own routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(products::router())
         .merge(stock::router())
         .merge(images::router())
         .merge(inventory::router())
         .merge(categories::router())
-        .with_state(state)
 }
 
 /// What the `{id}` of `/products/{id}` names: `PathId<Product>` parses it, answers 400

@@ -273,3 +273,33 @@ async fn the_category_routes_document_their_constraints_and_statuses() {
         assert!(post[status].is_object(), "POST /categories lists {status}");
     }
 }
+
+/// The document `--openapi` prints is the one the service serves.
+#[tokio::test]
+async fn the_printed_openapi_document_is_the_served_one() {
+    let app = spawn_app().await;
+
+    let served = app.get("/openapi.json").send().await.json();
+
+    let printed = common_platform::http::service_openapi(
+        &product_service::SERVICE,
+        &app.db.config.oauth2_token_url,
+    );
+    assert_eq!(serde_json::to_value(printed).unwrap(), served);
+}
+
+/// Every setting the service reads (`--settings`) has its row in docs/configuration.md, with its
+/// default and range.
+#[test]
+fn every_setting_it_reads_is_documented() {
+    let settings = common_platform::server::describe_settings::<product_service::ProductSettings>(
+        &product_service::SERVICE,
+    )
+    .unwrap();
+    assert!(
+        settings
+            .iter()
+            .any(|setting| setting.name == "JWT_SECRET" && setting.required)
+    );
+    common_testing::assert_settings_documented(product_service::SERVICE.name, &settings);
+}

@@ -33,25 +33,34 @@ use crate::{AppState, accounts::Failure, limits::ClientLimits, store::StoreError
 )]
 struct ApiDoc;
 
-/// The service's own routes with their OpenAPI description.
+/// The service's own routes, limited per client, with their OpenAPI description.
 pub fn router(state: AppState) -> OpenApiRouter {
     // Limited before the body is read, so a refused request costs next to nothing.
+    let limits = state.client_limits.clone();
+    routes(|limited| limited.route_layer(middleware::from_fn_with_state(limits, limit_per_client)))
+        .with_state(state)
+}
+
+/// The OpenAPI document of the service's own routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes(|limited| limited).into_openapi()
+}
+
+/// The routes, those with a per-client limit passed through `limit`.
+fn routes(
+    limit: impl FnOnce(OpenApiRouter<AppState>) -> OpenApiRouter<AppState>,
+) -> OpenApiRouter<AppState> {
     let limited = OpenApiRouter::new()
         .routes(routes!(registration::register_user))
         .routes(routes!(sessions::login))
         .routes(routes!(sessions::token))
-        .routes(routes!(sessions::refresh_tokens))
-        .route_layer(middleware::from_fn_with_state(
-            state.client_limits.clone(),
-            limit_per_client,
-        ));
+        .routes(routes!(sessions::refresh_tokens));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(limited)
+        .merge(limit(limited))
         .routes(routes!(sessions::logout))
         .routes(routes!(users::get_me))
         .routes(routes!(users::get_user))
         .routes(routes!(users::list_users))
-        .with_state(state)
 }
 
 /// Middleware for the rate-limited routes: answers 429 `RATE_LIMITED` past a client's limit.

@@ -156,6 +156,56 @@ fn the_binary_names_a_bad_setting() {
     assert!(stderr.contains("BCRYPT_COST is invalid"), "{stderr}");
 }
 
+#[test]
+fn the_binary_refuses_a_metrics_path_that_shadows_its_routes() {
+    for (path, taken) in [("/users/metrics", "/users"), ("/docs", "/docs")] {
+        let mut command = service();
+        command
+            .env("JWT_SECRET", TEST_JWT_SECRET)
+            .env("METRICS_PATH", path);
+
+        let (status, stderr) = Running::spawn(command).finish("refusing a shadowing path");
+
+        assert!(!status.success());
+        assert!(
+            stderr.contains(&format!(
+                "METRICS_PATH is invalid: {path} would shadow the service's own {taken} routes"
+            )),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_binary_describes_its_settings_and_document_without_a_database() {
+    let describe = |flag: &str| {
+        let mut command = service();
+        command.arg(flag);
+        let output = command.output().expect("the binary runs");
+        assert!(output.status.success(), "{flag}: {output:?}");
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("JSON")
+    };
+
+    let settings = describe("--settings");
+    let openapi = describe("--openapi");
+
+    assert_eq!(settings["service"], "user-service");
+    let port = settings["settings"]
+        .as_array()
+        .and_then(|all| all.iter().find(|setting| setting["name"] == "PORT"))
+        .expect("PORT is described");
+    assert_eq!(port["default"], "8001");
+    assert!(
+        openapi["paths"]["/users/login"]["post"].is_object(),
+        "{openapi}"
+    );
+
+    let mut command = service();
+    command.arg("--bogus");
+    let output = command.output().expect("the binary runs");
+    assert_eq!(output.status.code(), Some(2));
+}
+
 #[tokio::test]
 async fn the_binary_serves_and_stops_cleanly_on_sigterm() {
     let db = TestDb::new("user_service").await;

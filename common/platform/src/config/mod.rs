@@ -19,7 +19,25 @@ mod env;
 #[cfg(test)]
 mod tests;
 
-pub use self::env::{ConfigError, Env};
+pub use self::env::{ConfigError, Env, SettingInfo};
+
+/// A service's own settings, beyond [`Config`]: read right after it, through the same [`Env`], so
+/// that a bad value stops the service naming its variable before the database is reached, and so
+/// that `--settings` lists them with the shared ones.
+pub trait ServiceSettings: Sized {
+    /// Reads the settings; `config` is there for settings derived from a shared one.
+    fn read(
+        config: &Config,
+        env: &Env<impl Fn(&str) -> Option<String>>,
+    ) -> Result<Self, ConfigError>;
+}
+
+/// A service with no settings of its own.
+impl ServiceSettings for () {
+    fn read(_: &Config, _: &Env<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError> {
+        Ok(())
+    }
+}
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +46,15 @@ pub enum LogFormat {
     Json,
     /// Human-readable lines, for a terminal.
     Pretty,
+}
+
+impl std::fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Json => "json",
+            Self::Pretty => "pretty",
+        })
+    }
 }
 
 impl FromStr for LogFormat {
@@ -68,6 +95,15 @@ pub struct Config {
     pub cors_origins: CorsOrigins,
     /// `LOG_FORMAT`: `json` or `pretty` (default).
     pub log_format: LogFormat,
+    /// `RUST_LOG`, default `info`: which log lines are written (a filter that does not parse
+    /// falls back to `info`).
+    pub log_filter: String,
+    /// Whether spans are exported over OTLP: `OTEL_EXPORTER_OTLP_ENDPOINT` or
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set (the exporter reads both, and its other
+    /// standard `OTEL_*` variables, itself).
+    pub export_traces: bool,
+    /// `OTEL_SERVICE_NAME`: the exported spans' `service.name`, the service's own name when unset.
+    pub otel_service_name: Option<String>,
     /// `ACCESS_TOKEN_EXPIRE_MINUTES`, default 30.
     pub access_token_ttl: Duration,
     /// `REQUEST_TIMEOUT_SECS`, default 10: the longest a request may take before it is answered 503.
@@ -102,18 +138,28 @@ impl Config {
         default_port: u16,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let env = Env::new(lookup);
+        Self::read(default_port, &Env::new(lookup))
+    }
+
+    /// Reads the configuration through `env`, which a service's own settings are read through
+    /// next.
+    pub fn read(
+        default_port: u16,
+        env: &Env<impl Fn(&str) -> Option<String>>,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
-            mongo_uri: Secret::new(
-                env.string("MONGO_URI")
-                    .unwrap_or_else(|| "mongodb://127.0.0.1:27017".into()),
-            ),
-            db_name: db_name(&env)?,
-            jwt_secret: jwt_secret(&env)?,
+            mongo_uri: Secret::new(env.string_or("MONGO_URI", "mongodb://127.0.0.1:27017")),
+            db_name: db_name(env)?,
+            jwt_secret: jwt_secret(env)?,
             host: env.parse("HOST", IpAddr::from([0, 0, 0, 0]))?,
             port: env.parse("PORT", default_port)?,
-            cors_origins: cors_origins(&env)?,
+            cors_origins: cors_origins(env)?,
             log_format: env.parse("LOG_FORMAT", LogFormat::Pretty)?,
+            log_filter: env.string_or("RUST_LOG", "info"),
+            // `|`, not `||`: both are read, so that both are described.
+            export_traces: env.string("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+                | env.string("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some(),
+            otel_service_name: env.string("OTEL_SERVICE_NAME"),
             access_token_ttl: Duration::from_secs(
                 60 * env.parse_in_range("ACCESS_TOKEN_EXPIRE_MINUTES", 30, 1..=24 * 60)?,
             ),
@@ -128,15 +174,15 @@ impl Config {
                 1..=300,
             )?),
             max_connections: env.parse_in_range("MAX_CONNECTIONS", 10_000, 1..=1_000_000)?,
-            metrics_path: metrics_path(&env)?,
+            metrics_path: metrics_path(env)?,
             mongodb_command_metrics: env.parse("MONGODB_COMMAND_METRICS", false)?,
-            oauth2_token_url: oauth2_token_url(&env)?,
+            oauth2_token_url: oauth2_token_url(env)?,
         })
     }
 }
 
 fn db_name(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<String, ConfigError> {
-    let name = env.string("DB_NAME").unwrap_or_else(|| "ecommerce".into());
+    let name = env.string_or("DB_NAME", "ecommerce");
     // MongoDB's own rules for database names on every platform.
     if name.len() > 63
         || name.contains(['/', '\\', '.', ' ', '"', '$', '*', '<', '>', ':', '|', '?'])
@@ -150,8 +196,7 @@ fn db_name(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<String, ConfigE
 }
 
 fn oauth2_token_url(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<String, ConfigError> {
-    let configured = env.string("OAUTH2_TOKEN_URL");
-    let url = configured.unwrap_or_else(|| "http://localhost:8001/users/token".to_owned());
+    let url = env.string_or("OAUTH2_TOKEN_URL", "http://localhost:8001/users/token");
     let absolute = url.starts_with("http://") || url.starts_with("https://");
     if !(absolute || url.starts_with('/')) || url.chars().any(char::is_whitespace) {
         return Err(ConfigError::invalid(
@@ -162,24 +207,11 @@ fn oauth2_token_url(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<String
     Ok(url)
 }
 
-/// The first segments of the services' own routes, which `METRICS_PATH` may not take.
-const SERVED_PREFIXES: &[&str] = &[
-    "/health",
-    "/docs",
-    "/openapi.json",
-    "/users",
-    "/products",
-    "/categories",
-    "/inventory",
-    "/orders",
-];
-
 fn metrics_path(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<Option<String>, ConfigError> {
-    let path = match env.string("METRICS_PATH") {
-        None => return Ok(Some("/metrics".to_owned())),
-        Some(off) if off == "off" => return Ok(None),
-        Some(path) => path,
-    };
+    let path = env.string_or("METRICS_PATH", "/metrics");
+    if path == "off" {
+        return Ok(None);
+    }
     let well_formed = path.len() > 1
         && path.starts_with('/')
         && !path.ends_with('/')
@@ -192,23 +224,14 @@ fn metrics_path(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<Option<Str
             "must be a path such as /metrics (letters, digits, / - _ .), or off",
         ));
     }
-    if let Some(taken) = SERVED_PREFIXES.iter().find(|prefix| {
-        path.strip_prefix(**prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    }) {
-        return Err(ConfigError::invalid(
-            "METRICS_PATH",
-            format!("{path} would shadow the service's own {taken} routes"),
-        ));
-    }
     Ok(Some(path))
 }
 
 fn jwt_secret(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<Secret, ConfigError> {
-    let secret = env.string("JWT_SECRET").ok_or(ConfigError::Missing {
-        name: "JWT_SECRET",
-        hint: "set it to a random string of at least 32 bytes, e.g. `openssl rand -hex 32`",
-    })?;
+    let secret = env.required(
+        "JWT_SECRET",
+        "set it to a random string of at least 32 bytes, e.g. `openssl rand -hex 32`",
+    )?;
     if secret.len() < MIN_JWT_SECRET_BYTES {
         return Err(ConfigError::invalid(
             "JWT_SECRET",

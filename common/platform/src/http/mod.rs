@@ -44,6 +44,7 @@ use common_api::{
 use crate::{
     config::{Config, CorsOrigins},
     deadline::{self, DbGate},
+    service::Service,
 };
 
 pub use self::health::{DbHealth, DbHealthError, Health};
@@ -54,36 +55,29 @@ use self::layers::{
 
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The order service's request header that makes `POST /orders` safe to retry. It is allowed here
-/// because the CORS layer is built once, for every service: a browser's preflight must see it.
-const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-
-/// The order service's response header marking a replayed order; exposed here for the same
-/// reason as [`IDEMPOTENCY_KEY`].
-const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
-
 /// The paged lists' total, exposed with the `Link` header for every service's lists.
 const X_TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
 
-/// Finishes a service's router: adds `/health`, `/health/db`, `/docs` and `/openapi.json`, answers
-/// unknown routes and methods in the error shape, and wraps everything in the shared layers.
-pub fn service_router(routes: OpenApiRouter, config: &Config, db: Database) -> Router {
+/// Finishes `service`'s router from its own `routes`: adds `/health`, `/health/db`, `/docs` and
+/// `/openapi.json`, answers unknown routes and methods in the error shape, and wraps everything in
+/// the shared layers.
+pub fn service_router(
+    service: &Service,
+    routes: OpenApiRouter,
+    config: &Config,
+    db: Database,
+) -> Router {
     let gate = DbGate::new(db);
-    // `/health/db` pings through the gate, so its answer also opens or closes it.
-    let health = OpenApiRouter::new()
-        .routes(routes!(health::health))
-        .routes(routes!(health::health_db))
-        .with_state(gate.clone());
     // Every route of the service is bounded by the database deadline; health and docs are not
     // (`/health/db` is bounded by its own ping, and is how an operator sees the outage).
-    let routes = routes.layer(middleware::from_fn_with_state(gate, deadline::guard));
-    let (routes, mut openapi) = routes.split_for_parts();
-    document_layer_responses(&mut openapi);
-    let (health, health_doc) = health.split_for_parts();
-    openapi.merge(health_doc);
-    let router = routes.merge(health);
-    declare_bearer_auth(&mut openapi, &config.oauth2_token_url);
-    openapi.merge(ErrorSchemas::openapi());
+    let routes = routes.layer(middleware::from_fn_with_state(
+        gate.clone(),
+        deadline::guard,
+    ));
+    let (routes, own) = routes.split_for_parts();
+    let openapi = complete_openapi(own, &config.oauth2_token_url);
+    // `/health/db` pings through the gate, so its answer also opens or closes it.
+    let router = routes.merge(Router::from(health_routes()).with_state(gate));
 
     let router = match &config.metrics_path {
         Some(path) => {
@@ -102,7 +96,7 @@ pub fn service_router(routes: OpenApiRouter, config: &Config, db: Database) -> R
             config.request_timeout,
             enforce_timeout,
         ))
-        .layer(cors(&config.cors_origins))
+        .layer(cors(&config.cors_origins, service))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
@@ -115,6 +109,27 @@ pub fn service_router(routes: OpenApiRouter, config: &Config, db: Database) -> R
         .layer(middleware::from_fn(crate::metrics::track))
         .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
         .layer(CatchPanicLayer::custom(panic_response))
+}
+
+/// The whole OpenAPI document `service` serves at `/openapi.json`, with `token_url` as the OAuth2
+/// password flow's `tokenUrl`.
+pub fn service_openapi(service: &Service, token_url: &str) -> OpenApi {
+    complete_openapi((service.openapi)(), token_url)
+}
+
+/// A service's own document, completed with what the shared router adds.
+fn complete_openapi(mut openapi: OpenApi, token_url: &str) -> OpenApi {
+    document_layer_responses(&mut openapi);
+    openapi.merge(health_routes().into_openapi());
+    declare_bearer_auth(&mut openapi, token_url);
+    openapi.merge(ErrorSchemas::openapi());
+    openapi
+}
+
+fn health_routes() -> OpenApiRouter<DbGate> {
+    OpenApiRouter::new()
+        .routes(routes!(health::health))
+        .routes(routes!(health::health_db))
 }
 
 /// Adds to every operation what the layers in front of any service route can answer: 503 (the
@@ -184,10 +199,9 @@ fn declare_bearer_auth(openapi: &mut OpenApi, token_url: &str) {
     }
 }
 
-/// The CORS layer of every service. One list serves all three, so a header only one service uses
-/// (such as the order service's idempotency headers) is named here too; a header the browser is
-/// not told about is invisible to a web shop's script.
-fn cors(origins: &CorsOrigins) -> CorsLayer {
+/// The CORS layer: the shared headers, and those `service` names as its own. A header the
+/// browser is not told about is invisible to a web shop's script.
+fn cors(origins: &CorsOrigins, service: &Service) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([
             Method::GET,
@@ -196,23 +210,41 @@ fn cors(origins: &CorsOrigins) -> CorsLayer {
             Method::PATCH,
             Method::DELETE,
         ])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            // The product service's image route answers 304 to a script that revalidates itself.
-            header::IF_NONE_MATCH,
-            IDEMPOTENCY_KEY,
-            X_REQUEST_ID,
-        ])
-        .expose_headers([
-            X_TOTAL_COUNT,
-            header::LINK,
-            X_REQUEST_ID,
-            header::ETAG,
-            // The user service's 429 on too many failed logins says when to try again.
-            header::RETRY_AFTER,
-            IDEMPOTENT_REPLAYED,
-        ])
+        .allow_headers(
+            [
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                // A script that revalidates what it fetched (the product images) gets 304.
+                header::IF_NONE_MATCH,
+                X_REQUEST_ID,
+            ]
+            .into_iter()
+            .chain(
+                service
+                    .allow_headers
+                    .iter()
+                    .map(|name| HeaderName::from_static(name)),
+            )
+            .collect::<Vec<_>>(),
+        )
+        .expose_headers(
+            [
+                X_TOTAL_COUNT,
+                header::LINK,
+                X_REQUEST_ID,
+                header::ETAG,
+                // 429 and 503 say when to try again.
+                header::RETRY_AFTER,
+            ]
+            .into_iter()
+            .chain(
+                service
+                    .expose_headers
+                    .iter()
+                    .map(|name| HeaderName::from_static(name)),
+            )
+            .collect::<Vec<_>>(),
+        )
         .max_age(Duration::from_secs(3600));
     match origins {
         CorsOrigins::Any => layer.allow_origin(AllowOrigin::any()),

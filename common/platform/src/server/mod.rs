@@ -21,8 +21,11 @@ use tokio::{
 };
 
 use crate::{
-    config::{Config, ConfigError},
-    db, telemetry,
+    config::{Config, ConfigError, Env, ServiceSettings, SettingInfo},
+    db,
+    http::service_openapi,
+    service::Service,
+    telemetry,
 };
 
 /// How many times startup pings the database before giving up.
@@ -93,56 +96,96 @@ impl Shutdown {
     }
 }
 
-/// Runs the service `name` on `default_port` (overridden by `PORT`), with the router `build`
-/// returns, until a shutdown signal. Failures before serving are printed and end the process with
-/// a non-zero status.
-pub async fn run<F, Fut>(name: &'static str, default_port: u16, build: F) -> ExitCode
+/// Runs `service` until a shutdown signal, with the router `build` returns from the context and
+/// the service's own settings `S`. Failures before serving are printed and end the process with a
+/// non-zero status.
+///
+/// Two arguments make the binary describe itself instead, reading no environment and reaching no
+/// database: `--settings` prints every setting it reads (name, default, range, whether required)
+/// as JSON, and `--openapi` prints the OpenAPI document it serves. The configuration reference
+/// and the deploy files are checked against these.
+pub async fn run<S, F, Fut>(service: &'static Service, build: F) -> ExitCode
 where
-    F: FnOnce(ServiceContext) -> Fut,
-    Fut: Future<Output = anyhow::Result<Router>>,
-{
-    run_with_settings(name, default_port, || Ok(()), |context, ()| build(context)).await
-}
-
-/// [`run`] for a service with settings of its own: `read_settings` reads them right after the
-/// shared configuration, before the database is reached, so a bad value stops the process naming
-/// its variable whether or not MongoDB answers; `build` gets them with the context.
-pub async fn run_with_settings<S, R, F, Fut>(
-    name: &'static str,
-    default_port: u16,
-    read_settings: R,
-    build: F,
-) -> ExitCode
-where
-    R: FnOnce() -> Result<S, ConfigError>,
+    S: ServiceSettings,
     F: FnOnce(ServiceContext, S) -> Fut,
     Fut: Future<Output = anyhow::Result<Router>>,
 {
-    match start(name, default_port, read_settings, build).await {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let described =
+        match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            [] => None,
+            ["--settings"] => Some(describe_settings::<S>(service).map(
+                |settings| serde_json::json!({ "service": service.name, "settings": settings }),
+            )),
+            ["--openapi"] => Some(describe_openapi(service)),
+            _ => {
+                eprintln!("usage: {} [--settings | --openapi]", service.name);
+                return ExitCode::from(2);
+            }
+        };
+    if let Some(described) = described {
+        let text = described.and_then(|value| Ok(serde_json::to_string_pretty(&value)?));
+        return match text {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => fail(service.name, err),
+        };
+    }
+    match start::<S, F, Fut>(service, build).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!(error = %format!("{err:#}"), "{name} stopped");
-            eprintln!("{name}: {err:#}");
-            ExitCode::FAILURE
-        }
+        Err(err) => fail(service.name, err),
     }
 }
 
-async fn start<S, R, F, Fut>(
-    name: &'static str,
-    default_port: u16,
-    read_settings: R,
-    build: F,
-) -> anyhow::Result<()>
+fn fail(name: &str, err: anyhow::Error) -> ExitCode {
+    tracing::error!(error = %format!("{err:#}"), "{name} stopped");
+    eprintln!("{name}: {err:#}");
+    ExitCode::FAILURE
+}
+
+/// Every setting `service` reads, shared and its own (`S`), as the code states them: read
+/// through an empty environment, so the defaults are the code's own.
+pub fn describe_settings<S: ServiceSettings>(
+    service: &Service,
+) -> anyhow::Result<Vec<SettingInfo>> {
+    let env = Env::describing(|_: &str| None);
+    let config = Config::read(service.default_port, &env)?;
+    S::read(&config, &env)?;
+    Ok(env.described())
+}
+
+/// The OpenAPI document `service` serves with the default settings.
+fn describe_openapi(service: &Service) -> anyhow::Result<serde_json::Value> {
+    let config = Config::read(service.default_port, &Env::describing(|_: &str| None))?;
+    Ok(serde_json::to_value(service_openapi(
+        service,
+        &config.oauth2_token_url,
+    ))?)
+}
+
+async fn start<S, F, Fut>(service: &'static Service, build: F) -> anyhow::Result<()>
 where
-    R: FnOnce() -> Result<S, ConfigError>,
+    S: ServiceSettings,
     F: FnOnce(ServiceContext, S) -> Fut,
     Fut: Future<Output = anyhow::Result<Router>>,
 {
+    let name = service.name;
     load_dotenv()?;
-    let config = Config::from_env(default_port)?;
-    let settings = read_settings()?;
-    telemetry::init(config.log_format, name).context("could not set up trace export")?;
+    let env = Env::new(|name: &str| std::env::var(name).ok());
+    let config = Config::read(service.default_port, &env)?;
+    let settings = S::read(&config, &env)?;
+    if let Some(path) = &config.metrics_path
+        && let Some(taken) = service.shadowed_prefix(path)
+    {
+        return Err(ConfigError::invalid(
+            "METRICS_PATH",
+            format!("{path} would shadow the service's own {taken} routes"),
+        )
+        .into());
+    }
+    telemetry::init(&config, name).context("could not set up trace export")?;
     if config.metrics_path.is_some() {
         crate::metrics::install(name);
     }
