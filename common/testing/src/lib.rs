@@ -10,8 +10,8 @@
 //!   set, that a test may stop and restart.
 //! - [`ServiceProcess`]: a service's own binary on a free port, which a test may kill with SIGKILL
 //!   and start again, and [`http`], one request to it over a real connection.
-//! - [`assert_settings_documented`]: the configuration reference checked against the settings a
-//!   service reads.
+//! - [`assert_describes_itself`]: what a binary prints of itself (`--openapi`, `--settings`)
+//!   checked against what it serves and against the configuration reference.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,4 +31,4 @@ pub use metrics::metric;
 pub use mongod::Mongod;
 pub use openapi::missing_shared_responses;
 pub use process::{ServiceProcess, http, http_from};
-pub use settings::assert_settings_documented;
+pub use settings::{assert_describes_itself, assert_settings_documented};

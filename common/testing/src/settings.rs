@@ -1,9 +1,39 @@
-//! The configuration reference (`docs/configuration.md`, its "## Settings" table) checked against
-//! the settings a service reads, as `common_platform::server::describe_settings` reports them.
+//! What a service prints of itself checked against what it serves and against the configuration
+//! reference (`docs/configuration.md`, its "## Settings" table).
 
 use std::path::Path;
 
-use common_platform::config::SettingInfo;
+use common_platform::{
+    config::{ServiceSettings, SettingInfo},
+    http::service_openapi,
+    server::describe_settings,
+    service::Service,
+};
+use serde_json::Value;
+
+/// Panics unless `service`'s `--openapi` document (with `token_url`) is `served`, the document
+/// its router serves, and every setting its `--settings` lists (`S` being its own) is documented
+/// as [`assert_settings_documented`] asks.
+pub fn assert_describes_itself<S: ServiceSettings>(
+    service: &Service,
+    served: &Value,
+    token_url: &str,
+) {
+    let printed = serde_json::to_value(service_openapi(service, token_url)).unwrap();
+    assert_eq!(
+        &printed, served,
+        "--openapi prints what /openapi.json serves"
+    );
+
+    let settings = describe_settings::<S>(service).unwrap();
+    assert!(
+        settings
+            .iter()
+            .any(|setting| setting.name == "JWT_SECRET" && setting.required),
+        "the shared settings are described: {settings:?}"
+    );
+    assert_settings_documented(service.name, &settings);
+}
 
 /// One row of the settings table: the variables of its first cell, and the rest of its text.
 struct Row {

@@ -274,32 +274,17 @@ async fn the_category_routes_document_their_constraints_and_statuses() {
     }
 }
 
-/// The document `--openapi` prints is the one the service serves.
+/// What the binary prints of itself (`--openapi`, `--settings`) is what it serves and what
+/// docs/configuration.md says.
 #[tokio::test]
-async fn the_printed_openapi_document_is_the_served_one() {
+async fn it_describes_itself_as_it_serves_and_as_documented() {
     let app = spawn_app().await;
 
     let served = app.get("/openapi.json").send().await.json();
 
-    let printed = common_platform::http::service_openapi(
+    common_testing::assert_describes_itself::<product_service::ProductSettings>(
         &product_service::SERVICE,
+        &served,
         &app.db.config.oauth2_token_url,
     );
-    assert_eq!(serde_json::to_value(printed).unwrap(), served);
-}
-
-/// Every setting the service reads (`--settings`) has its row in docs/configuration.md, with its
-/// default and range.
-#[test]
-fn every_setting_it_reads_is_documented() {
-    let settings = common_platform::server::describe_settings::<product_service::ProductSettings>(
-        &product_service::SERVICE,
-    )
-    .unwrap();
-    assert!(
-        settings
-            .iter()
-            .any(|setting| setting.name == "JWT_SECRET" && setting.required)
-    );
-    common_testing::assert_settings_documented(product_service::SERVICE.name, &settings);
 }
