@@ -1,8 +1,11 @@
-"""schemathesis hooks for scripts/schemathesis.sh: four rules the OpenAPI documents state in words,
+"""schemathesis hooks for scripts/schemathesis.sh: five rules the OpenAPI documents state in words,
 because JSON Schema can neither relate one value to another, nor count bytes, nor remember an
 earlier request.
 
 - GET /products: `min_price` must not be above `max_price` (422 otherwise).
+- POST /products and PATCH /products/{id}: a price has at most the currency's decimals (2: the
+  suite runs in USD; 422 otherwise), which JSON Schema's `multipleOf` cannot state reliably for
+  binary floats.
 - POST /orders: lines naming the same product are combined, and their combined quantity must not
   exceed 10 000 (422 otherwise), while each line alone may ask for up to 10 000.
 - POST /users/register: a password has 8 to 72 bytes of UTF-8 (bcrypt reads no further), which the
@@ -12,7 +15,8 @@ earlier request.
 
 A request that schemathesis generates as valid (positive) but that breaks one of these rules would
 be refused with a 422 the document describes, and be reported as a valid request rejected. So such
-positive cases are repaired before they are sent: the two prices are swapped, a line past its
+positive cases are repaired before they are sent: the two prices are swapped, a price is rounded
+to cents, a line past its
 product's limit is shortened or left out, a password over 72 bytes loses characters at its end, and
 a key this run already sent with another request gets a suffix that makes it new (a repeat of the
 same request keeps its key, so replays are still tested).
@@ -26,6 +30,7 @@ from collections.abc import MutableMapping
 import schemathesis
 
 MAX_QUANTITY = 10_000
+CURRENCY_DECIMALS = 2
 MIN_PASSWORD_BYTES = 8
 MAX_PASSWORD_BYTES = 72
 
@@ -46,6 +51,26 @@ def prices_in_order(context, case):
     if low > high:
         query["min_price"], query["max_price"] = query["max_price"], query["min_price"]
     return case
+
+
+def _price_in_cents(case):
+    body = case.body
+    if not _is_positive(case) or not isinstance(body, MutableMapping):
+        return case
+    price = body.get("price")
+    if isinstance(price, (int, float)) and not isinstance(price, bool):
+        body["price"] = round(price, CURRENCY_DECIMALS)
+    return case
+
+
+@schemathesis.hook("map_case").apply_to(method="POST", path="/products")
+def new_price_in_cents(context, case):
+    return _price_in_cents(case)
+
+
+@schemathesis.hook("map_case").apply_to(method="PATCH", path="/products/{id}")
+def changed_price_in_cents(context, case):
+    return _price_in_cents(case)
 
 
 @schemathesis.hook("map_case").apply_to(method="POST", path="/orders")

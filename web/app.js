@@ -3,7 +3,21 @@
 import * as api from './api.js';
 
 const $ = (selector, root = document) => root.querySelector(selector);
-const money = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+// Amounts come with their currency (ISO 4217), as exact decimal numbers with at most its decimals.
+const moneyFormats = new Map();
+const moneyFormat = (currency = 'USD') => {
+  if (!moneyFormats.has(currency)) {
+    moneyFormats.set(currency, new Intl.NumberFormat(undefined, { style: 'currency', currency }));
+  }
+  return moneyFormats.get(currency);
+};
+const money = (amount, currency) => moneyFormat(currency).format(amount);
+// A sum of price × quantity, added in the currency's minor units so that 0.1 × 3 shows 0.30.
+const moneySum = (lines, currency) => {
+  const scale = 10 ** moneyFormat(currency).resolvedOptions().maximumFractionDigits;
+  const minor = lines.reduce((sum, { price, quantity }) => sum + Math.round(price * scale) * quantity, 0);
+  return minor / scale;
+};
 const when = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 const state = {
@@ -137,7 +151,7 @@ function productCard(product) {
   $('.product-name', card).textContent = product.name;
   $('.product-category', card).textContent = product.category || 'Uncategorised';
   $('.product-description', card).textContent = product.description;
-  $('.product-price', card).textContent = money.format(product.price);
+  $('.product-price', card).textContent = money(product.price, product.currency);
   $('.product-stock', card).textContent = product.stock > 0 ? `${product.stock} in stock` : 'Out of stock';
   const quantity = $('[name=quantity]', card);
   quantity.setAttribute('aria-label', `Quantity of ${product.name}`);
@@ -179,7 +193,7 @@ function renderCart() {
   const lines = [...state.cart.values()];
   $('#cart-lines').replaceChildren(...lines.map(({ product, quantity }) => {
     const line = $('#cart-line-template').content.firstElementChild.cloneNode(true);
-    $('.cart-line-text', line).textContent = `${quantity} × ${product.name} — ${money.format(product.price * quantity)}`;
+    $('.cart-line-text', line).textContent = `${quantity} × ${product.name} — ${money(moneySum([{ price: product.price, quantity }], product.currency), product.currency)}`;
     const remove = $('button', line);
     remove.setAttribute('aria-label', `Remove ${product.name}`);
     remove.addEventListener('click', () => {
@@ -189,9 +203,10 @@ function renderCart() {
     });
     return line;
   }));
-  const total = lines.reduce((sum, { product, quantity }) => sum + product.price * quantity, 0);
+  const currency = lines[0]?.product.currency;
+  const total = moneySum(lines.map(({ product, quantity }) => ({ price: product.price, quantity })), currency);
   $('#cart-empty').hidden = lines.length > 0;
-  $('#cart-total').textContent = lines.length ? `Total ${money.format(total)}` : '';
+  $('#cart-total').textContent = lines.length ? `Total ${money(total, currency)}` : '';
   $('#place-order').disabled = !lines.length || !state.user;
   $('#cart-login-hint').hidden = Boolean(state.user);
 }
@@ -213,7 +228,7 @@ $('#place-order').addEventListener('click', (event) =>
     }
     state.cart.clear();
     state.checkoutKey = null;
-    say(`Order placed: total ${money.format(order.total)}.`);
+    say(`Order placed: total ${money(order.total, order.currency)}.`);
     await Promise.all([loadOrders(), loadCatalog()]);
   }).finally(renderCart));
 
@@ -234,10 +249,10 @@ function orderItem(order) {
   $('.order-when', item).textContent = when.format(new Date(order.created_at));
   $('.order-status', item).textContent = order.status;
   $('.order-status', item).dataset.status = order.status;
-  $('.order-total', item).textContent = `Total ${money.format(order.total)}`;
+  $('.order-total', item).textContent = `Total ${money(order.total, order.currency)}`;
   $('.order-items', item).replaceChildren(...order.items.map((line) => {
     const li = document.createElement('li');
-    li.textContent = `${line.quantity} × ${line.name} at ${money.format(line.unit_price)}`;
+    li.textContent = `${line.quantity} × ${line.name} at ${money(line.unit_price, order.currency)}`;
     return li;
   }));
   const cancel = $('button', item);

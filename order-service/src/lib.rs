@@ -77,6 +77,7 @@ impl AppState {
             orders.clone(),
             inventory.clone(),
             claims.clone(),
+            config.currency,
             settings,
             shutdown,
         )
@@ -87,6 +88,11 @@ impl AppState {
             claims.ensure_indexes(),
         )
         .context("could not create the order service's indexes")?;
+        let converted = orders
+            .convert_float_amounts(config.currency)
+            .await
+            .context("could not convert float amounts of orders to minor units")?;
+        tracing::info!(converted, currency = %config.currency, "float amounts of orders converted to minor units");
         Ok(Self {
             keys: TokenKeys::new(&config.jwt_secret, config.access_token_ttl),
             config: Arc::new(config),

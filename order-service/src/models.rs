@@ -4,7 +4,12 @@ use std::fmt;
 
 use axum::http::{HeaderMap, HeaderName};
 use common_api::{
-    ApiError, ApiResult, error::Violations, extract::IdOf, openapi::or_empty, time::rfc3339,
+    ApiError, ApiResult,
+    error::Violations,
+    extract::IdOf,
+    money::{Amount, Currency},
+    openapi::or_empty,
+    time::rfc3339,
     validate::Validate,
 };
 use mongodb::bson::oid::ObjectId;
@@ -178,20 +183,34 @@ pub struct PlacedOrder {
     pub id: String,
     /// `PLACED` (or the order's current status when a repeated key replays it).
     pub status: OrderStatus,
-    /// Sum of `unit_price × quantity`, rounded to cents.
-    pub total: f64,
+    /// The exact sum of `unit_price × quantity`.
+    pub total: Amount,
+    /// The deployment's currency (ISO 4217).
+    #[schema(example = "USD")]
+    pub currency: &'static str,
 }
 
-impl TryFrom<&OrderDoc> for PlacedOrder {
-    type Error = ApiError;
-
-    fn try_from(order: &OrderDoc) -> ApiResult<Self> {
+impl PlacedOrder {
+    /// The answer for `order`, its amounts in `currency`.
+    pub fn of(order: &OrderDoc, currency: Currency) -> ApiResult<Self> {
         Ok(Self {
             id: order.id.to_hex(),
             status: status_shown(order.id, order.status)?,
-            total: order.total,
+            total: currency.amount(total_of(order, currency)?),
+            currency: currency.code(),
         })
     }
+}
+
+/// `order`'s total in minor units of `currency`; 500 for a stored amount that is no amount.
+fn total_of(order: &OrderDoc, currency: Currency) -> ApiResult<i64> {
+    order.total_in(currency).ok_or_else(|| unpriced(order.id))
+}
+
+fn unpriced(order: ObjectId) -> ApiError {
+    ApiError::internal(anyhow::anyhow!(
+        "order {order} has a stored amount that is no amount"
+    ))
 }
 
 /// One line of an order, with the product's name and price when it was ordered.
@@ -204,7 +223,7 @@ pub struct OrderItemResponse {
     /// The product's name when ordered.
     pub name: String,
     /// The product's price when ordered.
-    pub unit_price: f64,
+    pub unit_price: Amount,
 }
 
 /// An order.
@@ -219,8 +238,11 @@ pub struct OrderResponse {
     pub items: Vec<OrderItemResponse>,
     /// The status.
     pub status: OrderStatus,
-    /// Sum of `unit_price × quantity`, rounded to cents.
-    pub total: f64,
+    /// The exact sum of `unit_price × quantity`.
+    pub total: Amount,
+    /// The deployment's currency (ISO 4217).
+    #[schema(example = "USD")]
+    pub currency: &'static str,
     /// When it was placed (RFC 3339, UTC).
     #[schema(format = DateTime, example = "2026-11-23T13:45:00Z")]
     pub created_at: String,
@@ -229,26 +251,34 @@ pub struct OrderResponse {
     pub updated_at: String,
 }
 
-impl TryFrom<OrderDoc> for OrderResponse {
-    type Error = ApiError;
-
-    fn try_from(order: OrderDoc) -> ApiResult<Self> {
+impl OrderResponse {
+    /// `order` as the API shows it, its amounts in `currency`.
+    pub fn of(order: OrderDoc, currency: Currency) -> ApiResult<Self> {
         let status = status_shown(order.id, order.status)?;
+        let total = total_of(&order, currency)?;
+        let id = order.id;
         Ok(Self {
             id: order.id.to_hex(),
             user_id: order.user_id.to_hex(),
             items: order
                 .items
                 .into_iter()
-                .map(|line| OrderItemResponse {
-                    product_id: line.product_id.to_hex(),
-                    quantity: line.quantity,
-                    name: line.name,
-                    unit_price: line.unit_price,
+                .map(|line| {
+                    let unit_price = line
+                        .unit_price
+                        .minor(currency)
+                        .ok_or_else(|| unpriced(id))?;
+                    Ok(OrderItemResponse {
+                        product_id: line.product_id.to_hex(),
+                        quantity: line.quantity,
+                        name: line.name,
+                        unit_price: currency.amount(unit_price),
+                    })
                 })
-                .collect(),
+                .collect::<ApiResult<_>>()?,
             status,
-            total: order.total,
+            total: currency.amount(total),
+            currency: currency.code(),
             created_at: rfc3339(order.created_at),
             updated_at: rfc3339(order.updated_at),
         })
@@ -318,7 +348,7 @@ mod tests {
             user_id: ObjectId::new(),
             items: Vec::new(),
             status,
-            total: 0.0,
+            total: common_api::money::StoredAmount::Minor(0),
             created_at: DateTime::now(),
             updated_at: DateTime::now(),
         }
@@ -345,8 +375,8 @@ mod tests {
         let tombstone = order(StoredStatus::Failed);
 
         let status = OrderStatus::try_from(StoredStatus::Failed);
-        let response = OrderResponse::try_from(tombstone.clone());
-        let placed = PlacedOrder::try_from(&tombstone);
+        let response = OrderResponse::of(tombstone.clone(), Currency::USD);
+        let placed = PlacedOrder::of(&tombstone, Currency::USD);
 
         assert_eq!(status, Err(HiddenStatus(StoredStatus::Failed)));
         assert!(response.is_err_and(|err| err.status() == StatusCode::INTERNAL_SERVER_ERROR));

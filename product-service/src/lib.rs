@@ -79,7 +79,20 @@ impl AppState {
             files.ensure_indexes(),
         )
         .context("could not create the product service's indexes")?;
-        let products = Products::start(products, categories, files, &settings, shutdown).await?;
+        let converted = products
+            .convert_float_prices(config.currency)
+            .await
+            .context("could not convert float prices to minor units")?;
+        tracing::info!(converted, currency = %config.currency, "float prices converted to minor units");
+        let products = Products::start(
+            products,
+            categories,
+            files,
+            config.currency,
+            &settings,
+            shutdown,
+        )
+        .await?;
         Ok(Self {
             keys: TokenKeys::new(&config.jwt_secret, config.access_token_ttl),
             config: Arc::new(config),

@@ -187,7 +187,8 @@ def product_chunk(chunk):
         usual, rare = categories[j]
         category = rare if rng.random() < 0.1 else usual
         stock = 0 if rng.random() < 0.1 else rng.randint(1, 500)
-        price = max(1.0, round(math.exp(rng.random() * LOG_PRICE_MAX), 2))
+        # Prices are stored as integer cents (USD), as the services store them.
+        price = Int64(max(100, round(math.exp(rng.random() * LOG_PRICE_MAX) * 100)))
         docs.append({
             "_id": object_id(created, PRODUCT_MARK, index),
             "name": name,
@@ -226,7 +227,7 @@ def order_chunk(chunk, products, buyer):
             PRODUCTS_FROM_MS, USER_MARK, 1 + rng.randrange(BUYERS))
         lines = rng.sample(products, rng.choice((1, 1, 1, 2, 2, 3, 4)))
         lines.sort(key=lambda p: p["_id"].binary)  # one line per product, in product-id order
-        items, total = [], 0.0
+        items, total = [], 0
         for product in lines:
             quantity = rng.choice((1, 1, 1, 1, 2, 2, 3, 5))
             items.append({"product_id": product["_id"], "quantity": Int64(quantity),
@@ -238,7 +239,7 @@ def order_chunk(chunk, products, buyer):
             "user_id": user,
             "items": items,
             "status": status,
-            "total": round(total, 2),
+            "total": Int64(total),
             "created_at": DatetimeMS(created),
             "updated_at": DatetimeMS(created + (0 if status == "PLACED" else rng.randint(1, 240) * 3_600_000)),
         })
@@ -291,7 +292,8 @@ def seed_products(db, count, out_dir):
         "q10": {"$sum": {"$cond": [{"$regexMatch": {"input": "$name", "regex": TERM_10, "options": "i"}}, 1, 0]}},
         "category": {"$sum": {"$cond": [{"$eq": ["$category_key", category_key]}, 1, 0]}},
         "seller": {"$sum": {"$cond": [{"$eq": ["$seller_id", seller]}, 1, 0]}},
-        "price": {"$sum": {"$cond": [{"$and": [{"$gte": ["$price", low]}, {"$lte": ["$price", high]}]}, 1, 0]}},
+        "price": {"$sum": {"$cond": [{"$and": [{"$gte": ["$price", round(low * 100)]},
+                                               {"$lte": ["$price", round(high * 100)]}]}, 1, 0]}},
         "categories": {"$addToSet": "$category_key"},
     }}]))
     sample = [doc["_id"] for doc in products.aggregate([{"$sample": {"size": 1000}}, {"$project": {"_id": 1}}])]

@@ -300,7 +300,8 @@ async function behindTheGateway(context) {
     await byTestId(page, 'quantity').fill('2');
     await byTestId(page, 'add-to-cart').click();
     await byTestId(page, 'place-order').click();
-    await statusSays(page, 'Order placed: total 25.00');
+    // Written in the order's currency (USD here), in the browser's locale.
+    await statusSays(page, 'Order placed: total $25.00');
     await page.waitForFunction(() => document.querySelector('[data-testid=order] [data-testid=order-status]')?.textContent === 'PLACED',
       null, { timeout: TIMEOUT });
     const stock = await stockOf(apiBase, productId);

@@ -1,6 +1,6 @@
 //! The API conventions the three services share, as the contract states them: the one error type
 //! and its bodies ([`error`]), request extractors that answer bad input in the contract's shapes
-//! ([`extract`], [`validate`]), paging ([`pagination`]), JWT auth and roles ([`auth`]), the error
+//! ([`extract`], [`validate`]), exact money ([`money`]), paging ([`pagination`]), JWT auth and roles ([`auth`]), the error
 //! responses routes share in their OpenAPI description ([`openapi`]), instants ([`time`]), secrets
 //! kept out of logs ([`secret`]), and the clock of a request's database work ([`budget`]), which
 //! body extraction pauses.
@@ -14,6 +14,7 @@ pub mod auth;
 pub mod budget;
 pub mod error;
 pub mod extract;
+pub mod money;
 pub mod openapi;
 pub mod pagination;
 pub mod secret;

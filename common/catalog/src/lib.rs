@@ -7,6 +7,7 @@
 //! through [`field`], so a rename happens in one place. A product's image lives in GridFS; the
 //! document holds only a reference to it ([`ImageRef`]), which the order service never reads.
 
+pub use common_api::money::StoredAmount;
 use mongodb::bson::{DateTime, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
@@ -66,8 +67,9 @@ pub struct ProductDoc {
     /// The description.
     #[serde(default)]
     pub description: String,
-    /// The price as sent.
-    pub price: f64,
+    /// The price in minor units of the deployment's currency (a float of major units in a
+    /// document written before money was exact, until the startup backfill converts it).
+    pub price: StoredAmount,
     /// The category as first spelled, trimmed ("" for none).
     #[serde(default)]
     pub category: String,
@@ -150,7 +152,7 @@ mod tests {
             id: ObjectId::new(),
             name: "Lamp".into(),
             description: String::new(),
-            price: 1.5,
+            price: StoredAmount::Minor(150),
             category: String::new(),
             category_key: String::new(),
             stock: 3,

@@ -125,6 +125,37 @@ pub fn ttl_index(field: &str, after: Duration, name: &str, only: Option<Document
         .build()
 }
 
+/// How many documents [`rewrite_each`] rewrites at once.
+const REWRITES_AT_ONCE: usize = 16;
+
+/// Rewrites each document of `collection` that `filter` matches, for a backfill run at startup:
+/// `rewrite` gives, for a document, the filter its update must still match (so a document changed
+/// meanwhile is left as it now is) and the update, or `None` to leave it. Returns how many
+/// documents were changed; running it again changes none of those.
+pub async fn rewrite_each(
+    collection: &Collection<Document>,
+    filter: Document,
+    rewrite: impl Fn(&Document) -> Option<(Document, Document)>,
+) -> Result<u64, Error> {
+    let changed = std::sync::atomic::AtomicU64::new(0);
+    collection
+        .find(filter)
+        .await?
+        .try_for_each_concurrent(REWRITES_AT_ONCE, |document| {
+            let write = rewrite(&document);
+            let changed = &changed;
+            async move {
+                if let Some((unchanged, update)) = write {
+                    let result = collection.update_one(unchanged, update).await?;
+                    changed.fetch_add(result.modified_count, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(())
+            }
+        })
+        .await?;
+    Ok(changed.into_inner())
+}
+
 /// The server error code of a unique index violation.
 const DUPLICATE_KEY: i32 = 11000;
 

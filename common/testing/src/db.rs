@@ -118,6 +118,24 @@ impl TestDb {
         self.variables.lookup()
     }
 
+    /// Every document of `collection` that matches `filter`.
+    pub async fn documents(
+        &self,
+        collection: &str,
+        filter: mongodb::bson::Document,
+    ) -> Vec<mongodb::bson::Document> {
+        use futures_util::TryStreamExt;
+
+        self.db
+            .collection::<mongodb::bson::Document>(collection)
+            .find(filter)
+            .await
+            .expect("documents can be read")
+            .try_collect()
+            .await
+            .expect("documents can be read")
+    }
+
     /// How many documents of `collection` match `filter`.
     pub async fn count(&self, collection: &str, filter: mongodb::bson::Document) -> u64 {
         self.db

@@ -54,6 +54,13 @@ pub enum PlaceError {
     /// its stock is back, and it can never be stored now.
     #[error("order {0} was abandoned before it could be stored")]
     Abandoned(ObjectId),
+    /// The product's stored price is no amount (a float written by hand that is not finite or
+    /// too large); nothing was taken.
+    #[error("product {0} has a stored price that is no amount")]
+    Unpriced(ObjectId),
+    /// The order's total leaves the range of an amount; nothing was taken.
+    #[error("the order's total is out of range")]
+    TotalOutOfRange,
     /// The work was cut off or failed.
     #[error(transparent)]
     Interrupted(#[from] Interrupted),

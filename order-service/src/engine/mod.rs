@@ -33,7 +33,7 @@ pub mod shipping;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use common_api::budget;
+use common_api::{budget, money::Currency};
 use common_platform::server::Shutdown;
 
 pub use errors::{CancelError, Interrupted, ListError, PlaceError, TransitionError};
@@ -52,6 +52,7 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(50);
 /// Places, cancels, recovers, reads and moves along orders. Cheap to clone.
 #[derive(Clone)]
 pub struct OrderEngine {
+    currency: Currency,
     orders: OrderStore,
     inventory: Inventory,
     claims: Claims,
@@ -67,17 +68,24 @@ impl OrderEngine {
         orders: OrderStore,
         inventory: Inventory,
         claims: Claims,
+        currency: Currency,
         settings: OrderSettings,
         shutdown: Shutdown,
     ) -> Result<Self, InvalidSettings> {
         settings.check()?;
         Ok(Self {
+            currency,
             releaser: HoldReleaser::spawn(inventory.clone(), shutdown),
             orders,
             inventory,
             claims,
             settings: Arc::new(settings),
         })
+    }
+
+    /// The currency of prices and totals.
+    pub fn currency(&self) -> Currency {
+        self.currency
     }
 
     /// The timings, as checked by [`OrderEngine::new`].
@@ -138,6 +146,7 @@ mod tests {
                 OrderStore::new(&db),
                 Inventory::new(&db),
                 Claims::new(&db),
+                Currency::USD,
                 settings,
                 Shutdown::never(),
             )

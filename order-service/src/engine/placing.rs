@@ -22,7 +22,7 @@
 
 use std::time::Instant;
 
-use common_api::auth::AuthUser;
+use common_api::{auth::AuthUser, money::Currency};
 use common_platform::db::is_duplicate_key;
 use mongodb::bson::{DateTime, oid::ObjectId};
 
@@ -213,12 +213,20 @@ impl OrderEngine {
                 .take(line.product_id, line.quantity, order_id, at)
                 .await
             {
-                Ok(Some(snapshot)) => taken.push(OrderLine {
-                    product_id: line.product_id,
-                    quantity: line.quantity,
-                    name: snapshot.name,
-                    unit_price: snapshot.price,
-                }),
+                Ok(Some(snapshot)) => {
+                    let Some(unit_price) = snapshot.price.minor(self.currency) else {
+                        let lines = taken.iter().map(|l| (l.product_id, l.quantity));
+                        let lines = lines.chain([(line.product_id, line.quantity)]);
+                        self.give_back(order_id, lines).await;
+                        return Err(Failure::NeverStored(PlaceError::Unpriced(line.product_id)));
+                    };
+                    taken.push(OrderLine {
+                        product_id: line.product_id,
+                        quantity: line.quantity,
+                        name: snapshot.name,
+                        unit_price: unit_price.into(),
+                    });
+                }
                 Ok(None) => {
                     let reason = self.why_not_taken(line.product_id).await;
                     let lines = taken.iter().map(|l| (l.product_id, l.quantity));
@@ -246,10 +254,15 @@ impl OrderEngine {
         taken: Vec<OrderLine>,
         at: DateTime,
     ) -> Result<OrderDoc, Failure> {
+        let Some(total) = total(&taken, self.currency) else {
+            let lines = taken.iter().map(|l| (l.product_id, l.quantity));
+            self.give_back(order_id, lines).await;
+            return Err(Failure::NeverStored(PlaceError::TotalOutOfRange));
+        };
         let order = OrderDoc {
             id: order_id,
             user_id,
-            total: total(&taken),
+            total: total.into(),
             items: taken,
             status: StoredStatus::Placed,
             created_at: at,
@@ -314,30 +327,56 @@ fn count_placing(placed: &Result<Placed, PlaceError>) {
     }
 }
 
-/// Sum of `unit_price × quantity`, rounded to cents.
-pub fn total(lines: &[OrderLine]) -> f64 {
-    let sum: f64 = lines
-        .iter()
-        .map(|line| line.unit_price * line.quantity as f64)
-        .sum();
-    (sum * 100.0).round() / 100.0
+/// The exact sum of `unit_price × quantity` in minor units of `currency`, with checked
+/// arithmetic; `None` when a line's stored price is no amount, or the sum leaves `i64` (which no
+/// order within the limits does: 100 lines × 10 000 units × 1e9 × 10³).
+pub fn total(lines: &[OrderLine], currency: Currency) -> Option<i64> {
+    lines.iter().try_fold(0_i64, |sum, line| {
+        sum.checked_add(
+            line.unit_price
+                .minor(currency)?
+                .checked_mul(line.quantity)?,
+        )
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use common_api::money::StoredAmount;
+
     use super::*;
 
-    #[test]
-    fn totals_are_rounded_to_cents() {
-        let line = |unit_price: f64, quantity: i64| OrderLine {
+    fn line(unit_price: StoredAmount, quantity: i64) -> OrderLine {
+        OrderLine {
             product_id: ObjectId::new(),
             quantity,
             name: String::new(),
             unit_price,
-        };
+        }
+    }
 
-        assert_eq!(total(&[line(0.1, 3), line(0.2, 1)]), 0.5);
-        assert_eq!(total(&[line(19.999, 1)]), 20.0);
-        assert_eq!(total(&[line(39.9, 2)]), 79.8);
+    #[test]
+    fn totals_are_exact_integer_sums() {
+        let usd = Currency::USD;
+        let minor = StoredAmount::Minor;
+        // 0.1 × 3 + 0.2 is 0.5 exactly, not 0.5000000000000001.
+        assert_eq!(
+            total(&[line(minor(10), 3), line(minor(20), 1)], usd),
+            Some(50)
+        );
+        assert_eq!(total(&[line(minor(1_999), 3)], usd), Some(5_997));
+        // The largest order the limits allow, in a currency of three decimals.
+        let most = line(minor(1_000_000_000_000), 10_000);
+        let lines: Vec<OrderLine> = (0..100).map(|_| most.clone()).collect();
+        assert_eq!(total(&lines, usd), Some(1_000_000_000_000_000_000));
+        assert_eq!(total(&[line(minor(i64::MAX), 2)], usd), None);
+    }
+
+    #[test]
+    fn a_float_price_from_before_money_was_exact_counts_rounded_half_to_even() {
+        let legacy = StoredAmount::Legacy;
+        let lines = [line(legacy(1.005), 1), line(legacy(2.675), 2)];
+        assert_eq!(total(&lines, Currency::USD), Some(100 + 2 * 268));
+        assert_eq!(total(&[line(legacy(f64::NAN), 1)], Currency::USD), None);
     }
 }

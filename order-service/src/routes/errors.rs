@@ -56,6 +56,9 @@ impl From<PlaceError> for ApiError {
                 "A request with this Idempotency-Key is still being processed; retry shortly",
             ),
             err @ PlaceError::Abandoned(_) => ApiError::DbUnavailable(err.into()),
+            err @ (PlaceError::Unpriced(_) | PlaceError::TotalOutOfRange) => {
+                ApiError::internal(err)
+            }
             PlaceError::Interrupted(err) => err.into(),
             PlaceError::Store(err) => err.into(),
         }

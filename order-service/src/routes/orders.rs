@@ -11,6 +11,7 @@ use common_api::{
     auth::{AdminOnly, AuthUser, RequireRole},
     error::{ErrorBody, ValidationErrorBody},
     extract::{JsonBody, PathId, QueryParams, parse_id},
+    money::Currency,
     openapi::{
         AdminOnlyErrors, AuthErrors, DbUnavailable, InvalidId, InvalidIdOrJson, JsonBodyErrors,
     },
@@ -65,7 +66,7 @@ async fn create_order(
     let key = idempotency_key(&headers)?;
     let order = new_order(body)?;
     let placed = state.engine.place(&caller, order, key).await?;
-    created(&placed)
+    created(&placed, state.config.currency)
 }
 
 /// The order a valid body asks for, with its ids parsed.
@@ -92,8 +93,8 @@ fn parse_product_id(raw: &str) -> ApiResult<ObjectId> {
     })
 }
 
-fn created(placed: &Placed) -> ApiResult<Response> {
-    let body = PlacedOrder::try_from(&placed.order)?;
+fn created(placed: &Placed, currency: Currency) -> ApiResult<Response> {
+    let body = PlacedOrder::of(&placed.order, currency)?;
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     if placed.replayed {
         response
@@ -135,7 +136,7 @@ async fn list_orders(
         .await?;
     let orders = orders
         .into_iter()
-        .map(OrderResponse::try_from)
+        .map(|order| OrderResponse::of(order, state.config.currency))
         .collect::<ApiResult<_>>()?;
     Ok(Paged::new(orders, total, page, uri))
 }
@@ -159,7 +160,7 @@ async fn get_order(
         .order(&caller, id.get())
         .await?
         .ok_or_else(order_not_found)?;
-    Ok(Json(order.try_into()?))
+    Ok(Json(OrderResponse::of(order, state.config.currency)?))
 }
 
 /// Cancels a `PLACED` order; every line's units go back to stock exactly once.
@@ -179,7 +180,7 @@ async fn cancel_order(
     id: PathId<Order>,
 ) -> ApiResult<Json<OrderResponse>> {
     let order = state.engine.cancel(&caller, id.get()).await?;
-    Ok(Json(order.try_into()?))
+    Ok(Json(OrderResponse::of(order, state.config.currency)?))
 }
 
 /// Orders the same lines again, at today's prices, under the same rules as `POST /orders`.
@@ -206,7 +207,7 @@ async fn reorder(
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let placed = state.engine.reorder(&caller, id.get(), key).await?;
-    created(&placed)
+    created(&placed, state.config.currency)
 }
 
 /// Moves an order along `PLACED → SHIPPED → DELIVERED` (admins only).
@@ -228,5 +229,5 @@ async fn update_order_status(
     JsonBody(body): JsonBody<StatusChange>,
 ) -> ApiResult<Json<OrderResponse>> {
     let order = state.engine.advance(id.get(), body.status).await?;
-    Ok(Json(order.try_into()?))
+    Ok(Json(OrderResponse::of(order, state.config.currency)?))
 }

@@ -10,6 +10,7 @@
 //! - **return** (cancel): only while no return marker of the order is there → `stock += q` and
 //!   push the marker `{order, at}`, which the recovery pass clears long after the cancel is done.
 
+use common_api::money::StoredAmount;
 use common_catalog::{Hold, PRODUCTS, ProductDoc, ReturnMarker, field, marker};
 use futures_util::TryStreamExt;
 use mongodb::{
@@ -25,8 +26,8 @@ use serde::Deserialize;
 pub struct Snapshot {
     /// The name ([`field::NAME`]).
     pub name: String,
-    /// The price ([`field::PRICE`]).
-    pub price: f64,
+    /// The price ([`field::PRICE`]), as stored.
+    pub price: StoredAmount,
 }
 
 /// A product's id alone: a projection of [`ProductDoc`], read to learn that it exists.
@@ -278,7 +279,7 @@ mod tests {
             id: ObjectId::new(),
             name: "Mug".into(),
             description: String::new(),
-            price: 8.5,
+            price: StoredAmount::Minor(850),
             category: String::new(),
             category_key: String::new(),
             stock: 3,

@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
+use common_api::money::{Currency, StoredAmount};
 use common_api::{pagination::Page, time};
-use common_platform::db::ttl_index;
+use common_platform::db::{rewrite_each, ttl_index};
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,
@@ -74,8 +75,9 @@ pub struct OrderLine {
     pub quantity: i64,
     /// The product's name when ordered.
     pub name: String,
-    /// The product's price when ordered.
-    pub unit_price: f64,
+    /// The product's price when ordered, in minor units (a float of major units in an order
+    /// stored before money was exact, until the startup backfill converts it).
+    pub unit_price: StoredAmount,
 }
 
 /// A stored order (never a tombstone: queries that return this type exclude `FAILED`).
@@ -90,12 +92,35 @@ pub struct OrderDoc {
     pub items: Vec<OrderLine>,
     /// The status.
     pub status: StoredStatus,
-    /// Sum of `unit_price × quantity`, rounded to cents.
-    pub total: f64,
+    /// The exact sum of `unit_price × quantity`, in minor units (a float of major units in an
+    /// order stored before money was exact).
+    pub total: StoredAmount,
     /// When it was placed.
     pub created_at: DateTime,
     /// When its status last changed.
     pub updated_at: DateTime,
+}
+
+impl OrderDoc {
+    /// The total in minor units of `currency`. An order stored before money was exact has its
+    /// total recomputed as the exact sum of its lines (their prices rounded half to even), so its
+    /// receipt adds up; `None` when a stored amount is no amount.
+    pub fn total_in(&self, currency: Currency) -> Option<i64> {
+        match self.total {
+            StoredAmount::Minor(total) => Some(total),
+            StoredAmount::Legacy(_) => crate::engine::placing::total(&self.items, currency),
+        }
+    }
+
+    /// Each line's price and the total in minor units of `currency` (see [`OrderDoc::total_in`]).
+    pub fn amounts_in(&self, currency: Currency) -> Option<(Vec<i64>, i64)> {
+        let prices = self
+            .items
+            .iter()
+            .map(|line| line.unit_price.minor(currency))
+            .collect::<Option<Vec<_>>>()?;
+        Some((prices, self.total_in(currency)?))
+    }
 }
 
 /// Reads and writes orders.
@@ -119,6 +144,32 @@ impl OrderStore {
             raw: db.collection("orders"),
             counts: CountCache::default(),
         }
+    }
+
+    /// Converts the amounts of every order stored before money was exact (floats of major units)
+    /// to minor units of `currency`: each line's price rounded half to even, and the total made
+    /// their exact sum, so the receipt adds up. Returns how many orders were converted: 0 once
+    /// done, so it runs at every start.
+    pub async fn convert_float_amounts(&self, currency: Currency) -> Result<u64, Error> {
+        let floats = doc! { "$or": [
+            { "total": { "$type": "double" } },
+            { "items.unit_price": { "$type": "double" } },
+        ] };
+        rewrite_each(&self.raw, floats, |stored| {
+            let order: OrderDoc = mongodb::bson::from_document(stored.clone()).ok()?;
+            let converted = order.amounts_in(currency);
+            let Some((prices, total)) = converted else {
+                tracing::warn!(order_id = %order.id, "an order's stored amount is no amount; left as it is");
+                return None;
+            };
+            let mut set = doc! { "total": total };
+            for (index, price) in prices.into_iter().enumerate() {
+                set.insert(format!("items.{index}.unit_price"), price);
+            }
+            let unchanged = doc! { "_id": order.id, "total": stored.get("total")?.clone() };
+            Some((unchanged, doc! { "$set": set }))
+        })
+        .await
     }
 
     /// Creates the indexes: the two that lists read (see [`listing`]), stuck cancels, tombstone

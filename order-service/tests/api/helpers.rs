@@ -76,8 +76,13 @@ impl TestApp {
         }
     }
 
-    /// Stores a product as the product service would, and remembers its initial stock.
+    /// Stores a product as the product service would (its price, in USD, as minor units), and
+    /// remembers its initial stock.
     pub async fn product(&self, name: &str, price: f64, stock: i64) -> ObjectId {
+        let price = common_api::money::Currency::USD
+            .minor_exact(price)
+            .expect("a price in cents")
+            .into();
         let id = ObjectId::new();
         let now = DateTime::now();
         self.db
@@ -170,7 +175,7 @@ impl TestApp {
                 product_id,
                 quantity,
                 name: "Old line".to_owned(),
-                unit_price: 1.0,
+                unit_price: 100.into(),
             })
             .collect();
         self.db
@@ -181,7 +186,7 @@ impl TestApp {
                 user_id: owner.id,
                 items,
                 status: StoredStatus::Cancelled,
-                total: 0.0,
+                total: 0.into(),
                 created_at: now,
                 updated_at: now,
             })

@@ -22,10 +22,10 @@ async fn stored(app: &TestApp, user: ObjectId, status: StoredStatus) -> ObjectId
             product_id: ObjectId::new(),
             quantity: 1,
             name: "Mug".into(),
-            unit_price: 8.0,
+            unit_price: 800.into(),
         }],
         status,
-        total: 8.0,
+        total: 800.into(),
         created_at: now,
         updated_at: now,
     };

@@ -10,6 +10,7 @@ mod faults;
 mod idempotency;
 mod listing;
 mod metrics;
+mod money;
 mod orders;
 mod place;
 mod recovery;

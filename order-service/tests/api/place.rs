@@ -22,13 +22,13 @@ async fn an_order_takes_the_stock_and_keeps_the_products_as_they_were() {
     let id = placed["id"].as_str().unwrap();
     assert_eq!(
         placed,
-        json!({"id": id, "status": "PLACED", "total": 85.48})
+        json!({"id": id, "status": "PLACED", "total": 85.48, "currency": "USD"})
     );
     assert_eq!(response.header("idempotent-replayed"), None);
     assert_eq!((app.stock(kettle).await, app.stock(mug).await), (8, 7));
     app.update_product(
         kettle,
-        doc! { "$set": { field::PRICE: 99.0, field::NAME: "Kettle 2" } },
+        doc! { "$set": { field::PRICE: 9_900_i64, field::NAME: "Kettle 2" } },
     )
     .await;
     let order = app

@@ -29,13 +29,19 @@ async fn take(app: &TestApp, lines: &[(ObjectId, i64)]) -> (ObjectId, OrderDoc) 
             product_id: *product,
             quantity: *quantity,
             name: snapshot.name,
-            unit_price: snapshot.price,
+            unit_price: snapshot
+                .price
+                .minor(common_api::money::Currency::USD)
+                .unwrap()
+                .into(),
         });
     }
     let order = OrderDoc {
         id,
         user_id: buyer,
-        total: total(&items),
+        total: total(&items, common_api::money::Currency::USD)
+            .unwrap()
+            .into(),
         items,
         status: StoredStatus::Placed,
         created_at: at,

@@ -2,7 +2,8 @@
 //! `GET /inventory`'s threshold.
 
 use common_api::{
-    ApiResult, error::Violations, openapi::or_empty, pagination::Page, validate::Validate,
+    ApiResult, error::Violations, money::Currency, openapi::or_empty, pagination::Page,
+    validate::Validate,
 };
 use common_catalog::category_key;
 use mongodb::bson::oid::ObjectId;
@@ -113,8 +114,9 @@ fn sort_or_empty() -> RefOr<Schema> {
 }
 
 impl ProductFilter {
-    /// The catalog query for this filter and `page` (both validated).
-    pub fn to_query(&self, page: Page) -> Query {
+    /// The catalog query for this filter and `page` (both validated), its price bounds in minor
+    /// units of `currency`, rounded inwards (`min_price=19.991` keeps nothing priced 19.99).
+    pub fn to_query(&self, page: Page, currency: Currency) -> Query {
         Query {
             text: self
                 .q
@@ -126,8 +128,8 @@ impl ProductFilter {
                 .seller_id
                 .as_deref()
                 .and_then(|id| ObjectId::parse_str(id).ok()),
-            min_price: self.min_price,
-            max_price: self.max_price,
+            min_price: self.min_price.map(|min| currency.minor_ceil(min)),
+            max_price: self.max_price.map(|max| currency.minor_floor(max)),
             in_stock: self.in_stock == Some(true),
             sort: self.sort.unwrap_or_default(),
             offset: usize::try_from(page.offset).unwrap_or(usize::MAX),

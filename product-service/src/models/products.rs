@@ -1,6 +1,12 @@
 //! The bodies of the product routes, and the rules their fields follow.
 
-use common_api::{ApiResult, error::Violations, time::rfc3339, validate::Validate};
+use common_api::{
+    ApiError, ApiResult,
+    error::Violations,
+    money::{Amount, Currency},
+    time::rfc3339,
+    validate::Validate,
+};
 use common_catalog::ProductDoc;
 use serde::{Deserialize, Serialize};
 use utoipa::{
@@ -36,7 +42,7 @@ pub struct CreateProduct {
     #[serde(default)]
     #[schema(max_length = 5000)]
     pub description: String,
-    /// A finite number from 0 to 1e9, kept as sent.
+    /// A number from 0 to 1e9 with at most the currency's decimals (2 for USD), kept exactly.
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price: f64,
     /// Up to 100 characters (once trimmed); matched case-insensitively.
@@ -79,7 +85,7 @@ pub struct UpdateProduct {
     /// Up to 5000 characters.
     #[schema(max_length = 5000)]
     pub description: Option<String>,
-    /// A finite number from 0 to 1e9.
+    /// A number from 0 to 1e9 with at most the currency's decimals.
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price: Option<f64>,
     /// Up to 100 characters (once trimmed).
@@ -235,8 +241,11 @@ pub struct ProductResponse {
     pub name: String,
     /// The description.
     pub description: String,
-    /// The price, as the seller gave it.
-    pub price: f64,
+    /// The price, exact, with at most the currency's decimals.
+    pub price: Amount,
+    /// The deployment's currency (ISO 4217).
+    #[schema(example = "USD")]
+    pub currency: &'static str,
     /// The category ("" for none).
     pub category: String,
     /// Units in stock.
@@ -256,13 +265,23 @@ pub struct ProductResponse {
     pub image_url: Option<String>,
 }
 
-impl From<ProductDoc> for ProductResponse {
-    fn from(product: ProductDoc) -> Self {
-        Self {
+impl ProductResponse {
+    /// `product` as the API shows it, its price in `currency`; 500 for a stored price that is no
+    /// amount (a float written by hand that is not finite, or too large).
+    pub fn of(product: ProductDoc, currency: Currency) -> ApiResult<Self> {
+        let price = product.price.minor(currency).ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "product {} has a stored price that is no amount: {:?}",
+                product.id,
+                product.price
+            ))
+        })?;
+        Ok(Self {
             id: product.id.to_hex(),
             name: product.name,
             description: product.description,
-            price: product.price,
+            price: currency.amount(price),
+            currency: currency.code(),
             category: product.category,
             stock: product.stock,
             seller_id: product.seller_id.to_hex(),
@@ -272,6 +291,14 @@ impl From<ProductDoc> for ProductResponse {
                 .image
                 .as_ref()
                 .map(|image| crate::products::images::image_url(product.id, image)),
-        }
+        })
+    }
+
+    /// Each of `products` as the API shows it.
+    pub fn all(products: Vec<ProductDoc>, currency: Currency) -> ApiResult<Vec<Self>> {
+        products
+            .into_iter()
+            .map(|product| Self::of(product, currency))
+            .collect()
     }
 }

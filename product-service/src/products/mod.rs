@@ -16,6 +16,7 @@ mod writes;
 
 use anyhow::Context;
 use common_api::auth::AuthUser;
+use common_api::money::Currency;
 use common_catalog::ProductDoc;
 use common_platform::server::Shutdown;
 use mongodb::{bson::oid::ObjectId, error::Error};
@@ -55,6 +56,9 @@ pub enum ProductError {
         /// The product.
         id: ObjectId,
     },
+    /// A price with more decimals than the currency has (`19.999` in USD); nothing changed.
+    #[error("a price with more decimals than {0} has")]
+    PriceTooPrecise(Currency),
     /// The database failed.
     #[error(transparent)]
     Database(#[from] Error),
@@ -72,6 +76,7 @@ pub struct Listed {
 /// The catalog: products, their read model, categories and images. Cheap to clone.
 #[derive(Clone)]
 pub struct Products {
+    currency: Currency,
     store: ProductStore,
     catalog: Catalog,
     categories: Categories,
@@ -85,12 +90,14 @@ impl Products {
         store: ProductStore,
         categories: CategoryStore,
         files: ImageFiles,
+        currency: Currency,
         settings: &ProductSettings,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
-        let catalog = catalog::feed::start(&store, settings.poll_interval, shutdown.clone())
-            .await
-            .context("could not load the catalog")?;
+        let catalog =
+            catalog::feed::start(&store, currency, settings.poll_interval, shutdown.clone())
+                .await
+                .context("could not load the catalog")?;
         tracing::info!(products = catalog.len(), "catalog loaded");
         let categories = Categories::start(
             categories,
@@ -103,6 +110,7 @@ impl Products {
         .context("could not load the categories")?;
         let images = Images::new(files, store.clone(), settings.concurrent_uploads);
         Ok(Self {
+            currency,
             store,
             catalog,
             categories,

@@ -19,6 +19,7 @@ impl Products {
         seller: &AuthUser,
         new: CreateProduct,
     ) -> Result<ProductDoc, ProductError> {
+        let price = self.minor_price(new.price)?;
         let now = DateTime::now();
         // Named as the category that exists in any case, which this product then creates if needed.
         let resolved = self.categories.resolve(&new.category).await?;
@@ -27,8 +28,7 @@ impl Products {
             id: ObjectId::new(),
             name: new.name.trim().to_owned(),
             description: new.description,
-            // `+ 0.0` turns -0.0 into 0.0.
-            price: new.price + 0.0,
+            price: price.into(),
             category_key: category_key(&category),
             category,
             stock: new.stock,
@@ -57,6 +57,10 @@ impl Products {
         caller: &AuthUser,
         changes: UpdateProduct,
     ) -> Result<ProductDoc, ProductError> {
+        let price = changes
+            .price
+            .map(|price| self.minor_price(price))
+            .transpose()?;
         let resolved = match &changes.category {
             Some(category) => Some(self.categories.resolve(category).await?),
             None => None,
@@ -64,7 +68,7 @@ impl Products {
         let changes = ProductChanges {
             name: changes.name.map(|name| name.trim().to_owned()),
             description: changes.description,
-            price: changes.price.map(|price| price + 0.0),
+            price,
             category: resolved.as_ref().map(|resolved| resolved.name().to_owned()),
         };
         let Some((before, product)) = self.store.update(id, caller, changes).await? else {
@@ -107,6 +111,15 @@ impl Products {
         } else {
             ProductError::StockLimit { id }
         })
+    }
+
+    /// The minor units of a validated `price` (0 to 1e9), refused with more decimals than the
+    /// currency has.
+    fn minor_price(&self, price: f64) -> Result<i64, ProductError> {
+        // `+ 0.0` turns -0.0 into 0.0.
+        self.currency
+            .minor_exact(price + 0.0)
+            .map_err(|_| ProductError::PriceTooPrecise(self.currency))
     }
 
     /// Removes product `id` and its image, if `caller` may.

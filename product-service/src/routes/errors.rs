@@ -33,6 +33,14 @@ impl From<ProductError> for ApiError {
                 "STOCK_LIMIT",
                 format!("Stock of product {id} would exceed {MAX_STOCK}"),
             ),
+            ProductError::PriceTooPrecise(currency) => ApiError::Validation(vec![FieldError::new(
+                [Loc::from("body"), Loc::from("price")],
+                format!(
+                    "Price should have at most {} decimals in {currency}",
+                    currency.exponent()
+                ),
+                "value_error",
+            )]),
             ProductError::Database(err) => err.into(),
         }
     }

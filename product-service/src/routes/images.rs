@@ -121,7 +121,7 @@ async fn upload_image(
     let slot = images.upload_slot()?;
     let bytes = read_raw_body(request, &state, MAX_IMAGE_BYTES).await?;
     let product = images.set(slot, id.get(), &caller, format, &bytes).await?;
-    Ok(Json(product.into()))
+    Ok(Json(ProductResponse::of(product, state.config.currency)?))
 }
 
 /// The product's image (anyone), with a strong `ETag` (the SHA-256 of the bytes); an

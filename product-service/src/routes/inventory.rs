@@ -55,6 +55,6 @@ async fn list_inventory(
             usize::try_from(page.limit).unwrap_or(0),
         )
         .await?;
-    let products = listed.products.into_iter().map(Into::into).collect();
+    let products = ProductResponse::all(listed.products, state.config.currency)?;
     Ok(Paged::new(products, listed.total as u64, page, uri))
 }

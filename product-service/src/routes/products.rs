@@ -47,7 +47,10 @@ async fn create_product(
     JsonBody(body): JsonBody<CreateProduct>,
 ) -> ApiResult<(StatusCode, Json<ProductResponse>)> {
     let product = state.products.create(&seller, body).await?;
-    Ok((StatusCode::CREATED, Json(product.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(ProductResponse::of(product, state.config.currency)?),
+    ))
 }
 
 /// Lists products, oldest first unless `sort` says otherwise, optionally searched by name and
@@ -70,8 +73,11 @@ async fn list_products(
     QueryParams(page): QueryParams<Page>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Paged<ProductResponse>> {
-    let listed = state.products.list(&filter.to_query(page)).await?;
-    let products = listed.products.into_iter().map(Into::into).collect();
+    let listed = state
+        .products
+        .list(&filter.to_query(page, state.config.currency))
+        .await?;
+    let products = ProductResponse::all(listed.products, state.config.currency)?;
     Ok(Paged::new(products, listed.total as u64, page, uri))
 }
 
@@ -88,7 +94,7 @@ async fn get_product(
     id: PathId<Product>,
 ) -> ApiResult<Json<ProductResponse>> {
     let product = state.products.get(id.get()).await?;
-    Ok(Json(product.into()))
+    Ok(Json(ProductResponse::of(product, state.config.currency)?))
 }
 
 /// Changes name, description, price or category (the owning seller or an admin).
@@ -109,7 +115,7 @@ async fn update_product(
     JsonBody(body): JsonBody<UpdateProduct>,
 ) -> ApiResult<Json<ProductResponse>> {
     let product = state.products.update(id.get(), &caller, body).await?;
-    Ok(Json(product.into()))
+    Ok(Json(ProductResponse::of(product, state.config.currency)?))
 }
 
 /// Removes a product and its image (the owning seller or an admin).

@@ -43,5 +43,5 @@ async fn adjust_stock(
         .products
         .adjust_stock(id.get(), &caller, body.delta)
         .await?;
-    Ok(Json(product.into()))
+    Ok(Json(ProductResponse::of(product, state.config.currency)?))
 }

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use common_api::auth::Role;
+use common_api::{auth::Role, money::Currency};
 use common_catalog::{PRODUCTS, ProductDoc, field};
 use common_testing::{Mongod, TestClient, TestDb};
 use futures_util::TryStreamExt;
@@ -128,11 +128,12 @@ async fn direct(db: &Database, params: &Params) -> (Vec<String>, u64) {
         filter.insert(field::SELLER_ID, seller);
     }
     let mut price = Document::new();
+    // Prices are stored in cents.
     if let Some(min) = params.prices.0 {
-        price.insert("$gte", min);
+        price.insert("$gte", Currency::USD.minor_ceil(min));
     }
     if let Some(max) = params.prices.1 {
-        price.insert("$lte", max);
+        price.insert("$lte", Currency::USD.minor_floor(max));
     }
     if !price.is_empty() {
         filter.insert(field::PRICE, price);
@@ -490,8 +491,8 @@ async fn documents_written_by_hand_are_listed_or_left_out_without_breaking_the_l
     let now = DateTime::now();
     products
         .insert_many([
-            // A product written by hand, with integer price and stock and no category key.
-            doc! { "name": "Hand Lamp", "price": 7, "stock": 3, "category": "Home",
+            // A product written by hand, with integer price (in cents) and stock and no category key.
+            doc! { "name": "Hand Lamp", "price": 700, "stock": 3, "category": "Home",
             "description": "", "seller_id": ObjectId::new(), "created_at": now, "updated_at": now },
             // Not a product at all.
             doc! { "note": "not a product" },

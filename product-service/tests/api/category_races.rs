@@ -20,14 +20,8 @@ use crate::helpers::{Caller, ProductSteps, TestApp, spawn_app, spawn_instance};
 /// Every category document in MongoDB, by key.
 async fn stored_categories(app: &TestApp) -> HashMap<String, Document> {
     app.db
-        .db
-        .collection::<Document>(CATEGORIES)
-        .find(doc! {})
+        .documents(CATEGORIES, doc! {})
         .await
-        .unwrap()
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap()
         .into_iter()
         .map(|category| (category.get_str("key").unwrap().to_owned(), category))
         .collect()

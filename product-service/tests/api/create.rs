@@ -5,7 +5,9 @@ use common_api::auth::Role;
 use mongodb::bson::doc;
 use serde_json::{Value, json};
 
-use crate::helpers::{ProductSteps, spawn_app};
+use common_testing::TestDb;
+
+use crate::helpers::{ProductSteps, spawn_app, spawn_app_on};
 
 #[tokio::test]
 async fn a_seller_creates_a_product_and_owns_it() {
@@ -24,6 +26,7 @@ async fn a_seller_creates_a_product_and_owns_it() {
     assert_eq!(product["name"], "Desk lamp");
     assert_eq!(product["description"], "Warm light");
     assert_eq!(product["price"], 39.9);
+    assert_eq!(product["currency"], "USD");
     assert_eq!(product["category"], "Home");
     assert_eq!(product["stock"], 25);
     assert_eq!(product["seller_id"], seller.id.to_hex());
@@ -37,8 +40,8 @@ async fn a_seller_creates_a_product_and_owns_it() {
         .collect();
     assert_eq!(
         keys.len(),
-        10,
-        "exactly id, name, description, price, category, stock, seller_id, created_at, updated_at, image_url: {keys:?}"
+        11,
+        "exactly id, name, description, price, currency, category, stock, seller_id, created_at, updated_at, image_url: {keys:?}"
     );
     assert_eq!(product["image_url"], json!(null));
 }
@@ -181,7 +184,7 @@ async fn a_price_of_exactly_the_limits_is_accepted() {
 }
 
 #[tokio::test]
-async fn a_price_one_step_above_the_limit_is_422_and_digits_are_read_exactly() {
+async fn a_price_one_step_above_the_limit_or_past_the_cents_is_422() {
     let app = spawn_app().await;
     let seller = app.caller(Role::Seller);
 
@@ -205,8 +208,129 @@ async fn a_price_one_step_above_the_limit_is_422_and_digits_are_read_exactly() {
         above.assert_validation_error(),
         vec![json!(["body", "price"])]
     );
-    assert_eq!(precise.status, StatusCode::CREATED, "{}", precise.text());
-    assert_eq!(precise.json()["price"].as_f64(), Some(0.1 + 0.2));
+    // The double nearest 0.1 + 0.2 is not 0.3, and has more decimals than cents.
+    assert_eq!(
+        precise.assert_validation_error(),
+        vec![json!(["body", "price"])]
+    );
+    assert_eq!(app.db.count("products", doc! {}).await, 0);
+}
+
+#[tokio::test]
+async fn prices_are_exact_to_the_cent_and_more_decimals_are_422() {
+    let app = spawn_app().await;
+    let seller = app.caller(Role::Seller);
+
+    let refused = app
+        .post("/products")
+        .bearer(&seller.token)
+        .json(&json!({"name": "Pen", "price": 19.999}))
+        .send()
+        .await;
+    let cents = app
+        .create_product(&seller, json!({"name": "Pen", "price": 19.99}))
+        .await;
+    let tenths = app
+        .create_product(&seller, json!({"name": "Cap", "price": 0.3}))
+        .await;
+    let patched = app
+        .patch(&format!("/products/{}", cents["id"].as_str().unwrap()))
+        .bearer(&seller.token)
+        .json(&json!({"price": 1.005}))
+        .send()
+        .await;
+
+    assert_eq!(
+        refused.assert_validation_error(),
+        vec![json!(["body", "price"])]
+    );
+    assert!(
+        refused.text().contains("at most 2 decimals in USD"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(
+        patched.assert_validation_error(),
+        vec![json!(["body", "price"])]
+    );
+    // Written exactly: `19.99`, not 19.989999999999998; `0.3`, not 0.30000000000000004.
+    let listed = app.get("/products?sort=price").send().await;
+    assert!(
+        listed.text().contains(r#""price":0.3,"#),
+        "{}",
+        listed.text()
+    );
+    assert!(
+        listed.text().contains(r#""price":19.99,"#),
+        "{}",
+        listed.text()
+    );
+    assert_eq!(tenths["currency"], "USD");
+    // Stored as integer cents.
+    let stored = app
+        .db
+        .db
+        .collection::<mongodb::bson::Document>("products")
+        .find_one(doc! { "name": "Pen" })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.get("price"),
+        Some(&mongodb::bson::Bson::Int64(1_999))
+    );
+}
+
+#[tokio::test]
+async fn a_currency_without_decimals_refuses_a_fraction_and_one_with_three_keeps_them() {
+    let yen =
+        spawn_app_on(TestDb::with_overrides("product_service", &[("CURRENCY", "JPY")]).await).await;
+    let dinar =
+        spawn_app_on(TestDb::with_overrides("product_service", &[("CURRENCY", "KWD")]).await).await;
+    let (yen_seller, dinar_seller) = (yen.caller(Role::Seller), dinar.caller(Role::Seller));
+
+    let fraction = yen
+        .post("/products")
+        .bearer(&yen_seller.token)
+        .json(&json!({"name": "Tea", "price": 1.5}))
+        .send()
+        .await;
+    let whole = yen
+        .create_product(&yen_seller, json!({"name": "Tea", "price": 1500}))
+        .await;
+    let fils = dinar
+        .create_product(&dinar_seller, json!({"name": "Tea", "price": 1.005}))
+        .await;
+    let past_fils = dinar
+        .post("/products")
+        .bearer(&dinar_seller.token)
+        .json(&json!({"name": "Tea", "price": 1.0005}))
+        .send()
+        .await;
+
+    assert_eq!(
+        fraction.assert_validation_error(),
+        vec![json!(["body", "price"])]
+    );
+    assert!(
+        fraction.text().contains("at most 0 decimals in JPY"),
+        "{}",
+        fraction.text()
+    );
+    assert_eq!(
+        (whole["price"].clone(), whole["currency"].clone()),
+        (json!(1500), json!("JPY"))
+    );
+    let listed = yen.get("/products").send().await.text();
+    assert!(listed.contains(r#""price":1500,"#), "{listed}");
+    assert_eq!(
+        (fils["price"].as_f64(), fils["currency"].as_str()),
+        (Some(1.005), Some("KWD"))
+    );
+    assert_eq!(
+        past_fils.assert_validation_error(),
+        vec![json!(["body", "price"])]
+    );
 }
 
 #[tokio::test]

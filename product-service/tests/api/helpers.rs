@@ -106,7 +106,7 @@ pub fn product_doc(
         id: mongodb::bson::oid::ObjectId::new(),
         name: name.to_owned(),
         description: String::new(),
-        price: 1.0,
+        price: 100.into(),
         category: category.to_owned(),
         category_key: common_catalog::category_key(category),
         stock,

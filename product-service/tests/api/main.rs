@@ -12,5 +12,6 @@ mod filters;
 mod images;
 mod inventory;
 mod list;
+mod money;
 mod product;
 mod stock;

@@ -10,7 +10,7 @@
 use std::{net::IpAddr, str::FromStr, time::Duration};
 
 use axum::http::{HeaderValue, Uri};
-pub use common_api::secret::Secret;
+pub use common_api::{money::Currency, secret::Secret};
 
 /// The shortest `JWT_SECRET` accepted: HS256 keys shorter than the hash output weaken the MAC.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -121,6 +121,9 @@ pub struct Config {
     /// `mongodb_command_duration_seconds`. It costs throughput (the driver then copies every
     /// command and reply into an event), so it is for diagnosing, not for always.
     pub mongodb_command_metrics: bool,
+    /// `CURRENCY`, default `USD`: the one currency of the deployment's prices and totals (an ISO
+    /// 4217 code with a minor unit).
+    pub currency: Currency,
     /// `OAUTH2_TOKEN_URL`, default `http://localhost:8001/users/token`: the user service's token
     /// route as a browser reaches it, which every service's OpenAPI document names as its OAuth2
     /// password flow's `tokenUrl`, so Swagger UI's "Authorize" signs in with email and password.
@@ -177,6 +180,7 @@ impl Config {
             metrics_path: metrics_path(env)?,
             mongodb_command_metrics: env.parse("MONGODB_COMMAND_METRICS", false)?,
             oauth2_token_url: oauth2_token_url(env)?,
+            currency: env.parse("CURRENCY", Currency::USD)?,
         })
     }
 }

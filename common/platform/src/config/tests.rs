@@ -26,6 +26,20 @@ fn defaults_apply_when_only_the_secret_is_set() {
     assert_eq!(config.metrics_path.as_deref(), Some("/metrics"));
     assert_eq!(config.oauth2_token_url, "http://localhost:8001/users/token");
     assert!(!config.mongodb_command_metrics);
+    assert_eq!(config.currency.code(), "USD");
+}
+
+#[test]
+fn the_currency_is_an_iso_code_with_its_exponent() {
+    for (code, exponent) in [("USD", 2), ("EUR", 2), ("JPY", 0), ("KWD", 3), ("BHD", 3)] {
+        let config = config(&[("JWT_SECRET", SECRET), ("CURRENCY", code)]).unwrap();
+        assert_eq!(config.currency.code(), code);
+        assert_eq!(config.currency.exponent(), exponent);
+    }
+    let err = config(&[("JWT_SECRET", SECRET), ("CURRENCY", "XYZ")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("CURRENCY is invalid: `XYZ`"), "{err}");
 }
 
 #[test]
@@ -118,6 +132,8 @@ fn bad_values_name_their_variable() {
         ("HEADER_READ_TIMEOUT_SECS", "301"),
         ("MAX_CONNECTIONS", "0"),
         ("MAX_CONNECTIONS", "many"),
+        ("CURRENCY", "XYZ"),
+        ("CURRENCY", "usd"),
     ] {
         let err = config(&[("JWT_SECRET", SECRET), (name, value)])
             .unwrap_err()

@@ -18,8 +18,8 @@ pub(super) struct ResultKey {
     text: Option<String>,
     category_key: Option<String>,
     seller: Option<ObjectId>,
-    min_price: Option<u64>,
-    max_price: Option<u64>,
+    min_price: Option<i64>,
+    max_price: Option<i64>,
     in_stock: bool,
     sort: Sort,
 }
@@ -30,8 +30,8 @@ impl ResultKey {
             text: query.text.clone().filter(|text| !text.is_empty()),
             category_key: query.category_key.clone(),
             seller: query.seller,
-            min_price: query.min_price.map(f64::to_bits),
-            max_price: query.max_price.map(f64::to_bits),
+            min_price: query.min_price,
+            max_price: query.max_price,
             in_stock: query.in_stock,
             sort: query.sort,
         }

@@ -65,7 +65,7 @@ mod tests {
             category: String::new(),
             category_key: String::new(),
             seller: ObjectId::from_bytes([seller; 12]),
-            price: 1.0,
+            price: 100,
             stock,
             created_ms: 1,
         }

@@ -34,6 +34,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use common_api::money::Currency;
 use common_catalog::ProductDoc;
 use mongodb::bson::oid::ObjectId;
 
@@ -58,6 +59,9 @@ pub struct Catalog {
 
 #[derive(Default)]
 struct Shared {
+    /// The currency prices are kept in, as minor units: a float from before money was exact is
+    /// converted in it.
+    currency: Currency,
     model: RwLock<Model>,
     /// Products this instance deleted, until their delete event arrives: an insert or update event
     /// that was already on its way must not bring them back.
@@ -69,6 +73,21 @@ struct Shared {
 }
 
 impl Catalog {
+    /// An empty catalog whose prices are in `currency`.
+    pub fn new(currency: Currency) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                currency,
+                ..Shared::default()
+            }),
+        }
+    }
+
+    /// The currency of its prices.
+    pub fn currency(&self) -> Currency {
+        self.shared.currency
+    }
+
     /// The page of products matching `query`, and how many match.
     ///
     /// A filtered list's sorted matches are kept until the model changes in a way that could
@@ -101,7 +120,7 @@ impl Catalog {
 
     /// Applies a product this instance just wrote.
     pub fn wrote(&self, product: &ProductDoc) {
-        self.write().upsert(Row::from(product));
+        self.write().upsert(Row::of(product, self.currency()));
     }
 
     /// Applies a delete this instance just made.
@@ -200,15 +219,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl From<&ProductDoc> for Row {
-    fn from(product: &ProductDoc) -> Self {
+impl Row {
+    /// The row of `product`, its price in minor units of `currency` (0 for a stored float that no
+    /// amount can be, which only a hand-written document has).
+    pub fn of(product: &ProductDoc, currency: Currency) -> Self {
         Row {
             id: product.id,
             name_lower: product.name.to_lowercase(),
             category: product.category.clone(),
             category_key: product.category_key.clone(),
             seller: product.seller_id,
-            price: product.price,
+            price: product.price.minor(currency).unwrap_or_default(),
             stock: product.stock,
             created_ms: product.created_at.timestamp_millis(),
         }
@@ -226,7 +247,7 @@ mod tests {
             category: "Home".into(),
             category_key: "home".into(),
             seller: ObjectId::from_bytes([1; 12]),
-            price: 10.0,
+            price: 1_000,
             stock,
             created_ms: 1,
         }

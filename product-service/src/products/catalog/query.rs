@@ -44,10 +44,10 @@ pub struct Query {
     pub category_key: Option<String>,
     /// The seller.
     pub seller: Option<ObjectId>,
-    /// The lowest price, inclusive.
-    pub min_price: Option<f64>,
-    /// The highest price, inclusive.
-    pub max_price: Option<f64>,
+    /// The lowest price in minor units, inclusive.
+    pub min_price: Option<i64>,
+    /// The highest price in minor units, inclusive.
+    pub max_price: Option<i64>,
     /// Only products with stock.
     pub in_stock: bool,
     /// The order.
@@ -81,7 +81,7 @@ struct Filter<'q> {
     text: Option<Finder<'q>>,
     category: Option<CategoryId>,
     seller: Option<SellerId>,
-    prices: Option<(f64, f64)>,
+    prices: Option<(i64, i64)>,
     in_stock: bool,
 }
 
@@ -144,8 +144,8 @@ impl Model {
         };
         let prices = (query.min_price.is_some() || query.max_price.is_some()).then(|| {
             (
-                query.min_price.unwrap_or(f64::NEG_INFINITY),
-                query.max_price.unwrap_or(f64::INFINITY),
+                query.min_price.unwrap_or(i64::MIN),
+                query.max_price.unwrap_or(i64::MAX),
             )
         });
         let mut filter = Filter {
@@ -252,7 +252,7 @@ mod tests {
                 category: ["Home", "home", "Garden"][i % 3].to_owned(),
                 category_key: ["home", "home", "garden"][i % 3].to_owned(),
                 seller: sellers[i % 2],
-                price: (i % 9) as f64,
+                price: (i % 9) as i64 * 100,
                 stock: (i % 4) as i64,
                 created_ms: 1000 + i as i64,
             })
@@ -284,8 +284,8 @@ mod tests {
         matching.sort_by(|a, b| match query.sort {
             Sort::CreatedAt => (a.created_ms, a.id).cmp(&(b.created_ms, b.id)),
             Sort::CreatedAtDesc => (b.created_ms, b.id).cmp(&(a.created_ms, a.id)),
-            Sort::Price => a.price.total_cmp(&b.price).then(a.id.cmp(&b.id)),
-            Sort::PriceDesc => b.price.total_cmp(&a.price).then(b.id.cmp(&a.id)),
+            Sort::Price => a.price.cmp(&b.price).then(a.id.cmp(&b.id)),
+            Sort::PriceDesc => b.price.cmp(&a.price).then(b.id.cmp(&a.id)),
             Sort::Name => a.name_lower.cmp(&b.name_lower).then(a.id.cmp(&b.id)),
         });
         Hits {
@@ -313,7 +313,7 @@ mod tests {
             for text in [None, Some("lamp 3"), Some("desk"), Some("nothing")] {
                 for category in [None, Some("home"), Some("garden"), Some("none")] {
                     for seller in [None, Some(rows[1].seller)] {
-                        for prices in [(None, None), (Some(2.0), Some(5.0)), (None, Some(1.0))] {
+                        for prices in [(None, None), (Some(200), Some(500)), (None, Some(100))] {
                             for in_stock in [false, true] {
                                 for (offset, limit) in [(0, 5), (3, 4), (0, 100), (30, 10)] {
                                     let query = Query {

@@ -18,8 +18,9 @@ mod images;
 
 use std::collections::HashMap;
 
-use common_api::auth::AuthUser;
+use common_api::{auth::AuthUser, money::Currency};
 use common_catalog::{PRODUCTS, ProductDoc, category_key, field};
+use common_platform::db::rewrite_each;
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,
@@ -38,8 +39,8 @@ pub struct ProductChanges {
     pub name: Option<String>,
     /// A new description.
     pub description: Option<String>,
-    /// A new price.
-    pub price: Option<f64>,
+    /// A new price, in minor units.
+    pub price: Option<i64>,
     /// A new category, trimmed.
     pub category: Option<String>,
 }
@@ -54,7 +55,7 @@ impl ProductChanges {
             product.description = description;
         }
         if let Some(price) = self.price {
-            product.price = price;
+            product.price = price.into();
         }
         if let Some(category) = self.category {
             product.category_key = category_key(&category);
@@ -77,6 +78,26 @@ impl ProductStore {
         Self {
             products: db.collection(PRODUCTS),
         }
+    }
+
+    /// Converts every price stored as a float of major units (written before money was exact) to
+    /// minor units of `currency`, rounding half to even; a price changed meanwhile is left as it
+    /// now is. Returns how many were converted: 0 once done, so it runs at every start.
+    pub async fn convert_float_prices(&self, currency: Currency) -> Result<u64, Error> {
+        let floats = doc! { field::PRICE: { "$type": "double" } };
+        rewrite_each(&self.products.clone_with_type(), floats, |product| {
+            let id = product.get_object_id(field::ID).ok()?;
+            let price = product.get_f64(field::PRICE).ok()?;
+            let Some(minor) = currency.minor_half_even(price) else {
+                tracing::warn!(product_id = %id, price, "a stored price is no amount; left as it is");
+                return None;
+            };
+            Some((
+                doc! { field::ID: id, field::PRICE: price },
+                doc! { "$set": { field::PRICE: minor } },
+            ))
+        })
+        .await
     }
 
     /// Creates the indexes that renames, deletes and the category backfill look products up by

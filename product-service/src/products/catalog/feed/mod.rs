@@ -10,6 +10,7 @@ mod translate;
 
 use std::{collections::HashMap, time::Duration};
 
+use common_api::money::Currency;
 use common_platform::server::Shutdown;
 use futures_util::{FutureExt, StreamExt, TryStreamExt};
 use mongodb::{bson::oid::ObjectId, error::Error};
@@ -29,10 +30,11 @@ const MAX_BATCH: usize = 8192;
 /// Loads the catalog from `products` and keeps it current in the background until `shutdown`.
 pub async fn start(
     products: &ProductStore,
+    currency: Currency,
     poll_interval: Duration,
     shutdown: Shutdown,
 ) -> Result<Catalog, Error> {
-    let catalog = Catalog::default();
+    let catalog = Catalog::new(currency);
     let watch = resync(products, &catalog).await?;
     if matches!(watch, Watch::Unsupported) {
         tracing::info!(
@@ -55,7 +57,7 @@ pub async fn start(
 async fn resync(products: &ProductStore, catalog: &Catalog) -> Result<Watch, Error> {
     let watch = products.watch(&MODEL_FIELDS).await?;
     let started = std::time::Instant::now();
-    let model = load(products).await?;
+    let model = load(products, catalog.currency()).await?;
     tracing::debug!(
         products = model.len(),
         approx_bytes = model.heap_bytes(),
@@ -138,10 +140,10 @@ async fn follow(
             changes,
             missing,
             invalidated,
-        } = catalog.with_model(|model| translate::translate(events, model));
+        } = catalog.with_model(|model| translate::translate(events, model, catalog.currency()));
         catalog.apply(changes);
         if !missing.is_empty() {
-            catalog.apply(fetch(products, &missing).await?);
+            catalog.apply(fetch(products, &missing, catalog.currency()).await?);
         }
         if let Some(err) = failure {
             return Err(err);
@@ -153,13 +155,13 @@ async fn follow(
 }
 
 /// Reads the whole catalog into a new model, streaming: no copy of the collection is held.
-async fn load(products: &ProductStore) -> Result<Model, Error> {
+async fn load(products: &ProductStore, currency: Currency) -> Result<Model, Error> {
     let expected = products.estimated_count().await;
     let mut model = Model::with_capacity(usize::try_from(expected).unwrap_or(0));
     model.begin_bulk();
     let mut cursor = products.all_raw(&MODEL_FIELDS).await?;
     while let Some(raw) = cursor.try_next().await? {
-        if let Some(row) = row_from_raw(&raw) {
+        if let Some(row) = row_from_raw(&raw, currency) {
             model.upsert(row);
         }
     }
@@ -168,11 +170,15 @@ async fn load(products: &ProductStore) -> Result<Model, Error> {
 }
 
 /// The current state of `ids`: a row for each that exists, a removal for each that does not.
-async fn fetch(products: &ProductStore, ids: &[ObjectId]) -> Result<Vec<Change>, Error> {
+async fn fetch(
+    products: &ProductStore,
+    ids: &[ObjectId],
+    currency: Currency,
+) -> Result<Vec<Change>, Error> {
     let mut found: HashMap<ObjectId, Row> = HashMap::new();
     let mut cursor = products.some_raw(ids, &MODEL_FIELDS).await?;
     while let Some(raw) = cursor.try_next().await? {
-        if let Some(row) = row_from_raw(&raw) {
+        if let Some(row) = row_from_raw(&raw, currency) {
             found.insert(row.id, row);
         }
     }

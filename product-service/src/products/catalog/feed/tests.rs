@@ -1,6 +1,7 @@
 //! Unit tests of [`super::translate`]: one per kind of change event, each against a model as
 //! the catalog would hold it.
 
+use common_api::money::Currency;
 use mongodb::{
     bson::{DateTime, Document, RawDocumentBuf, doc, oid::ObjectId},
     change_stream::event::ChangeStreamEvent,
@@ -15,10 +16,10 @@ const SELLER: ObjectId = ObjectId::from_bytes([7; 12]);
 
 type Event = ChangeStreamEvent<RawDocumentBuf>;
 
-/// A product document with the fields the model keeps.
+/// A product document with the fields the model keeps, its price in minor units.
 fn stored(id: ObjectId, name: &str, stock: i64) -> Document {
     doc! {
-        "_id": id, "name": name, "price": 9.5, "category": "Home", "category_key": "home",
+        "_id": id, "name": name, "price": 950_i64, "category": "Home", "category_key": "home",
         "stock": stock, "seller_id": SELLER, "created_at": DateTime::from_millis(1_000),
     }
 }
@@ -31,7 +32,7 @@ fn row(id: ObjectId, name: &str, stock: i64) -> Row {
         category: "Home".into(),
         category_key: "home".into(),
         seller: SELLER,
-        price: 9.5,
+        price: 950,
         stock,
         created_ms: 1_000,
     }
@@ -65,7 +66,7 @@ fn delete(id: ObjectId) -> Event {
 
 /// What `events` come to against a model holding `rows`.
 fn translated(rows: Vec<Row>, events: Vec<Event>) -> Translation {
-    translate(events, &Model::from_rows(rows))
+    translate(events, &Model::from_rows(rows), Currency::USD)
 }
 
 fn translation(changes: Vec<Change>, missing: Vec<ObjectId>, invalidated: bool) -> Translation {
@@ -104,19 +105,48 @@ fn an_insert_of_a_document_that_is_not_a_product_removes_it() {
 #[test]
 fn an_update_of_catalog_fields_patches_the_row_the_model_holds() {
     let id = ObjectId::new();
-    let set = doc! { "name": "Floor LAMP", "price": 12, "updated_at": 5 };
+    let set = doc! { "name": "Floor LAMP", "price": 1_200_i64, "updated_at": 5 };
 
     let out = translated(vec![row(id, "Lamp", 3)], vec![update(id, set, &[])]);
 
     let patched = Row {
         name_lower: "floor lamp".into(),
-        price: 12.0,
+        price: 1_200,
         ..row(id, "Lamp", 3)
     };
     assert_eq!(
         out,
         translation(vec![Change::Upsert(patched)], vec![], false)
     );
+}
+
+#[test]
+fn a_float_price_from_before_money_was_exact_is_converted_in_the_currency() {
+    let (inserted, updated) = (ObjectId::new(), ObjectId::new());
+    let mut legacy = stored(inserted, "Old", 1);
+    legacy.insert("price", 1.005);
+    let set = doc! { "price": 2.675 };
+
+    let out = translated(
+        vec![row(updated, "Lamp", 3)],
+        vec![
+            with_document("insert", inserted, legacy),
+            update(updated, set, &[]),
+        ],
+    );
+
+    // Half to even at two decimals: 1.005 → 1.00, 2.675 → 2.68.
+    let expected = vec![
+        Change::Upsert(Row {
+            price: 100,
+            ..row(inserted, "Old", 1)
+        }),
+        Change::Upsert(Row {
+            price: 268,
+            ..row(updated, "Lamp", 3)
+        }),
+    ];
+    assert_eq!(out, translation(expected, vec![], false));
 }
 
 #[test]

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 
+use common_api::money::{Currency, StoredAmount};
 use common_catalog::field;
 use mongodb::{
     bson::{Bson, DateTime, Document, RawDocumentBuf, oid::ObjectId},
@@ -48,6 +49,7 @@ pub(super) struct Translation {
 pub(super) fn translate(
     events: Vec<ChangeStreamEvent<RawDocumentBuf>>,
     model: &Model,
+    currency: Currency,
 ) -> Translation {
     let mut out = Translation {
         changes: Vec::with_capacity(events.len()),
@@ -62,7 +64,10 @@ pub(super) fn translate(
             .and_then(|key| key.get_object_id(field::ID).ok());
         match (event.operation_type, id) {
             (OperationType::Insert | OperationType::Replace, Some(id)) => {
-                let row = event.full_document.as_ref().and_then(row_from_raw);
+                let row = event
+                    .full_document
+                    .as_ref()
+                    .and_then(|raw| row_from_raw(raw, currency));
                 pending.insert(id, row.clone());
                 out.changes
                     .push(row.map_or(Change::Remove(id), Change::Upsert));
@@ -73,6 +78,7 @@ pub(super) fn translate(
                     &update.updated_fields,
                     &update.removed_fields,
                     model,
+                    currency,
                     &mut pending,
                     &mut out,
                 ),
@@ -104,6 +110,7 @@ fn updated(
     fields: &Document,
     removed: &[String],
     model: &Model,
+    currency: Currency,
     pending: &mut HashMap<ObjectId, Option<Row>>,
     out: &mut Translation,
 ) {
@@ -145,7 +152,7 @@ fn updated(
                 out.missing.push(id);
                 return;
             };
-            patch(&mut row, fields, removed);
+            patch(&mut row, fields, removed, currency);
             out.changes.push(Change::Upsert(row.clone()));
             pending.insert(id, Some(row));
         }
@@ -153,11 +160,11 @@ fn updated(
 }
 
 /// Applies an update's changed and removed fields to `row`.
-fn patch(row: &mut Row, updated: &Document, removed: &[String]) {
+fn patch(row: &mut Row, updated: &Document, removed: &[String], currency: Currency) {
     for (name, value) in updated {
         match name.as_str() {
             field::NAME => row.name_lower = value.as_str().unwrap_or_default().to_lowercase(),
-            field::PRICE => row.price = number(value).unwrap_or_default(),
+            field::PRICE => row.price = amount(value, currency).unwrap_or_default(),
             field::CATEGORY => row.category = value.as_str().unwrap_or_default().trim().to_owned(),
             field::CATEGORY_KEY => row.category_key = value.as_str().unwrap_or_default().to_owned(),
             field::STOCK => row.stock = whole(value).unwrap_or_default(),
@@ -171,7 +178,7 @@ fn patch(row: &mut Row, updated: &Document, removed: &[String]) {
     for name in removed {
         match name.as_str() {
             field::NAME => row.name_lower.clear(),
-            field::PRICE => row.price = 0.0,
+            field::PRICE => row.price = 0,
             field::CATEGORY => row.category.clear(),
             field::CATEGORY_KEY => row.category_key = common_catalog::category_key(&row.category),
             field::STOCK => row.stock = 0,
@@ -201,7 +208,7 @@ struct StoredRow {
 
 /// The row of a stored product, or `None` (logged) when the document is not a product: such a
 /// document, written by hand, is left out of lists rather than stopping the service.
-pub(super) fn row_from_raw(raw: &RawDocumentBuf) -> Option<Row> {
+pub(super) fn row_from_raw(raw: &RawDocumentBuf, currency: Currency) -> Option<Row> {
     match mongodb::bson::from_slice::<StoredRow>(raw.as_bytes()) {
         Ok(stored) => Some(Row {
             id: stored.id,
@@ -211,7 +218,7 @@ pub(super) fn row_from_raw(raw: &RawDocumentBuf) -> Option<Row> {
                 .unwrap_or_else(|| common_catalog::category_key(&stored.category)),
             category: stored.category,
             seller: stored.seller_id,
-            price: number(&stored.price).unwrap_or_default(),
+            price: amount(&stored.price, currency).unwrap_or_default(),
             stock: whole(&stored.stock).unwrap_or_default(),
             created_ms: stored.created_at.timestamp_millis(),
         }),
@@ -222,11 +229,13 @@ pub(super) fn row_from_raw(raw: &RawDocumentBuf) -> Option<Row> {
     }
 }
 
-fn number(value: &Bson) -> Option<f64> {
+/// A stored price in minor units: an integer as it is, a float of major units (from before money
+/// was exact) converted in `currency`.
+fn amount(value: &Bson, currency: Currency) -> Option<i64> {
     match value {
-        Bson::Double(v) => Some(*v),
-        Bson::Int32(v) => Some(f64::from(*v)),
-        Bson::Int64(v) => Some(*v as f64),
+        Bson::Int32(v) => Some(i64::from(*v)),
+        Bson::Int64(v) => Some(*v),
+        Bson::Double(v) => StoredAmount::Legacy(*v).minor(currency),
         _ => None,
     }
 }

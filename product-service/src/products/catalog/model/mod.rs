@@ -36,8 +36,8 @@ pub struct Row {
     pub category_key: String,
     /// The owning seller.
     pub seller: ObjectId,
-    /// The price.
-    pub price: f64,
+    /// The price, in minor units.
+    pub price: i64,
     /// Units in stock.
     pub stock: i64,
     /// When it was created, in milliseconds since the epoch.
@@ -92,7 +92,7 @@ pub struct Model {
     slot_of: HashMap<ObjectId, Slot>,
     ids: Vec<ObjectId>,
     created: Vec<i64>,
-    price: Vec<f64>,
+    price: Vec<i64>,
     stock: Vec<i64>,
     category: Vec<u32>,
     spelling: Vec<u32>,
@@ -220,7 +220,7 @@ impl Model {
         self.slot_of.insert(row.id, slot);
         self.ids.push(row.id);
         self.created.push(row.created_ms);
-        self.price.push(row.price + 0.0);
+        self.price.push(row.price);
         self.stock.push(row.stock);
         let group = self.group_id(&row.category_key);
         self.category.push(group);
@@ -241,9 +241,9 @@ impl Model {
         let group = self.group_id(&row.category_key);
         let spelling = self.spellings.intern(&row.category);
         let seller = self.sellers.intern(&row.seller);
-        let price = row.price + 0.0;
+        let price = row.price;
         let changes_order = self.created[index] != row.created_ms
-            || self.price[index].to_bits() != price.to_bits()
+            || self.price[index] != price
             || self.names.get(slot) != row.name_lower.as_bytes()
             || self.category[index] != group
             || self.spelling[index] != spelling
@@ -295,7 +295,7 @@ fn slot_u32(index: usize) -> Slot {
 mod tests {
     use super::*;
 
-    pub(crate) fn row(name: &str, category: &str, price: f64, stock: i64, created: i64) -> Row {
+    pub(crate) fn row(name: &str, category: &str, price: i64, stock: i64, created: i64) -> Row {
         Row {
             id: ObjectId::new(),
             name_lower: name.to_lowercase(),
@@ -328,7 +328,7 @@ mod tests {
                 row(
                     &format!("Item {}", (i * 7) % 13),
                     "Home",
-                    (i % 5) as f64,
+                    (i % 5) * 100,
                     i % 3,
                     i,
                 )
@@ -341,7 +341,7 @@ mod tests {
 
         let mut renamed = rows[10].clone();
         renamed.name_lower = "aaa".into();
-        renamed.price = 99.0;
+        renamed.price = 9_900;
         renamed.category_key = "garden".into();
         model.upsert(renamed.clone());
         model.remove(rows[3].id);
@@ -358,8 +358,8 @@ mod tests {
     #[test]
     fn a_category_is_named_by_its_oldest_product_and_counts_live_ones() {
         let mut model = Model::default();
-        let newer = row("b", "HOME", 1.0, 1, 20);
-        let older = row("a", "Home", 1.0, 1, 10);
+        let newer = row("b", "HOME", 100, 1, 20);
+        let older = row("a", "Home", 100, 1, 10);
         model.upsert(newer.clone());
         model.upsert(older.clone());
         let group = &model.groups[model.group_ids["home"] as usize];
@@ -375,7 +375,7 @@ mod tests {
     #[test]
     fn stock_counts_follow_every_change() {
         let mut model = Model::default();
-        let a = row("a", "", 1.0, 0, 1);
+        let a = row("a", "", 100, 0, 1);
         model.upsert(a.clone());
         assert_eq!(model.in_stock, 0);
         model.set_stock(a.id, 5);

@@ -88,7 +88,7 @@ impl Model {
         let (ia, ib) = (a as usize, b as usize);
         let by_key = match sort {
             Sort::CreatedAt | Sort::CreatedAtDesc => self.created[ia].cmp(&self.created[ib]),
-            Sort::Price | Sort::PriceDesc => self.price[ia].total_cmp(&self.price[ib]),
+            Sort::Price | Sort::PriceDesc => self.price[ia].cmp(&self.price[ib]),
             Sort::Name => self.names.get(a).cmp(self.names.get(b)),
         };
         by_key.then_with(|| self.ids[ia].cmp(&self.ids[ib]))

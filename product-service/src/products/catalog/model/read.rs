@@ -24,7 +24,7 @@ pub(in crate::products::catalog) struct SellerId(u32);
 pub(in crate::products::catalog) struct Fields<'a> {
     pub category: CategoryId,
     pub seller: SellerId,
-    pub price: f64,
+    pub price: i64,
     pub stock: i64,
     /// The lowercased name.
     pub name: &'a [u8],
@@ -84,7 +84,7 @@ impl Model {
     }
 
     /// The live products priced from `low` to `high`, inclusive, cheapest first.
-    pub(in crate::products::catalog) fn priced_between(&self, low: f64, high: f64) -> &[Slot] {
+    pub(in crate::products::catalog) fn priced_between(&self, low: i64, high: i64) -> &[Slot] {
         let (by_price, _) = self.in_order(Sort::Price);
         let start = by_price.partition_point(|&slot| self.price[slot as usize] < low);
         let end = by_price.partition_point(|&slot| self.price[slot as usize] <= high);
