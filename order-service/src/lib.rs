@@ -12,6 +12,7 @@
 
 pub mod engine;
 pub mod models;
+pub mod providers;
 mod routes;
 pub mod settings;
 pub mod store;
@@ -123,6 +124,7 @@ pub async fn start(context: ServiceContext, settings: OrderSettings) -> anyhow::
     let shutdown = context.shutdown;
     let state =
         AppState::with_settings(context.config, context.db, settings, shutdown.clone()).await?;
-    tokio::spawn(state.engine.clone().recover_periodically(shutdown));
+    tokio::spawn(state.engine.clone().recover_periodically(shutdown.clone()));
+    tokio::spawn(state.engine.clone().expire_periodically(shutdown));
     Ok(app(state))
 }

@@ -17,6 +17,8 @@ use std::{fmt, time::Duration};
 
 use common_platform::config::{Config, ConfigError, Env, ServiceSettings};
 
+pub use crate::providers::ProviderSecrets;
+
 /// The grace period is at least this many step timeouts: one for the step itself, the rest as a
 /// margin for clocks that differ between replicas and for a pass working from a list it read a
 /// little earlier. The derived settings keep six.
@@ -45,7 +47,18 @@ pub struct OrderSettings {
     pub claim_wait: Duration,
     /// How often it looks while waiting.
     pub claim_poll: Duration,
+    /// How long a checkout holds its stock waiting for its payment (`CHECKOUT_HOLD_SECS`, 5 to
+    /// 86 400, default 900).
+    pub checkout_hold: Duration,
+    /// How often unpaid checkouts past their deadline are expired.
+    pub expiry_interval: Duration,
+    /// The payment providers' signing secrets; a provider without one has no route.
+    pub providers: ProviderSecrets,
 }
+
+/// `CHECKOUT_HOLD_SECS`' default, range and the expiry pass's period.
+const CHECKOUT_HOLD_SECS: (u64, std::ops::RangeInclusive<u64>) = (900, 5..=86_400);
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
 
 impl OrderSettings {
     /// The settings for a request timeout of `request_timeout`. They pass [`Self::check`] for
@@ -59,6 +72,9 @@ impl OrderSettings {
             step_timeout: request_timeout,
             claim_wait: (request_timeout / 2).min(Duration::from_secs(5)),
             claim_poll: Duration::from_millis(10),
+            checkout_hold: Duration::from_secs(CHECKOUT_HOLD_SECS.0),
+            expiry_interval: EXPIRY_INTERVAL,
+            providers: ProviderSecrets::default(),
         }
     }
 
@@ -201,7 +217,13 @@ impl ServiceSettings for OrderSettings {
             derived.grace.as_secs(),
             GRACE_SECS,
         )?;
-        Ok(derived.with_grace(Duration::from_secs(grace)))
+        let (hold, hold_range) = CHECKOUT_HOLD_SECS;
+        let hold = env.parse_in_range("CHECKOUT_HOLD_SECS", hold, hold_range)?;
+        Ok(Self {
+            checkout_hold: Duration::from_secs(hold),
+            providers: ProviderSecrets::read(env)?,
+            ..derived.with_grace(Duration::from_secs(grace))
+        })
     }
 }
 
@@ -281,6 +303,7 @@ mod tests {
             step_timeout: secs(1),
             claim_wait: Duration::from_millis(500),
             claim_poll: Duration::from_millis(10),
+            ..OrderSettings::new(secs(1))
         };
 
         assert_eq!(quick.check(), Ok(()));

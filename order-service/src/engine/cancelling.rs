@@ -1,7 +1,7 @@
 //! Cancelling an order: every line's units go back to stock exactly once.
 //!
 //! ```text
-//!  PLACED ──(one conditional update: the single winner)──► CANCELLING
+//!  PLACED or PENDING_PAYMENT ──(one conditional update: the single winner)──► CANCELLING
 //!     for each line: return it unless the product carries this order's return marker
 //!                    (stock += q and push the marker, in one update)
 //!  CANCELLING ──(conditional update)──► CANCELLED
@@ -9,7 +9,10 @@
 //!
 //! A cancel stopped halfway (crash, database error) stays `CANCELLING`, which clients read as
 //! `CANCELLED`; the recovery pass finishes it, and the markers make every line's return happen
-//! once whoever gets there first.
+//! once whoever gets there first. An unpaid checkout's expiry returns its lines the same way
+//! (`EXPIRING` → `EXPIRED`, see [`super::checkout`]), and so does a failed payment (a cancel). The
+//! markers carry the order's stock key: its id, or, for an order paid after expiry and revived,
+//! the key its stock was taken again under, so a later cancel never meets the expiry's markers.
 //!
 //! **Clearing the markers.** A marker may go once no one can still be returning that order's
 //! lines. The recovery pass only touches a cancel left `CANCELLING` for the grace period, so a
@@ -25,8 +28,36 @@ use common_api::auth::AuthUser;
 use mongodb::{bson::oid::ObjectId, error::Error};
 use tokio::time::Instant;
 
+use mongodb::bson::doc;
+
 use super::{CancelError, OrderEngine, reading::owner_scope};
 use crate::store::{OrderDoc, StoredStatus};
+
+/// A return of every line of an order: by a cancel, or by a checkout's expiry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Return {
+    /// `CANCELLING` → `CANCELLED`.
+    Cancel,
+    /// `EXPIRING` → `EXPIRED`.
+    Expiry,
+}
+
+impl Return {
+    /// The status while the lines are being returned.
+    pub(super) fn during(self) -> StoredStatus {
+        match self {
+            Self::Cancel => StoredStatus::Cancelling,
+            Self::Expiry => StoredStatus::Expiring,
+        }
+    }
+
+    fn done(self) -> StoredStatus {
+        match self {
+            Self::Cancel => StoredStatus::Cancelled,
+            Self::Expiry => StoredStatus::Expired,
+        }
+    }
+}
 
 impl OrderEngine {
     /// Cancels order `id` for `caller` (its owner or an admin) and returns it, cancelled; on a
@@ -44,9 +75,20 @@ impl OrderEngine {
         owner: Option<ObjectId>,
     ) -> Result<OrderDoc, CancelError> {
         let started = Instant::now();
+        let mut filter = doc! {
+            "_id": id,
+            "status": { "$in": [StoredStatus::Placed.as_str(), StoredStatus::PendingPayment.as_str()] },
+        };
+        if let Some(owner) = owner {
+            filter.insert("user_id", owner);
+        }
         let cancelling = self
             .orders
-            .transition(id, owner, StoredStatus::Placed, StoredStatus::Cancelling)
+            .change(
+                filter,
+                StoredStatus::Cancelling,
+                mongodb::bson::Document::new(),
+            )
             .await?;
         let Some(order) = cancelling else {
             let order = self
@@ -60,7 +102,7 @@ impl OrderEngine {
             });
         };
         tracing::info!(order_id = %id, "cancelling order");
-        match self.finish_cancel(&order).await? {
+        match self.finish_return(&order, Return::Cancel).await? {
             Some(cancelled) => {
                 if started.elapsed() < self.settings.grace / 2 {
                     self.clear_markers(&order).await;
@@ -82,20 +124,24 @@ impl OrderEngine {
         let products: Vec<ObjectId> = order.items.iter().map(|line| line.product_id).collect();
         if let Err(err) = self
             .inventory
-            .clear_return_markers(&products, order.id)
+            .clear_return_markers(&products, order.stock_key())
             .await
         {
             tracing::warn!(order_id = %order.id, error = %err, "return markers left for the recovery pass");
         }
     }
 
-    /// Returns every line of a `CANCELLING` order (each once) and marks it `CANCELLED`. `None`
-    /// when another actor marked it first.
-    pub(super) async fn finish_cancel(&self, order: &OrderDoc) -> Result<Option<OrderDoc>, Error> {
+    /// Returns every line of an order being cancelled or expired (each once, under its stock
+    /// key) and marks it `CANCELLED` or `EXPIRED`. `None` when another actor marked it first.
+    pub(super) async fn finish_return(
+        &self,
+        order: &OrderDoc,
+        kind: Return,
+    ) -> Result<Option<OrderDoc>, Error> {
         for line in &order.items {
             let returned = self
                 .inventory
-                .return_line(line.product_id, order.id, line.quantity)
+                .return_line(line.product_id, order.stock_key(), line.quantity)
                 .await?;
             if returned {
                 // Only the actor whose return applied counts it, so each unit counts once.
@@ -103,18 +149,26 @@ impl OrderEngine {
                     .increment(line.quantity.unsigned_abs());
             }
         }
-        let cancelled = self
+        let mut set = mongodb::bson::Document::new();
+        if kind == Return::Expiry {
+            set.insert("expired_at", mongodb::bson::DateTime::now());
+        }
+        let done = self
             .orders
-            .transition(
-                order.id,
-                None,
-                StoredStatus::Cancelling,
-                StoredStatus::Cancelled,
+            .change(
+                doc! { "_id": order.id, "status": kind.during().as_str() },
+                kind.done(),
+                set,
             )
             .await?;
-        if cancelled.is_some() {
-            metrics::counter!("orders_cancelled_total").increment(1);
+        if done.is_some() {
+            match kind {
+                Return::Cancel => metrics::counter!("orders_cancelled_total").increment(1),
+                Return::Expiry => {
+                    metrics::counter!("checkouts_total", "outcome" => "expired").increment(1)
+                }
+            }
         }
-        Ok(cancelled)
+        Ok(done)
     }
 }

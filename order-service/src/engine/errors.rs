@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use common_api::money::Currency;
 use mongodb::bson::oid::ObjectId;
 
 use super::request::QuantityOutOfRange;
@@ -118,6 +119,34 @@ pub enum ListError {
     /// The caller asked for another user's orders and is not an admin.
     #[error("only admins may list another user's orders")]
     OthersOrders,
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] mongodb::error::Error),
+}
+
+/// Why a payment event was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    /// No such order.
+    #[error("no such order")]
+    UnknownOrder,
+    /// The amount or currency is not the order's total; the order is left as it is.
+    #[error("the payment is not the order's total of {expected} minor units of {currency}")]
+    Mismatch {
+        /// The order's total, in minor units.
+        expected: i64,
+        /// The order's currency.
+        currency: Currency,
+    },
+    /// The order is not waiting for a payment (nor expired, for a successful one).
+    #[error("the order is {0:?}, not pending payment")]
+    NotPending(StoredStatus),
+    /// The order's stored total is no amount.
+    #[error("order {0} has a stored amount that is no amount")]
+    Unpriced(ObjectId),
+    /// The work was cut off or failed.
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] mongodb::error::Error),

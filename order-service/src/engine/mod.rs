@@ -13,6 +13,8 @@
 //!
 //! - [`placing`]: an order takes every line's stock or none, and never oversells;
 //! - [`cancelling`]: a cancelled order's lines go back to stock exactly once;
+//! - [`checkout`]: a pending order holds its stock until it is paid, its payment fails or its
+//!   deadline passes; a payment after expiry takes the stock again or leaves a refund due;
 //! - [`recovery`]: after the grace period, what stopped requests left is settled.
 //!
 //! Reading orders ([`reading`]) and moving them along `PLACED → SHIPPED → DELIVERED`
@@ -23,6 +25,7 @@
 //! period as abandoned.
 
 pub mod cancelling;
+pub mod checkout;
 pub mod errors;
 pub mod placing;
 pub mod reading;
@@ -36,7 +39,8 @@ use std::{future::Future, sync::Arc, time::Duration};
 use common_api::{budget, money::Currency};
 use common_platform::server::Shutdown;
 
-pub use errors::{CancelError, Interrupted, ListError, PlaceError, TransitionError};
+pub use checkout::PaymentOutcome;
+pub use errors::{CancelError, Interrupted, ListError, PaymentError, PlaceError, TransitionError};
 
 use crate::{
     settings::{InvalidSettings, OrderSettings},

@@ -65,16 +65,19 @@ impl OrderEngine {
         if !caller.may_act_for(user_id) {
             return Err(PlaceError::ForAnotherUser);
         }
-        let request =
-            OrderRequest::new(user_id, order.lines).map_err(PlaceError::QuantityOutOfRange)?;
+        let request = OrderRequest::new(user_id, order.lines)
+            .map_err(PlaceError::QuantityOutOfRange)?
+            .with_checkout(order.checkout);
         self.place_request(caller.id, request, key).await
     }
 
-    /// Orders the lines of `caller`'s order `id` again, at today's prices, as [`Self::place`].
+    /// Orders the lines of `caller`'s order `id` again, at today's prices, as [`Self::place`]
+    /// (as a checkout with `checkout`).
     pub async fn reorder(
         &self,
         caller: &AuthUser,
         id: ObjectId,
+        checkout: bool,
         key: Option<String>,
     ) -> Result<Placed, PlaceError> {
         let original = self
@@ -86,8 +89,9 @@ impl OrderEngine {
             product_id: line.product_id,
             quantity: line.quantity,
         });
-        let request =
-            OrderRequest::new(caller.id, lines).map_err(PlaceError::StoredQuantityOutOfRange)?;
+        let request = OrderRequest::new(caller.id, lines)
+            .map_err(PlaceError::StoredQuantityOutOfRange)?
+            .with_checkout(checkout);
         self.place_request(caller.id, request, key).await
     }
 
@@ -243,14 +247,15 @@ impl OrderEngine {
                 }
             }
         }
-        self.store(order_id, request.user_id, taken, at).await
+        self.store(order_id, request, taken, at).await
     }
 
-    /// Inserts the order whose lines are all taken, and queues the release of its holds.
+    /// Inserts the order whose lines are all taken (`PLACED`, or `PENDING_PAYMENT` until the
+    /// checkout deadline), and queues the release of its holds.
     async fn store(
         &self,
         order_id: ObjectId,
-        user_id: ObjectId,
+        request: &OrderRequest,
         taken: Vec<OrderLine>,
         at: DateTime,
     ) -> Result<OrderDoc, Failure> {
@@ -259,14 +264,15 @@ impl OrderEngine {
             self.give_back(order_id, lines).await;
             return Err(Failure::NeverStored(PlaceError::TotalOutOfRange));
         };
+        let (status, pay_by) = if request.checkout {
+            let pay_by = common_api::time::plus(at, self.settings.checkout_hold);
+            (StoredStatus::PendingPayment, Some(pay_by))
+        } else {
+            (StoredStatus::Placed, None)
+        };
         let order = OrderDoc {
-            id: order_id,
-            user_id,
-            total: total.into(),
-            items: taken,
-            status: StoredStatus::Placed,
-            created_at: at,
-            updated_at: at,
+            pay_by,
+            ..OrderDoc::new(order_id, request.user_id, taken, status, total.into(), at)
         };
         match self.orders.insert(&order).await {
             Ok(()) => {
@@ -295,7 +301,11 @@ impl OrderEngine {
 
     /// Gives back the lines `order_id` took. A give-back that fails leaves its hold, which the
     /// recovery pass resolves.
-    async fn give_back(&self, order_id: ObjectId, lines: impl Iterator<Item = (ObjectId, i64)>) {
+    pub(super) async fn give_back(
+        &self,
+        order_id: ObjectId,
+        lines: impl Iterator<Item = (ObjectId, i64)>,
+    ) {
         for (product, quantity) in lines {
             if let Err(err) = self.inventory.give_back(product, order_id, quantity).await {
                 tracing::warn!(error = %err, %order_id, %product, "give-back failed; left to the recovery pass");
@@ -313,7 +323,11 @@ fn count_placing(placed: &Result<Placed, PlaceError>) {
             metrics::counter!("orders_idempotent_replays_total").increment(1)
         }
         Ok(Placed { order, .. }) => {
-            metrics::counter!("orders_placed_total").increment(1);
+            if order.status == StoredStatus::PendingPayment {
+                metrics::counter!("checkouts_total", "outcome" => "started").increment(1);
+            } else {
+                metrics::counter!("orders_placed_total").increment(1);
+            }
             let units: i64 = order.items.iter().map(|line| line.quantity).sum();
             metrics::counter!("stock_units_taken_total").increment(units.unsigned_abs());
         }

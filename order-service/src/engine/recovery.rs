@@ -6,13 +6,18 @@
 //! (at least [`crate::settings::MIN_GRACE_IN_STEPS`] step timeouts, checked when the engine is built) is
 //! touched, so live requests are left alone.
 //!
-//! 1. **Cancels left `CANCELLING`** are finished (see [`super::cancelling`]).
+//! 1. **Cancels left `CANCELLING`** are finished (see [`super::cancelling`]); **revivals left
+//!    `REVIVING`** (a payment after expiry taking the stock again, see [`super::checkout`]) end
+//!    as `REFUND_DUE`, and what their key still holds goes back.
 //! 2. **Holds** mean "order O took these units". If O exists, it was placed: the hold is only
 //!    pulled. If O does not exist, a `FAILED` tombstone is inserted under O's id; only if that
 //!    insert wins is the stock given back. A late insert of the real order then fails on the
-//!    duplicate id, so an order is never both sold and given back, nor neither.
-//! 3. **Return markers** are cleared once their order has been `CANCELLED` for the marker
-//!    retention (longer than the grace period), when no one can still be returning its lines.
+//!    duplicate id, so an order is never both sold and given back, nor neither. A hold under a
+//!    revival's key follows its order: kept sold once it is `PLACED` (or later), given back once
+//!    it is `REFUND_DUE`.
+//! 3. **Return markers** are cleared once every return under their key was answered longer ago
+//!    than the marker retention (longer than the grace period): the order `CANCELLED`, or
+//!    `EXPIRED`, before that.
 //! 4. **Idempotency keys** are settled through their order id like holds: if the order does
 //!    not exist, a tombstone is inserted and the key is released; otherwise it is confirmed.
 
@@ -25,7 +30,7 @@ use mongodb::{
     error::Error,
 };
 
-use super::OrderEngine;
+use super::{OrderEngine, cancelling::Return};
 use crate::{settings::OrderSettings, store::StoredStatus};
 
 /// How far back a pass looks.
@@ -53,6 +58,8 @@ impl Cutoffs {
 pub struct RecoveryReport {
     /// Cancels finished.
     pub cancels_finished: usize,
+    /// Revivals cut off midway, ended as `REFUND_DUE`.
+    pub revivals_refunded: usize,
     /// Holds of placed orders pulled.
     pub holds_released: usize,
     /// Orders that never completed, now tombstoned.
@@ -76,6 +83,7 @@ impl RecoveryReport {
     fn count(&self) {
         let actions = [
             ("cancels_finished", self.cancels_finished),
+            ("revivals_refunded", self.revivals_refunded),
             ("holds_released", self.holds_released),
             ("orders_abandoned", self.orders_abandoned),
             ("lines_given_back", self.lines_given_back),
@@ -116,6 +124,7 @@ impl OrderEngine {
     pub async fn recover(&self, cutoffs: Cutoffs) -> Result<RecoveryReport, Error> {
         let mut report = RecoveryReport::default();
         self.finish_stuck_cancels(cutoffs, &mut report).await?;
+        self.end_stuck_revivals(cutoffs, &mut report).await?;
         self.resolve_holds(cutoffs, &mut report).await?;
         self.clear_return_markers(cutoffs, &mut report).await?;
         self.settle_keys(cutoffs, &mut report).await?;
@@ -151,7 +160,7 @@ impl OrderEngine {
     ) -> Result<(), Error> {
         for order in self
             .orders
-            .stuck_cancellations(cutoffs.stale_before)
+            .stuck_in(StoredStatus::Cancelling, cutoffs.stale_before)
             .await?
         {
             // The list may be old by now: check the order is still being cancelled, then finish
@@ -161,7 +170,7 @@ impl OrderEngine {
                 if self.orders.status_of(order.id).await? != Some(StoredStatus::Cancelling) {
                     return Ok(None);
                 }
-                self.finish_cancel(&order).await
+                self.finish_return(&order, Return::Cancel).await
             };
             match tokio::time::timeout(self.settings.step_timeout, step).await {
                 Ok(Ok(Some(_))) => report.cancels_finished += 1,
@@ -170,6 +179,38 @@ impl OrderEngine {
                 Err(_) => {
                     tracing::warn!(order_id = %order.id, "finishing a cancel timed out; next pass")
                 }
+            }
+        }
+        Ok(())
+    }
+
+    async fn end_stuck_revivals(
+        &self,
+        cutoffs: Cutoffs,
+        report: &mut RecoveryReport,
+    ) -> Result<(), Error> {
+        for order in self
+            .orders
+            .stuck_in(StoredStatus::Reviving, cutoffs.stale_before)
+            .await?
+        {
+            let Some(key) = order.revival else { continue };
+            if self
+                .orders
+                .end_revival(order.id, key, StoredStatus::RefundDue)
+                .await?
+                .is_none()
+            {
+                continue;
+            }
+            tracing::warn!(order_id = %order.id, "a revival was cut off; refund due");
+            report.revivals_refunded += 1;
+            for line in &order.items {
+                let given_back = self
+                    .inventory
+                    .give_back(line.product_id, key, line.quantity)
+                    .await?;
+                report.lines_given_back += usize::from(given_back);
             }
         }
         Ok(())
@@ -220,6 +261,14 @@ impl OrderEngine {
         if let Some(status) = self.orders.status_of(order).await? {
             return Ok(Fate::from(Some(status)));
         }
+        // A revival's key: its holds follow the revived order.
+        if let Some(status) = self.orders.revived_under(order).await? {
+            return Ok(match status {
+                StoredStatus::RefundDue => Fate::Abandoned,
+                StoredStatus::Reviving => Fate::Undecided,
+                _ => Fate::Stored,
+            });
+        }
         if self.orders.insert_tombstone(order).await? {
             tracing::warn!(order_id = %order, "order never completed; settled as abandoned");
             report.orders_abandoned += 1;
@@ -241,7 +290,7 @@ impl OrderEngine {
         {
             if self
                 .orders
-                .cancelled_before(order, cutoffs.markers_before)
+                .returns_done_before(order, cutoffs.markers_before)
                 .await?
             {
                 self.inventory.clear_return_marker(product, order).await?;

@@ -24,6 +24,8 @@ pub struct NewOrder {
     pub user_id: Option<ObjectId>,
     /// The lines, in the order given.
     pub lines: Vec<Line>,
+    /// A checkout: the order waits for its payment, its stock held until a deadline.
+    pub checkout: bool,
 }
 
 /// A validated order: whose it is, and one line per product in product-id order.
@@ -33,6 +35,8 @@ pub struct OrderRequest {
     pub user_id: ObjectId,
     /// Lines, combined per product and sorted by product id.
     pub lines: Vec<Line>,
+    /// A checkout, waiting for its payment ([`NewOrder::checkout`]).
+    pub checkout: bool,
 }
 
 /// A product whose lines, combined, ask for a quantity outside 1 to [`MAX_QUANTITY`]; the
@@ -108,17 +112,28 @@ impl OrderRequest {
             None => Ok(Self {
                 user_id,
                 lines: checked,
+                checkout: false,
             }),
         }
     }
 
-    /// A digest of what is ordered for whom, to tell a repeated request from a different one.
+    /// This request as a checkout, or not.
+    #[must_use]
+    pub fn with_checkout(self, checkout: bool) -> Self {
+        Self { checkout, ..self }
+    }
+
+    /// A digest of what is ordered for whom, and how, to tell a repeated request from a
+    /// different one (an order placed at once digests as it did before checkouts existed).
     pub fn fingerprint(&self) -> String {
         let mut digest = Sha256::new();
         digest.update(self.user_id.bytes());
         for line in &self.lines {
             digest.update(line.product_id.bytes());
             digest.update(line.quantity.to_be_bytes());
+        }
+        if self.checkout {
+            digest.update(b"checkout");
         }
         digest
             .finalize()

@@ -40,6 +40,12 @@ fn step_to(to: OrderStatus) -> Option<(StoredStatus, StoredStatus)> {
     match to {
         OrderStatus::Shipped => Some((StoredStatus::Placed, StoredStatus::Shipped)),
         OrderStatus::Delivered => Some((StoredStatus::Shipped, StoredStatus::Delivered)),
-        OrderStatus::Placed | OrderStatus::Cancelled => None,
+        // A pending checkout leaves PENDING_PAYMENT only through its payment, its cancel or its
+        // expiry, never by an admin's PATCH.
+        OrderStatus::PendingPayment
+        | OrderStatus::Placed
+        | OrderStatus::Cancelled
+        | OrderStatus::Expired
+        | OrderStatus::RefundDue => None,
     }
 }

@@ -8,8 +8,9 @@ use common_api::{
 use mongodb::bson::oid::ObjectId;
 
 use crate::{
-    engine::{CancelError, Interrupted, ListError, PlaceError, TransitionError},
-    models::status_shown,
+    engine::{CancelError, Interrupted, ListError, PaymentError, PlaceError, TransitionError},
+    models::{OrderStatus, status_shown},
+    providers::Unverified,
     store::StoredStatus,
 };
 
@@ -71,12 +72,52 @@ impl From<CancelError> for ApiError {
             CancelError::NotFound => order_not_found(),
             CancelError::NotCancellable { id, status } => {
                 conflict_naming(id, status, "ORDER_NOT_CANCELLABLE", |status| {
-                    format!("Only PLACED orders can be cancelled; this one is {status}")
+                    format!(
+                        "Only PLACED or PENDING_PAYMENT orders can be cancelled; this one is {status}"
+                    )
                 })
             }
             CancelError::Interrupted(err) => err.into(),
             CancelError::Store(err) => err.into(),
         }
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(err: PaymentError) -> Self {
+        match err {
+            PaymentError::UnknownOrder => order_not_found(),
+            PaymentError::Mismatch { expected, currency } => ApiError::conflict(
+                "PAYMENT_MISMATCH",
+                format!(
+                    "The payment does not match the order's total of {expected} minor units of \
+                     {currency}; the order is unchanged"
+                ),
+            ),
+            PaymentError::NotPending(status) => match OrderStatus::try_from(status) {
+                Ok(shown) => ApiError::conflict(
+                    "ORDER_NOT_PENDING",
+                    format!(
+                        "The order is not waiting for a payment; it is {}",
+                        shown.as_str()
+                    ),
+                ),
+                Err(hidden) => ApiError::internal(hidden),
+            },
+            err @ PaymentError::Unpriced(_) => ApiError::internal(err),
+            PaymentError::Interrupted(err) => err.into(),
+            PaymentError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<Unverified> for ApiError {
+    fn from(err: Unverified) -> Self {
+        ApiError::client(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "INVALID_SIGNATURE",
+            format!("The event's signature was not accepted: {err}"),
+        )
     }
 }
 

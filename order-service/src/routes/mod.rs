@@ -4,6 +4,7 @@
 
 mod errors;
 mod orders;
+mod payments;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -14,10 +15,11 @@ use crate::AppState;
 #[openapi(
     info(
         title = "Order service",
-        description = "All-or-nothing orders that never oversell and never lose stock, with idempotency keys, cancel, reorder and status changes."
+        description = "All-or-nothing orders that never oversell and never lose stock, with idempotency keys, cancel, reorder and status changes; checkouts that hold their stock until the payment provider confirms them."
     ),
     tags(
         (name = "orders", description = "Orders"),
+        (name = "payments", description = "Payment providers confirming checkouts"),
         (name = "health", description = "Liveness and database health"),
     )
 )]
@@ -34,5 +36,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(orders::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(orders::router())
+        .merge(payments::router())
 }

@@ -29,7 +29,7 @@ use crate::{
     },
     models::{
         CreateOrder, IDEMPOTENT_REPLAYED, Order, OrderFilter, OrderResponse, PlacedOrder,
-        StatusChange, idempotency_key,
+        ReorderRequest, StatusChange, idempotency_key,
     },
 };
 
@@ -82,7 +82,11 @@ fn new_order(body: CreateOrder) -> ApiResult<NewOrder> {
         })
         .collect::<ApiResult<Vec<_>>>()?;
     let user_id = body.user_id.map(|raw| parse_id(&raw, "user")).transpose()?;
-    Ok(NewOrder { user_id, lines })
+    Ok(NewOrder {
+        user_id,
+        lines,
+        checkout: body.checkout,
+    })
 }
 
 /// 400 `INVALID_ID` "Invalid product id X".
@@ -204,9 +208,14 @@ async fn reorder(
     caller: AuthUser,
     headers: HeaderMap,
     id: PathId<Order>,
+    body: Option<JsonBody<ReorderRequest>>,
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
-    let placed = state.engine.reorder(&caller, id.get(), key).await?;
+    let checkout = body.is_some_and(|JsonBody(body)| body.checkout);
+    let placed = state
+        .engine
+        .reorder(&caller, id.get(), checkout, key)
+        .await?;
     created(&placed, state.config.currency)
 }
 

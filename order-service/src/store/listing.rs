@@ -275,7 +275,10 @@ mod tests {
         assert_eq!(query.page.index, STATUS_NEWEST_FIRST);
         assert_eq!(
             query.page.filter,
-            doc! { "status": { "$in": ["PLACED", "SHIPPED", "DELIVERED", "CANCELLING", "CANCELLED"] } }
+            doc! { "status": { "$in": [
+                "PENDING_PAYMENT", "PLACED", "SHIPPED", "DELIVERED", "CANCELLING", "CANCELLED",
+                "EXPIRING", "EXPIRED", "REVIVING", "REFUND_DUE",
+            ] } }
         );
         assert_eq!(
             query.total,
@@ -312,10 +315,13 @@ mod tests {
             names
         };
         let shown = [
+            OrderStatus::PendingPayment,
             OrderStatus::Placed,
             OrderStatus::Shipped,
             OrderStatus::Delivered,
             OrderStatus::Cancelled,
+            OrderStatus::Expired,
+            OrderStatus::RefundDue,
         ];
 
         let asked_for = names(&mut shown.iter().flat_map(|s| s.stored().iter().copied()));

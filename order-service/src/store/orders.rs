@@ -1,9 +1,11 @@
 //! The `orders` collection.
 //!
-//! Besides the orders users see, it holds two kinds of bookkeeping that are never shown to them:
-//! `CANCELLING` (a cancel in progress, shown as `CANCELLED`) and `FAILED` tombstones, which the
-//! recovery pass inserts under the id of an order that never completed, so that the order id's
-//! uniqueness decides once and for all between "placed" and "given back".
+//! Besides the orders users see, it holds bookkeeping that is never shown to them as such:
+//! `CANCELLING` and `EXPIRING` (a return of every line in progress, shown as `CANCELLED` and
+//! `EXPIRED`), `REVIVING` (a payment that came after expiry taking the stock again, shown as
+//! `EXPIRED`), and `FAILED` tombstones, which the recovery pass inserts under the id of an order
+//! that never completed, so that the order id's uniqueness decides once and for all between
+//! "placed" and "given back". What checkout adds to the collection is in `super::checkout`.
 
 use std::time::Duration;
 
@@ -28,6 +30,9 @@ const TOMBSTONE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum StoredStatus {
+    /// A checkout waiting for its payment: its stock is taken until `pay_by`.
+    #[serde(rename = "PENDING_PAYMENT")]
+    PendingPayment,
     /// Placed: its stock is taken.
     Placed,
     /// Shipped.
@@ -38,6 +43,16 @@ pub enum StoredStatus {
     Cancelling,
     /// Cancelled: every line is back in stock.
     Cancelled,
+    /// An expiry in progress: some lines of an unpaid checkout may already be back in stock.
+    Expiring,
+    /// Expired unpaid: every line is back in stock.
+    Expired,
+    /// A payment that came after expiry is taking the stock again (under the order's `revival`).
+    Reviving,
+    /// Paid after expiry when the stock could not be taken again: nothing is held, the payment
+    /// is to be refunded.
+    #[serde(rename = "REFUND_DUE")]
+    RefundDue,
     /// A tombstone: this order id never completed, and its stock was given back.
     Failed,
 }
@@ -45,22 +60,41 @@ pub enum StoredStatus {
 impl StoredStatus {
     /// The statuses of orders users see (as such or, `CANCELLING`, as `CANCELLED`); the others
     /// are bookkeeping, never listed.
-    pub const VISIBLE: [StoredStatus; 5] = [
+    pub const VISIBLE: [StoredStatus; 10] = [
+        Self::PendingPayment,
         Self::Placed,
         Self::Shipped,
         Self::Delivered,
         Self::Cancelling,
         Self::Cancelled,
+        Self::Expiring,
+        Self::Expired,
+        Self::Reviving,
+        Self::RefundDue,
+    ];
+
+    /// The statuses whose order holds its stock: at rest, initial stock = current stock + the
+    /// units of orders in these.
+    pub const HOLDING_STOCK: [StoredStatus; 4] = [
+        Self::PendingPayment,
+        Self::Placed,
+        Self::Shipped,
+        Self::Delivered,
     ];
 
     /// The name stored in the database.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::PendingPayment => "PENDING_PAYMENT",
             Self::Placed => "PLACED",
             Self::Shipped => "SHIPPED",
             Self::Delivered => "DELIVERED",
             Self::Cancelling => "CANCELLING",
             Self::Cancelled => "CANCELLED",
+            Self::Expiring => "EXPIRING",
+            Self::Expired => "EXPIRED",
+            Self::Reviving => "REVIVING",
+            Self::RefundDue => "REFUND_DUE",
             Self::Failed => "FAILED",
         }
     }
@@ -99,9 +133,59 @@ pub struct OrderDoc {
     pub created_at: DateTime,
     /// When its status last changed.
     pub updated_at: DateTime,
+    /// A checkout's payment deadline (shown as `expires_at`); absent for an order placed at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pay_by: Option<DateTime>,
+    /// The payment provider's id of the payment that paid it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+    /// When that payment was confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<DateTime>,
+    /// The provider events applied to it (`provider:event id`), so that each applies once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payment_events: Vec<String>,
+    /// When it became `EXPIRED`: its expiry's return markers may go some time after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_at: Option<DateTime>,
+    /// The key its stock was taken again under, after expiry (holds and return markers of a
+    /// revived order carry it instead of the order id, so they never meet the expiry's markers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revival: Option<ObjectId>,
 }
 
 impl OrderDoc {
+    /// An order as placing stores it, with nothing of checkout yet.
+    pub fn new(
+        id: ObjectId,
+        user_id: ObjectId,
+        items: Vec<OrderLine>,
+        status: StoredStatus,
+        total: StoredAmount,
+        at: DateTime,
+    ) -> Self {
+        Self {
+            id,
+            user_id,
+            items,
+            status,
+            total,
+            created_at: at,
+            updated_at: at,
+            pay_by: None,
+            payment_id: None,
+            paid_at: None,
+            payment_events: Vec::new(),
+            expired_at: None,
+            revival: None,
+        }
+    }
+
+    /// The key this order's holds and return markers carry: its id, or its revival's key.
+    pub fn stock_key(&self) -> ObjectId {
+        self.revival.unwrap_or(self.id)
+    }
+
     /// The total in minor units of `currency`. An order stored before money was exact has its
     /// total recomputed as the exact sum of its lines (their prices rounded half to even), so its
     /// receipt adds up; `None` when a stored amount is no amount.
@@ -126,8 +210,8 @@ impl OrderDoc {
 /// Reads and writes orders.
 #[derive(Clone)]
 pub struct OrderStore {
-    orders: Collection<OrderDoc>,
-    raw: Collection<Document>,
+    pub(super) orders: Collection<OrderDoc>,
+    pub(super) raw: Collection<Document>,
     counts: CountCache,
 }
 
@@ -196,6 +280,9 @@ impl OrderStore {
         self.orders
             .create_indexes([by_status, by_user, cancelling, tombstone_expiry])
             .await?;
+        self.orders
+            .create_indexes(super::checkout::indexes())
+            .await?;
         match self.orders.drop_index(listing::RETIRED_BY_USER).await {
             // Several replicas may start at once: whoever drops it first, it is gone.
             Err(err) if is_index_not_found(&err) => Ok(()),
@@ -247,15 +334,29 @@ impl OrderStore {
         Ok(found.map(|order| order.status))
     }
 
-    /// Whether order `id` was marked `CANCELLED` before `cutoff`.
-    pub async fn cancelled_before(&self, id: ObjectId, cutoff: DateTime) -> Result<bool, Error> {
+    /// Whether every return of lines under `key` (an order id, or a revival's key) was answered
+    /// before `cutoff`: its order was `CANCELLED` before it, or (for an order's own id) became
+    /// `EXPIRED` before it, whatever it is now.
+    pub async fn returns_done_before(
+        &self,
+        key: ObjectId,
+        cutoff: DateTime,
+    ) -> Result<bool, Error> {
+        let cancelled = doc! {
+            "status": StoredStatus::Cancelled.as_str(),
+            "updated_at": { "$lt": cutoff },
+        };
+        let mut own_cancel = cancelled.clone();
+        own_cancel.insert("_id", key);
+        let mut revival_cancel = cancelled;
+        revival_cancel.insert("revival", key);
         let found = self
             .raw
-            .find_one(doc! {
-                "_id": id,
-                "status": StoredStatus::Cancelled.as_str(),
-                "updated_at": { "$lt": cutoff },
-            })
+            .find_one(doc! { "$or": [
+                own_cancel,
+                { "_id": key, "expired_at": { "$lt": cutoff } },
+                revival_cancel,
+            ] })
             .projection(doc! { "_id": 1 })
             .await?;
         Ok(found.is_some())
@@ -301,20 +402,34 @@ impl OrderStore {
         if let Some(owner) = owner {
             filter.insert("user_id", owner);
         }
+        self.change(filter, to, Document::new()).await
+    }
+
+    /// Moves the order `filter` matches to `to`, setting `set` too, in one conditional update;
+    /// the order as it is after, or `None` when none matched.
+    pub async fn change(
+        &self,
+        filter: Document,
+        to: StoredStatus,
+        mut set: Document,
+    ) -> Result<Option<OrderDoc>, Error> {
+        set.insert("status", to.as_str());
+        set.insert("updated_at", DateTime::now());
         self.orders
-            .find_one_and_update(
-                filter,
-                doc! { "$set": { "status": to.as_str(), "updated_at": DateTime::now() } },
-            )
+            .find_one_and_update(filter, doc! { "$set": set })
             .return_document(ReturnDocument::After)
             .await
     }
 
-    /// Cancels left `CANCELLING` since before `cutoff` (their canceller stopped).
-    pub async fn stuck_cancellations(&self, cutoff: DateTime) -> Result<Vec<OrderDoc>, Error> {
+    /// Orders left in `status` since before `cutoff` (whoever moved them there stopped).
+    pub async fn stuck_in(
+        &self,
+        status: StoredStatus,
+        cutoff: DateTime,
+    ) -> Result<Vec<OrderDoc>, Error> {
         self.orders
             .find(doc! {
-                "status": StoredStatus::Cancelling.as_str(),
+                "status": status.as_str(),
                 "updated_at": { "$lt": cutoff },
             })
             .await?

@@ -15,20 +15,13 @@ use crate::helpers::{Caller, TestApp, spawn_app, spawn_app_on};
 /// Stores an order of `user` with `status` as it is (no stock taken), returning its id.
 async fn stored(app: &TestApp, user: ObjectId, status: StoredStatus) -> ObjectId {
     let now = DateTime::now();
-    let order = OrderDoc {
-        id: ObjectId::new(),
-        user_id: user,
-        items: vec![OrderLine {
-            product_id: ObjectId::new(),
-            quantity: 1,
-            name: "Mug".into(),
-            unit_price: 800.into(),
-        }],
-        status,
-        total: 800.into(),
-        created_at: now,
-        updated_at: now,
+    let line = OrderLine {
+        product_id: ObjectId::new(),
+        quantity: 1,
+        name: "Mug".into(),
+        unit_price: 800.into(),
     };
+    let order = OrderDoc::new(ObjectId::new(), user, vec![line], status, 800.into(), now);
     app.orders.insert(&order).await.unwrap();
     order.id
 }

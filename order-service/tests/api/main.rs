@@ -4,6 +4,7 @@ mod helpers;
 mod scenarios;
 
 mod cancel;
+mod checkout;
 mod concurrency;
 mod docs;
 mod faults;

@@ -36,17 +36,8 @@ async fn take(app: &TestApp, lines: &[(ObjectId, i64)]) -> (ObjectId, OrderDoc) 
                 .into(),
         });
     }
-    let order = OrderDoc {
-        id,
-        user_id: buyer,
-        total: total(&items, common_api::money::Currency::USD)
-            .unwrap()
-            .into(),
-        items,
-        status: StoredStatus::Placed,
-        created_at: at,
-        updated_at: at,
-    };
+    let total = total(&items, common_api::money::Currency::USD).unwrap();
+    let order = OrderDoc::new(id, buyer, items, StoredStatus::Placed, total.into(), at);
     (id, order)
 }
 

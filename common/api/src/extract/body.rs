@@ -3,7 +3,7 @@
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, Request, rejection::BytesRejection},
+    extract::{FromRequest, OptionalFromRequest, Request, rejection::BytesRejection},
     http::{HeaderMap, StatusCode, header},
 };
 use std::time::Duration;
@@ -51,6 +51,36 @@ where
         let value: T = from_json(&bytes)?;
         value.validate()?;
         Ok(Self(value))
+    }
+}
+
+/// An optional JSON body (`Option<JsonBody<T>>`): `None` for a request with no body and no
+/// `Content-Type`, as a body-less `POST` is sent; otherwise read as [`JsonBody`] reads it (a
+/// body without `Content-Type: application/json` is 415).
+impl<T, S> OptionalFromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned + Validate,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if req.headers().contains_key(header::CONTENT_TYPE) {
+            return <Self as FromRequest<S>>::from_request(req, state)
+                .await
+                .map(Some);
+        }
+        let bytes =
+            crate::budget::paused(read_body(req, state, BODY_READ_TIMEOUT, BODY_LIMIT_BYTES))
+                .await?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        Err(ApiError::client(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Expected a JSON body with Content-Type: application/json",
+        ))
     }
 }
 
@@ -205,7 +235,7 @@ mod body_timeout_tests {
             .unwrap();
         let started = tokio::time::Instant::now();
 
-        let err = JsonBody::<Anything>::from_request(request, &())
+        let err = <JsonBody<Anything> as FromRequest<()>>::from_request(request, &())
             .await
             .unwrap_err();
 
@@ -287,7 +317,7 @@ mod body_timeout_tests {
             .unwrap();
 
         assert!(
-            JsonBody::<Anything>::from_request(request, &())
+            <JsonBody<Anything> as FromRequest<()>>::from_request(request, &())
                 .await
                 .is_ok()
         );

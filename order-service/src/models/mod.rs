@@ -21,6 +21,8 @@ use utoipa::{
 
 use crate::store::{OrderDoc, StoredStatus};
 
+pub mod payments;
+
 /// The most lines an order may have.
 pub const MAX_LINES: usize = 100;
 /// The most units a line may ask for.
@@ -36,10 +38,14 @@ impl IdOf for Order {
     const NAME: &'static str = "order";
 }
 
-/// An order's status as clients see it (a cancel in progress reads as `CANCELLED`).
+/// An order's status as clients see it (a cancel in progress reads as `CANCELLED`, an expiry
+/// in progress as `EXPIRED`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum OrderStatus {
+    /// A checkout waiting for its payment: its stock is held until `expires_at`.
+    #[serde(rename = "PENDING_PAYMENT")]
+    PendingPayment,
     /// Placed: its stock is taken.
     Placed,
     /// On its way.
@@ -48,6 +54,12 @@ pub enum OrderStatus {
     Delivered,
     /// Cancelled: its stock is back.
     Cancelled,
+    /// Unpaid at `expires_at`: its stock is back.
+    Expired,
+    /// Paid after it expired, when its stock could no longer be taken: the payment is to be
+    /// refunded.
+    #[serde(rename = "REFUND_DUE")]
+    RefundDue,
 }
 
 impl TryFrom<StoredStatus> for OrderStatus {
@@ -57,10 +69,16 @@ impl TryFrom<StoredStatus> for OrderStatus {
     /// order at all, so it has no status to show.
     fn try_from(status: StoredStatus) -> Result<Self, HiddenStatus> {
         match status {
+            StoredStatus::PendingPayment => Ok(Self::PendingPayment),
             StoredStatus::Placed => Ok(Self::Placed),
             StoredStatus::Shipped => Ok(Self::Shipped),
             StoredStatus::Delivered => Ok(Self::Delivered),
             StoredStatus::Cancelling | StoredStatus::Cancelled => Ok(Self::Cancelled),
+            // A payment after expiry taking the stock again is still expired until it is done.
+            StoredStatus::Expiring | StoredStatus::Expired | StoredStatus::Reviving => {
+                Ok(Self::Expired)
+            }
+            StoredStatus::RefundDue => Ok(Self::RefundDue),
             StoredStatus::Failed => Err(HiddenStatus(status)),
         }
     }
@@ -96,10 +114,13 @@ impl OrderStatus {
     /// The name clients see.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::PendingPayment => "PENDING_PAYMENT",
             Self::Placed => "PLACED",
             Self::Shipped => "SHIPPED",
             Self::Delivered => "DELIVERED",
             Self::Cancelled => "CANCELLED",
+            Self::Expired => "EXPIRED",
+            Self::RefundDue => "REFUND_DUE",
         }
     }
 
@@ -110,6 +131,13 @@ impl OrderStatus {
             Self::Shipped => &[StoredStatus::Shipped],
             Self::Delivered => &[StoredStatus::Delivered],
             Self::Cancelled => &[StoredStatus::Cancelled, StoredStatus::Cancelling],
+            Self::PendingPayment => &[StoredStatus::PendingPayment],
+            Self::Expired => &[
+                StoredStatus::Expired,
+                StoredStatus::Expiring,
+                StoredStatus::Reviving,
+            ],
+            Self::RefundDue => &[StoredStatus::RefundDue],
         }
     }
 }
@@ -126,7 +154,22 @@ pub struct CreateOrder {
     /// may not exceed 10000.
     #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<OrderItemRequest>,
+    /// `true`: a checkout. The stock is taken as for any order, but the order waits for its
+    /// payment as `PENDING_PAYMENT` until `expires_at`; `false` (the default): `PLACED` at once.
+    #[serde(default)]
+    pub checkout: bool,
 }
+
+/// The optional body of `POST /orders/{id}/reorder`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"checkout": true}))]
+pub struct ReorderRequest {
+    /// As for `POST /orders`: `true` for a checkout.
+    #[serde(default)]
+    pub checkout: bool,
+}
+
+impl Validate for ReorderRequest {}
 
 /// One line of `POST /orders`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -188,6 +231,11 @@ pub struct PlacedOrder {
     /// The deployment's currency (ISO 4217).
     #[schema(example = "USD")]
     pub currency: &'static str,
+    /// A checkout's payment deadline (RFC 3339, UTC): unpaid then, it expires and its stock goes
+    /// back. Absent for an order placed at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime, example = "2026-11-23T14:00:00Z")]
+    pub expires_at: Option<String>,
 }
 
 impl PlacedOrder {
@@ -198,6 +246,7 @@ impl PlacedOrder {
             status: status_shown(order.id, order.status)?,
             total: currency.amount(total_of(order, currency)?),
             currency: currency.code(),
+            expires_at: order.pay_by.map(rfc3339),
         })
     }
 }
@@ -249,6 +298,17 @@ pub struct OrderResponse {
     /// When its status last changed (RFC 3339, UTC).
     #[schema(format = DateTime, example = "2026-11-23T13:45:00Z")]
     pub updated_at: String,
+    /// A checkout's payment deadline (RFC 3339, UTC); absent for an order placed at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime, example = "2026-11-23T14:00:00Z")]
+    pub expires_at: Option<String>,
+    /// The payment provider's id of the payment that paid a checkout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+    /// When that payment was confirmed (RFC 3339, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime, example = "2026-11-23T13:50:00Z")]
+    pub paid_at: Option<String>,
 }
 
 impl OrderResponse {
@@ -281,6 +341,9 @@ impl OrderResponse {
             currency: currency.code(),
             created_at: rfc3339(order.created_at),
             updated_at: rfc3339(order.updated_at),
+            expires_at: order.pay_by.map(rfc3339),
+            payment_id: order.payment_id,
+            paid_at: order.paid_at.map(rfc3339),
         })
     }
 }
@@ -343,15 +406,14 @@ mod tests {
     use super::*;
 
     fn order(status: StoredStatus) -> OrderDoc {
-        OrderDoc {
-            id: ObjectId::new(),
-            user_id: ObjectId::new(),
-            items: Vec::new(),
+        OrderDoc::new(
+            ObjectId::new(),
+            ObjectId::new(),
+            Vec::new(),
             status,
-            total: common_api::money::StoredAmount::Minor(0),
-            created_at: DateTime::now(),
-            updated_at: DateTime::now(),
-        }
+            common_api::money::StoredAmount::Minor(0),
+            DateTime::now(),
+        )
     }
 
     #[test]
@@ -361,11 +423,16 @@ mod tests {
         assert_eq!(
             shown,
             [
+                Some(OrderStatus::PendingPayment),
                 Some(OrderStatus::Placed),
                 Some(OrderStatus::Shipped),
                 Some(OrderStatus::Delivered),
                 Some(OrderStatus::Cancelled),
                 Some(OrderStatus::Cancelled),
+                Some(OrderStatus::Expired),
+                Some(OrderStatus::Expired),
+                Some(OrderStatus::Expired),
+                Some(OrderStatus::RefundDue),
             ]
         );
     }
