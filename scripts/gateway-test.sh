@@ -26,6 +26,8 @@ log() { echo "gateway-test: $*" >&2; }
 . scripts/lib/stack.sh
 
 STACK_KEEP=${GATEWAY_TEST_KEEP:-}
+# The walk signs a payment event with the Standard Webhooks reference implementation.
+gateway_tools=$(tools_install gateway)
 stack_build debug
 stack_init gateway-test
 stack_start_mongodb
@@ -34,6 +36,9 @@ stack_service_env
 # Behind nginx, which appends the client's address; RATE_LIMIT_BURST leaves room for the walk's own
 # logins from one address.
 export TRUSTED_PROXY_HEADER=X-Forwarded-For CORS_ORIGINS='' RATE_LIMIT_BURST=10 RATE_LIMIT_PER_MINUTE=30
+# A payment provider's signing secret, for the checkout the walk pays through /api/payments.
+PAYMENT_WEBHOOK_SECRET="whsec_$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(24)).decode())')"
+export PAYMENT_WEBHOOK_SECRET
 stack_start_services
 stack_start_gateway
 
@@ -57,7 +62,7 @@ fi
 stack_wait_ready
 log "gateway on $gateway (users $USER_SERVICE_UPSTREAM, products $PRODUCT_SERVICE_UPSTREAM, orders $ORDER_SERVICE_UPSTREAM)"
 
-python3 scripts/gateway_walk.py walk --base "$gateway" --admin-email "$ADMIN_EMAIL" \
+PYTHONPATH="$gateway_tools" python3 scripts/gateway_walk.py walk --base "$gateway" --admin-email "$ADMIN_EMAIL" \
   --admin-password "$ADMIN_PASSWORD" --db-name "$DB_NAME" --logs "$stack_tmp" || status=1
 
 # A frozen service (SIGSTOP: connections are accepted, nothing answers) is the gateway's 504 after

@@ -21,10 +21,12 @@ Prints one line per check and exits 1 if any failed.
 """
 
 import argparse
+import datetime
 import gzip
 import html.parser
 import http.client
 import json
+import os
 import re
 import secrets
 import sys
@@ -214,6 +216,7 @@ def walk_shop(gw, opts):
     require(r.status == 200 and r.json()["status"] == "CANCELLED", "cancel it", str(r))
     r = gw.call("GET", f"/api/products/{product}")
     check(r.status == 200 and r.json()["stock"] == 5, "the stock came back to 5", str(r))
+    walk_checkout(gw, buyer, product)
 
     r = gw.call("PUT", f"/api/products/{product}/image", raw=b"\0" * (4 * 1024 * 1024),
                 token=seller, headers={"Content-Type": "image/png"})
@@ -227,6 +230,33 @@ def walk_shop(gw, opts):
                 token=seller, headers={"Content-Type": "application/json"})
     check(is_error_shape(r, 413), "a 100 KiB JSON body reaches the service, whose 413 passes through", str(r))
     return product
+
+
+def walk_checkout(gw, buyer, product):
+    """A checkout holds the stock; the provider's event, signed by the Standard Webhooks reference
+    implementation (not the service's own code), places it through /api/payments."""
+    from standardwebhooks.webhooks import Webhook
+
+    r = gw.call("POST", "/api/orders", {"items": [{"product_id": product, "quantity": 1}], "checkout": True},
+                token=buyer)
+    require(r.status == 201 and r.json()["status"] == "PENDING_PAYMENT" and r.json()["currency"] == "USD"
+            and r.json().get("expires_at"), "a checkout holds the stock (201 PENDING_PAYMENT, expires_at)", str(r))
+    order, total = r.json()["id"], r.json()["total"]
+    event = json.dumps({"type": "payment.succeeded", "data": {
+        "order_id": order, "amount": round(total * 100), "currency": "USD", "payment_id": "pay_gateway"}})
+    msg_id = "msg_" + secrets.token_hex(8)
+    at = datetime.datetime.now(tz=datetime.timezone.utc)
+    signature = Webhook(os.environ["PAYMENT_WEBHOOK_SECRET"]).sign(msg_id, at, event)
+    headers = {"Content-Type": "application/json", "webhook-id": msg_id,
+               "webhook-timestamp": str(int(at.timestamp())), "webhook-signature": signature}
+    r = gw.call("POST", "/api/payments/webhook", raw=event.encode(), headers=headers)
+    check(r.status == 200 and r.json()["outcome"] == "paid" and r.json()["order"]["status"] == "PLACED",
+          "the provider's signed payment.succeeded places it through /api/payments/webhook", str(r))
+    r = gw.call("POST", "/api/payments/webhook", raw=event.encode(), headers=headers)
+    check(r.status == 200 and r.json()["outcome"] == "replayed", "a replay of the event changes nothing", str(r))
+    headers["webhook-signature"] = "v1,AAAA"
+    r = gw.call("POST", "/api/payments/webhook", raw=event.encode(), headers=headers)
+    check(is_error_shape(r, 401, "INVALID_SIGNATURE"), "a forged signature is 401", str(r))
 
 
 def walk_errors(gw, opts):

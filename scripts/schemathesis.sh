@@ -46,6 +46,9 @@ stack_service_env
 # answers, and the failed-login limit per email still applies); terse logs.
 export RATE_LIMIT_PER_MINUTE=1000000 RATE_LIMIT_BURST=100000 BCRYPT_QUEUE_WAIT_MS=10000
 export LOG_FORMAT=pretty RUST_LOG=warn CATALOG_POLL_SECS=1
+# The payment routes live, so that what is fuzzed is their signature check (a request schemathesis
+# makes can never be signed: 401), not the 404 of a provider left unconfigured.
+export PAYMENT_WEBHOOK_SECRET=whsec_c2NoZW1hdGhlc2lzLW9ubHktc2VjcmV0 STRIPE_WEBHOOK_SECRET=whsec_schemathesis_only
 unset CORS_ORIGINS TRUSTED_PROXY_HEADER
 stack_start_services
 stack_wait_ready

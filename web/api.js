@@ -193,9 +193,11 @@ export const newIdempotencyKey = () =>
  * POST /orders. Send the same `key` again to retry the same order (after a network error, say):
  * the service then returns the first order instead of placing a second one.
  */
-export const placeOrder = (items, key) =>
+// With `checkout`, the order waits as PENDING_PAYMENT, its stock held, until the payment provider
+// confirms it or its `expires_at` passes.
+export const placeOrder = (items, key, checkout = false) =>
   call('POST', `${config.orders}/orders`, {
-    json: { items },
+    json: checkout ? { items, checkout } : { items },
     headers: { 'Idempotency-Key': key },
     auth: true,
   }).then((r) => r.data);

@@ -219,7 +219,7 @@ $('#place-order').addEventListener('click', (event) =>
     state.checkoutKey ??= api.newIdempotencyKey();
     let order;
     try {
-      order = await api.placeOrder(items, state.checkoutKey);
+      order = await api.placeOrder(items, state.checkoutKey, $('#checkout').checked);
     } catch (err) {
       // The detail names the product by id ("Insufficient stock for product 6b04…"): add its name.
       const short = err.code === 'INSUFFICIENT_STOCK' && items.find(({ product_id }) => err.message.includes(product_id));
@@ -228,7 +228,9 @@ $('#place-order').addEventListener('click', (event) =>
     }
     state.cart.clear();
     state.checkoutKey = null;
-    say(`Order placed: total ${money(order.total, order.currency)}.`);
+    say(order.status === 'PENDING_PAYMENT'
+      ? `Order held for payment until ${when.format(new Date(order.expires_at))}: total ${money(order.total, order.currency)}.`
+      : `Order placed: total ${money(order.total, order.currency)}.`);
     await Promise.all([loadOrders(), loadCatalog()]);
   }).finally(renderCart));
 
@@ -255,8 +257,15 @@ function orderItem(order) {
     li.textContent = `${line.quantity} × ${line.name} at ${money(line.unit_price, order.currency)}`;
     return li;
   }));
+  if (order.status === 'PENDING_PAYMENT' && order.expires_at) {
+    const expiry = $('.order-expiry', item);
+    const until = new Date(order.expires_at);
+    const minutes = Math.max(0, Math.ceil((until - Date.now()) / 60_000));
+    expiry.textContent = `Waiting for payment: ${minutes} min left, until ${when.format(until)}; unpaid then, it expires.`;
+    expiry.hidden = false;
+  }
   const cancel = $('button', item);
-  cancel.hidden = order.status !== 'PLACED';
+  cancel.hidden = !['PLACED', 'PENDING_PAYMENT'].includes(order.status);
   cancel.addEventListener('click', () =>
     attempt(cancel, async () => {
       const cancelled = await api.cancelOrder(order.id);

@@ -62,12 +62,24 @@ pub enum Unverified {
     BadSignature,
 }
 
-/// Verifies a Standard Webhooks request; its event id (`webhook-id`) when it is genuine.
+/// Verifies a Standard Webhooks request at unix time `now`; its event id (`webhook-id`) when it
+/// is genuine.
 pub fn verify_standard(
     secret: &Secret,
     body: &[u8],
     headers: &HeaderMap,
+    now: i64,
 ) -> Result<String, Unverified> {
+    // The timestamp is checked here first, without overflow: the crate's own check subtracts a
+    // timestamp such as i64::MIN from now, which overflows.
+    let timestamp = headers
+        .get(standardwebhooks::HEADER_WEBHOOK_TIMESTAMP)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<i64>().ok())
+        .ok_or(Unverified::MissingHeader)?;
+    if now.abs_diff(timestamp) > TOLERANCE_SECS.unsigned_abs() {
+        return Err(Unverified::Stale);
+    }
     let webhook = Webhook::new(secret.expose()).map_err(|_| Unverified::BadSignature)?;
     webhook.verify(body, headers).map_err(|err| match err {
         WebhookError::MissingHeader(_)
@@ -109,7 +121,7 @@ pub fn verify_stripe(
     if signatures.is_empty() {
         return Err(Unverified::MissingHeader);
     }
-    if (now - timestamp).abs() > TOLERANCE_SECS {
+    if now.abs_diff(timestamp) > TOLERANCE_SECS.unsigned_abs() {
         return Err(Unverified::Stale);
     }
     let mut signed = format!("{timestamp}.").into_bytes();
@@ -172,23 +184,38 @@ mod tests {
         let body = br#"{"type":"payment.succeeded"}"#;
         let headers = standard_headers("msg_1", now(), body);
 
-        assert_eq!(verify_standard(&secret, body, &headers), Ok("msg_1".into()));
+        assert_eq!(
+            verify_standard(&secret, body, &headers, now()),
+            Ok("msg_1".into())
+        );
         let changed = br#"{"type":"payment.succeeded" }"#;
         assert_eq!(
-            verify_standard(&secret, changed, &headers),
+            verify_standard(&secret, changed, &headers, now()),
             Err(Unverified::BadSignature)
         );
         let old = standard_headers("msg_1", now() - 6 * 60, body);
-        assert_eq!(verify_standard(&secret, body, &old), Err(Unverified::Stale));
+        assert_eq!(
+            verify_standard(&secret, body, &old, now()),
+            Err(Unverified::Stale)
+        );
         let mut missing = headers.clone();
         missing.remove("webhook-signature");
         assert_eq!(
-            verify_standard(&secret, body, &missing),
+            verify_standard(&secret, body, &missing, now()),
             Err(Unverified::MissingHeader)
         );
+        // Timestamps at the ends of i64 are stale, not an overflow.
+        for extreme in [i64::MIN, i64::MAX] {
+            let mut far = headers.clone();
+            far.insert("webhook-timestamp", HeaderValue::from(extreme));
+            assert_eq!(
+                verify_standard(&secret, body, &far, now()),
+                Err(Unverified::Stale)
+            );
+        }
         let other = Secret::new("whsec_c2VjcmV0LW9mLWFub3RoZXItc2hvcA==");
         assert_eq!(
-            verify_standard(&other, body, &headers),
+            verify_standard(&other, body, &headers, now()),
             Err(Unverified::BadSignature)
         );
     }
@@ -220,6 +247,11 @@ mod tests {
         assert_eq!(
             verify_stripe(&secret, body, &header("v1=abc"), at),
             Err(Unverified::MissingHeader)
+        );
+        let far = header(&format!("t={},v1=abc", i64::MIN));
+        assert_eq!(
+            verify_stripe(&secret, body, &far, at),
+            Err(Unverified::Stale)
         );
         assert_eq!(
             verify_stripe(&secret, body, &HeaderMap::new(), at),

@@ -316,6 +316,25 @@ async function behindTheGateway(context) {
     const stock = await stockOf(apiBase, productId);
     if (stock !== 5) throw new Error(`the stock is ${stock}, not back to 5`);
   });
+  await step(page, 'a checkout holds the stock and shows its time left, then is cancelled', async () => {
+    await byTestId(page, 'quantity').fill('1');
+    await byTestId(page, 'add-to-cart').click();
+    await byTestId(page, 'checkout').check();
+    await byTestId(page, 'place-order').click();
+    await statusSays(page, 'Order held for payment until');
+    const order = byTestId(page, 'order').first();
+    await page.waitForFunction(() => document.querySelector('[data-testid=order] [data-testid=order-status]')?.textContent === 'PENDING_PAYMENT',
+      null, { timeout: TIMEOUT });
+    const expiry = await order.getByTestId('order-expiry').textContent();
+    if (!/1[45] min left, until /.test(expiry)) throw new Error(`the expiry reads "${expiry}"`);
+    if ((await stockOf(apiBase, productId)) !== 4) throw new Error('the checkout did not hold 1 unit');
+    await order.getByTestId('cancel-order').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=order] [data-testid=order-status]')?.textContent === 'CANCELLED',
+      null, { timeout: TIMEOUT });
+    const stock = await stockOf(apiBase, productId);
+    if (stock !== 5) throw new Error(`the stock is ${stock}, not back to 5`);
+    await byTestId(page, 'checkout').uncheck();
+  });
   await step(page, 'a rejected access token is refreshed once and the call succeeds', async () => {
     const before = await page.evaluate(() => sessionStorage.getItem('storefront.refresh_token'));
     await page.evaluate(() => sessionStorage.setItem('storefront.access_token', 'corrupted.access.token'));

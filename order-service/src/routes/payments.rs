@@ -59,7 +59,7 @@ async fn standard_webhook(
 ) -> ApiResult<Json<PaymentReceipt>> {
     let secret = provider_secret(state.engine.settings().providers.standard.as_ref())?;
     let (headers, body) = raw(request).await?;
-    let event_id = verify_standard(&secret, &body, &headers)?;
+    let event_id = verify_standard(&secret, &body, &headers, unix_now())?;
     let event: PaymentEvent = parsed(&body)?;
     let kind = match event.kind {
         PaymentEventType::Succeeded => PaymentKind::Succeeded,
@@ -100,8 +100,7 @@ async fn stripe_webhook(
 ) -> ApiResult<Json<PaymentReceipt>> {
     let secret = provider_secret(state.engine.settings().providers.stripe.as_ref())?;
     let (headers, body) = raw(request).await?;
-    let now = mongodb::bson::DateTime::now().timestamp_millis() / 1000;
-    verify_stripe(&secret, &body, &headers, now)?;
+    verify_stripe(&secret, &body, &headers, unix_now())?;
     let event: StripeEvent = parsed(&body)?;
     let kind = match event.kind.as_str() {
         "payment_intent.succeeded" => PaymentKind::Succeeded,
@@ -130,6 +129,10 @@ async fn stripe_webhook(
         payment_id: intent.id,
     };
     apply(&state, payment, event.id).await
+}
+
+fn unix_now() -> i64 {
+    mongodb::bson::DateTime::now().timestamp_millis() / 1000
 }
 
 /// The provider's secret, or 404 when it is not set: the route does not exist then.
