@@ -1,5 +1,6 @@
--- wrk script: each request orders one unit of a product picked at random from a file of ids.
---   wrk ... -s order.lua http://host:port -- <access token> <file of product ids>
+-- wrk script: each request orders one unit of a product picked at random from a file of ids, as a
+-- checkout (held until paid) when a third argument says `checkout`.
+--   wrk ... -s order.lua http://host:port -- <access token> <file of product ids> [checkout]
 local threads = {}
 
 function setup(thread)
@@ -13,12 +14,13 @@ function init(args)
     table.insert(ids, line)
   end
   refused = 0
+  checkout = args[3] == "checkout" and ',"checkout":true' or ''
   math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
 end
 
 function request()
   local id = ids[math.random(#ids)]
-  local body = '{"items":[{"product_id":"' .. id .. '","quantity":1}]}'
+  local body = '{"items":[{"product_id":"' .. id .. '","quantity":1}]' .. checkout .. '}'
   return wrk.format("POST", "/orders", {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. token,

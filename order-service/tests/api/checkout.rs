@@ -615,3 +615,103 @@ async fn stripe_signed_events_place_or_cancel_a_checkout() {
     app.settle().await;
     app.assert_stock_invariant().await;
 }
+
+/// Unpaid checkouts expire while the only replica expiring them is killed (SIGKILL) again and
+/// again in the middle of its passes: each order ends `EXPIRED` and each line comes back once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiries_cut_by_sigkill_again_and_again_return_every_line_once() {
+    const BINARY: &str = env!("CARGO_BIN_EXE_order-service");
+    let app = checkout_app(Duration::from_millis(50)).await;
+    let products = [
+        app.product("Mug", 8.0, 1_000).await,
+        app.product("Lamp", 12.0, 1_000).await,
+        app.product("Pen", 1.5, 1_000).await,
+    ];
+    let buyer = app.caller(Role::Buyer);
+    let lines: Vec<(ObjectId, i64)> = products.iter().map(|product| (*product, 1)).collect();
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        ids.push(checkout(&app, &buyer, &lines).await.0);
+    }
+    assert_eq!(app.stock(products[0]).await, 800);
+    let quick = [
+        ("REQUEST_TIMEOUT_SECS", "2"),
+        ("ORDER_RECOVERY_GRACE_SECS", "6"),
+    ];
+
+    let mut service = common_testing::ServiceProcess::start(BINARY, &app.db.config, &quick).await;
+    let mut kills = 0;
+    let mut expired_at_kills = Vec::new();
+    for pause in [40, 90, 60, 150, 30, 120] {
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        service.kill();
+        kills += 1;
+        expired_at_kills.push(app.db.count("orders", doc! { "status": "EXPIRED" }).await);
+        service.restart().await;
+    }
+
+    app.assert_stock_invariant_within(Duration::from_secs(30))
+        .await;
+    eprintln!("expired orders at each of the {kills} kills: {expired_at_kills:?}");
+    assert_eq!(
+        app.db.count("orders", doc! { "status": "EXPIRED" }).await,
+        200
+    );
+    for product in products {
+        assert_eq!(app.stock(product).await, 1_000);
+    }
+    assert!(
+        expired_at_kills.iter().any(|&expired| expired < 200),
+        "no kill came before the last expiry: {expired_at_kills:?}"
+    );
+}
+
+/// A payment after expiry cut off while it took the stock again (a crash): the recovery pass
+/// ends it as `REFUND_DUE` and gives back what it held, once.
+#[tokio::test]
+async fn a_revival_cut_off_midway_ends_as_refund_due_with_its_stock_back() {
+    let app = checkout_app(Duration::from_millis(50)).await;
+    let mug = app.product("Mug", 8.0, 5).await;
+    let lamp = app.product("Lamp", 12.0, 5).await;
+    let buyer = app.caller(Role::Buyer);
+    let (id, _) = checkout(&app, &buyer, &[(mug, 2), (lamp, 1)]).await;
+    let order_id = ObjectId::parse_str(&id).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.state.engine.expire_due().await.unwrap();
+    // The late payment's request took the first line again under its key, then stopped.
+    let key = ObjectId::new();
+    let late = order_service::store::Payment {
+        event: "standard:msg_cut".into(),
+        order_id,
+        kind: order_service::store::PaymentKind::Succeeded,
+        amount: 2_800,
+        currency: "USD".into(),
+        payment_id: "pay_cut".into(),
+    };
+    let now = mongodb::bson::DateTime::now();
+    app.orders
+        .begin_revival(&late, key, now)
+        .await
+        .unwrap()
+        .unwrap();
+    app.inventory.take(mug, 2, key, now).await.unwrap().unwrap();
+    assert_eq!(app.stock(mug).await, 3);
+    assert_eq!(order_of(&app, &buyer, &id).await["status"], "EXPIRED");
+
+    let report = app.recover_all().await;
+
+    assert_eq!(report.revivals_refunded, 1, "{report:?}");
+    assert_eq!(order_of(&app, &buyer, &id).await["status"], "REFUND_DUE");
+    assert_eq!((app.stock(mug).await, app.stock(lamp).await), (5, 5));
+    // A second pass, and the event's replay, change nothing more.
+    app.recover_all().await;
+    let replay = standard(
+        &app,
+        "msg_cut",
+        &payment("payment.succeeded", &id, 2_800, "USD"),
+    )
+    .await;
+    assert_eq!(replay.json()["outcome"], "replayed", "{}", replay.text());
+    assert_eq!((app.stock(mug).await, app.stock(lamp).await), (5, 5));
+    app.assert_stock_invariant().await;
+}

@@ -179,3 +179,114 @@ async fn made_up_methods_are_counted_as_other_and_do_not_grow_metrics() {
         after.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkouts_count_each_outcome() {
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let app = spawn_app().await;
+    let product = app.product("metered", 5.0, 10).await;
+    let service = ServiceProcess::start(
+        env!("CARGO_BIN_EXE_order-service"),
+        &app.db.config,
+        &[
+            ("PAYMENT_WEBHOOK_SECRET", SECRET),
+            ("CHECKOUT_HOLD_SECS", "5"),
+        ],
+    )
+    .await;
+    let address = service.address;
+    let bearer = format!("Bearer {}", app.caller(Role::Buyer).token);
+    let checkout = || async {
+        let body =
+            json!({"items": [{"product_id": product.to_hex(), "quantity": 1}], "checkout": true});
+        let answer = http(
+            address,
+            Method::POST,
+            "/orders",
+            &[("Authorization", bearer.as_str())],
+            Some(&body),
+        )
+        .await
+        .unwrap();
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+        answer.json()["id"].as_str().unwrap().to_owned()
+    };
+    let event = |id: &str, kind: &str, order: &str, amount: i64| {
+        let body = json!({"type": kind, "data": {"order_id": order, "amount": amount, "currency": "USD", "payment_id": "p"}});
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let signature = standardwebhooks::Webhook::new(SECRET)
+            .unwrap()
+            .sign(id, at, body.to_string().as_bytes())
+            .unwrap();
+        let (id, at) = (id.to_owned(), at.to_string());
+        async move {
+            let headers = [
+                ("webhook-id", id.as_str()),
+                ("webhook-timestamp", at.as_str()),
+                ("webhook-signature", signature.as_str()),
+            ];
+            http(
+                address,
+                Method::POST,
+                "/payments/webhook",
+                &headers,
+                Some(&body),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let scrape = || async {
+        http(address, Method::GET, "/metrics", &[], None)
+            .await
+            .unwrap()
+            .text()
+    };
+    let before = scrape().await;
+
+    let (paid, failed, expired) = (checkout().await, checkout().await, checkout().await);
+    assert_eq!(
+        event("m1", "payment.succeeded", &paid, 500).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        event("m2", "payment.failed", &failed, 500).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        event("m3", "payment.succeeded", &expired, 499).await.status,
+        StatusCode::CONFLICT
+    );
+    // The third is left unpaid: it expires 5 s after it was placed.
+    let outcome = |exposition: &str, outcome: &str| {
+        metric(exposition, "checkouts_total", &[("outcome", outcome)])
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let after = loop {
+        let now = scrape().await;
+        if outcome(&now, "expired") > outcome(&before, "expired")
+            || std::time::Instant::now() > deadline
+        {
+            break now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+
+    for (name, delta) in [
+        ("started", 3.0),
+        ("paid", 1.0),
+        ("failed", 1.0),
+        ("mismatch", 1.0),
+        ("expired", 1.0),
+    ] {
+        assert_eq!(
+            outcome(&after, name) - outcome(&before, name),
+            delta,
+            "{name}"
+        );
+    }
+    assert_eq!(app.stock(product).await, 9);
+}
