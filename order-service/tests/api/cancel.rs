@@ -7,8 +7,8 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn cancelling_returns_every_line_to_stock() {
     let app = spawn_app().await;
-    let kettle = app.product("Kettle", 30.0, 5).await;
-    let mug = app.product("Mug", 8.0, 5).await;
+    let kettle = app.product("Kettle", "30.0", 5).await;
+    let mug = app.product("Mug", "8.0", 5).await;
     let buyer = app.caller(Role::Buyer);
     let order = app.placed(&buyer, &[(kettle, 2), (mug, 3)]).await;
 
@@ -38,7 +38,7 @@ async fn cancelling_returns_every_line_to_stock() {
 #[tokio::test]
 async fn only_placed_orders_can_be_cancelled() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 10).await;
+    let mug = app.product("Mug", "8.0", 10).await;
     let buyer = app.caller(Role::Buyer);
     let admin = app.caller(Role::Admin);
     let cancelled = app.placed(&buyer, &[(mug, 1)]).await;
@@ -80,7 +80,7 @@ async fn only_placed_orders_can_be_cancelled() {
 #[tokio::test]
 async fn someone_elses_order_cannot_be_cancelled_but_an_admin_may() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 10).await;
+    let mug = app.product("Mug", "8.0", 10).await;
     let (owner, other, admin) = (
         app.caller(Role::Buyer),
         app.caller(Role::Buyer),
@@ -129,7 +129,7 @@ async fn cancelling_a_malformed_or_unknown_order_is_400_or_404() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn place_and_cancel_churn_on_one_product_leaves_no_return_markers_behind() {
     let app = std::sync::Arc::new(spawn_app().await);
-    let product = app.product("Hot", 5.0, 1_000).await;
+    let product = app.product("Hot", "5.0", 1_000).await;
     let buyer = app.caller(Role::Buyer);
     let started = std::time::Instant::now();
 

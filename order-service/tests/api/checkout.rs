@@ -99,7 +99,7 @@ async fn order_of(app: &TestApp, caller: &Caller, id: &str) -> Value {
 #[tokio::test]
 async fn a_checkout_holds_its_stock_until_a_signed_payment_places_it_once() {
     let app = checkout_app(Duration::from_secs(900)).await;
-    let pen = app.product("Pen", 19.99, 10).await;
+    let pen = app.product("Pen", "19.99", 10).await;
     let buyer = app.caller(Role::Buyer);
 
     let (id, held) = checkout(&app, &buyer, &[(pen, 3)]).await;
@@ -144,7 +144,7 @@ async fn a_checkout_holds_its_stock_until_a_signed_payment_places_it_once() {
 #[tokio::test]
 async fn replays_of_one_event_racing_each_other_apply_it_once() {
     let app = checkout_app(Duration::from_secs(900)).await;
-    let pen = app.product("Pen", 2.5, 10).await;
+    let pen = app.product("Pen", "2.5", 10).await;
     let buyer = app.caller(Role::Buyer);
     let (id, _) = checkout(&app, &buyer, &[(pen, 2)]).await;
     let paid = payment("payment.succeeded", &id, 500, "usd");
@@ -176,7 +176,7 @@ async fn replays_of_one_event_racing_each_other_apply_it_once() {
 #[tokio::test]
 async fn a_failed_payment_cancels_the_checkout_and_returns_its_stock_once() {
     let app = checkout_app(Duration::from_secs(900)).await;
-    let kettle = app.product("Kettle", 29.99, 5).await;
+    let kettle = app.product("Kettle", "29.99", 5).await;
     let buyer = app.caller(Role::Buyer);
     let (id, _) = checkout(&app, &buyer, &[(kettle, 2)]).await;
 
@@ -203,7 +203,7 @@ async fn a_failed_payment_cancels_the_checkout_and_returns_its_stock_once() {
 #[tokio::test]
 async fn events_that_are_not_genuine_or_do_not_match_change_nothing() {
     let app = checkout_app(Duration::from_secs(900)).await;
-    let pen = app.product("Pen", 19.99, 10).await;
+    let pen = app.product("Pen", "19.99", 10).await;
     let buyer = app.caller(Role::Buyer);
     let (id, _) = checkout(&app, &buyer, &[(pen, 1)]).await;
     let paid = payment("payment.succeeded", &id, 1_999, "USD");
@@ -322,8 +322,8 @@ async fn without_a_secret_the_payment_routes_are_404() {
 #[tokio::test]
 async fn an_unpaid_checkout_expires_once_with_two_replicas_racing() {
     let app = checkout_app(Duration::from_millis(300)).await;
-    let mug = app.product("Mug", 8.0, 10).await;
-    let lamp = app.product("Lamp", 12.0, 10).await;
+    let mug = app.product("Mug", "8.0", 10).await;
+    let lamp = app.product("Lamp", "12.0", 10).await;
     let buyer = app.caller(Role::Buyer);
     let mut ids = Vec::new();
     for _ in 0..5 {
@@ -360,8 +360,8 @@ async fn an_unpaid_checkout_expires_once_with_two_replicas_racing() {
 #[tokio::test]
 async fn an_expiry_left_halfway_is_finished_by_the_next_pass() {
     let app = checkout_app(Duration::from_millis(100)).await;
-    let mug = app.product("Mug", 8.0, 10).await;
-    let lamp = app.product("Lamp", 12.0, 10).await;
+    let mug = app.product("Mug", "8.0", 10).await;
+    let lamp = app.product("Lamp", "12.0", 10).await;
     let buyer = app.caller(Role::Buyer);
     let (id, _) = checkout(&app, &buyer, &[(mug, 2), (lamp, 3)]).await;
     let order_id = ObjectId::parse_str(&id).unwrap();
@@ -402,7 +402,7 @@ async fn an_expiry_left_halfway_is_finished_by_the_next_pass() {
 #[tokio::test]
 async fn a_payment_after_expiry_takes_the_stock_again_or_leaves_a_refund_due() {
     let app = checkout_app(Duration::from_millis(100)).await;
-    let pen = app.product("Pen", 5.0, 3).await;
+    let pen = app.product("Pen", "5.0", 3).await;
     let buyer = app.caller(Role::Buyer);
     let admin = app.caller(Role::Admin);
     let (served, _) = checkout(&app, &buyer, &[(pen, 2)]).await;
@@ -469,7 +469,7 @@ async fn a_payment_after_expiry_takes_the_stock_again_or_leaves_a_refund_due() {
 #[tokio::test]
 async fn the_buyer_may_cancel_a_pending_checkout_and_an_admin_cannot_ship_it() {
     let app = checkout_app(Duration::from_secs(900)).await;
-    let pen = app.product("Pen", 5.0, 3).await;
+    let pen = app.product("Pen", "5.0", 3).await;
     let buyer = app.caller(Role::Buyer);
     let admin = app.caller(Role::Admin);
     let (shipped, _) = checkout(&app, &buyer, &[(pen, 1)]).await;
@@ -497,7 +497,7 @@ async fn the_buyer_may_cancel_a_pending_checkout_and_an_admin_cannot_ship_it() {
 #[tokio::test]
 async fn idempotency_keys_and_reorders_work_for_checkouts() {
     let app = checkout_app(Duration::from_secs(900)).await;
-    let pen = app.product("Pen", 5.0, 10).await;
+    let pen = app.product("Pen", "5.0", 10).await;
     let buyer = app.caller(Role::Buyer);
     let body = json!({"items": [{"product_id": pen.to_hex(), "quantity": 1}], "checkout": true});
     let send = |body: Value| {
@@ -563,7 +563,7 @@ fn intent(event: &str, kind: &str, order: Option<&str>, amount: i64) -> Value {
 #[tokio::test]
 async fn stripe_signed_events_place_or_cancel_a_checkout() {
     let app = checkout_app(Duration::from_secs(900)).await;
-    let pen = app.product("Pen", 19.99, 10).await;
+    let pen = app.product("Pen", "19.99", 10).await;
     let buyer = app.caller(Role::Buyer);
     let (paid, _) = checkout(&app, &buyer, &[(pen, 1)]).await;
     let (failed, _) = checkout(&app, &buyer, &[(pen, 2)]).await;
@@ -623,9 +623,9 @@ async fn expiries_cut_by_sigkill_again_and_again_return_every_line_once() {
     const BINARY: &str = env!("CARGO_BIN_EXE_order-service");
     let app = checkout_app(Duration::from_millis(50)).await;
     let products = [
-        app.product("Mug", 8.0, 1_000).await,
-        app.product("Lamp", 12.0, 1_000).await,
-        app.product("Pen", 1.5, 1_000).await,
+        app.product("Mug", "8.0", 1_000).await,
+        app.product("Lamp", "12.0", 1_000).await,
+        app.product("Pen", "1.5", 1_000).await,
     ];
     let buyer = app.caller(Role::Buyer);
     let lines: Vec<(ObjectId, i64)> = products.iter().map(|product| (*product, 1)).collect();
@@ -671,8 +671,8 @@ async fn expiries_cut_by_sigkill_again_and_again_return_every_line_once() {
 #[tokio::test]
 async fn a_revival_cut_off_midway_ends_as_refund_due_with_its_stock_back() {
     let app = checkout_app(Duration::from_millis(50)).await;
-    let mug = app.product("Mug", 8.0, 5).await;
-    let lamp = app.product("Lamp", 12.0, 5).await;
+    let mug = app.product("Mug", "8.0", 5).await;
+    let lamp = app.product("Lamp", "12.0", 5).await;
     let buyer = app.caller(Role::Buyer);
     let (id, _) = checkout(&app, &buyer, &[(mug, 2), (lamp, 1)]).await;
     let order_id = ObjectId::parse_str(&id).unwrap();

@@ -195,9 +195,9 @@ async fn ordering_through_a_database_outage_answers_within_2_s_and_loses_no_stoc
     let app = spawn_app_on(TestDb::on_server(&mongod.uri(), "order_service", &[]).await).await;
     let mut products = Vec::new();
     for i in 0..4 {
-        products.push(app.product(&format!("plenty {i}"), 2.5, 1_000_000).await);
+        products.push(app.product(&format!("plenty {i}"), "2.5", 1_000_000).await);
     }
-    products.push(app.product("scarce", 9.0, 30).await);
+    products.push(app.product("scarce", "9.0", 30).await);
     let service = ServiceProcess::start(BINARY, &app.db.config, QUICK_RECOVERY).await;
     let stop = Arc::new(AtomicBool::new(false));
     let clients = start_clients(&app, 24, &[service.address], &products, &stop);
@@ -267,7 +267,7 @@ async fn a_replica_killed_mid_order_again_and_again_loses_no_stock() {
     let app = spawn_app_on(TestDb::new("order_service").await).await;
     let mut products = Vec::new();
     for i in 0..6 {
-        products.push(app.product(&format!("contended {i}"), 4.0, 300).await);
+        products.push(app.product(&format!("contended {i}"), "4.0", 300).await);
     }
     let mut killed = ServiceProcess::start(BINARY, &app.db.config, QUICK_RECOVERY).await;
     let survivor = ServiceProcess::start(BINARY, &app.db.config, QUICK_RECOVERY).await;

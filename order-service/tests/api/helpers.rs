@@ -93,11 +93,11 @@ impl TestApp {
         }
     }
 
-    /// Stores a product as the product service would (its price, in USD, as minor units), and
-    /// remembers its initial stock.
-    pub async fn product(&self, name: &str, price: f64, stock: i64) -> ObjectId {
+    /// Stores a product as the product service would (its price, a decimal in USD such as
+    /// `"19.99"`, as minor units), and remembers its initial stock.
+    pub async fn product(&self, name: &str, price: &str, stock: i64) -> ObjectId {
         let price = common_api::money::Currency::USD
-            .minor_exact(price)
+            .minor_exact(&price.parse().expect("a decimal"))
             .expect("a price in cents")
             .into();
         let id = ObjectId::new();

@@ -9,7 +9,7 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn a_repeat_returns_the_first_order_and_takes_nothing_again() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 10).await;
+    let mug = app.product("Mug", "8.0", 10).await;
     let buyer = app.caller(Role::Buyer);
 
     let first = app.order_with(&buyer, &[(mug, 2)], Some("order-1")).await;
@@ -26,7 +26,7 @@ async fn a_repeat_returns_the_first_order_and_takes_nothing_again() {
 #[tokio::test]
 async fn the_same_key_with_a_different_body_is_422() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 10).await;
+    let mug = app.product("Mug", "8.0", 10).await;
     let buyer = app.caller(Role::Buyer);
     app.order_with(&buyer, &[(mug, 2)], Some("order-1")).await;
 
@@ -48,7 +48,7 @@ async fn the_same_key_with_a_different_body_is_422() {
 #[tokio::test]
 async fn keys_belong_to_their_user() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 10).await;
+    let mug = app.product("Mug", "8.0", 10).await;
     let (ada, bob) = (app.caller(Role::Buyer), app.caller(Role::Buyer));
 
     let first = app.order_with(&ada, &[(mug, 1)], Some("shared-key")).await;
@@ -63,7 +63,7 @@ async fn keys_belong_to_their_user() {
 #[tokio::test]
 async fn a_refused_order_frees_its_key_for_a_later_attempt() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 1).await;
+    let mug = app.product("Mug", "8.0", 1).await;
     let buyer = app.caller(Role::Buyer);
 
     let refused = app.order_with(&buyer, &[(mug, 2)], Some("retry-me")).await;
@@ -80,7 +80,7 @@ async fn a_refused_order_frees_its_key_for_a_later_attempt() {
 #[tokio::test]
 async fn malformed_keys_are_422() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 10).await;
+    let mug = app.product("Mug", "8.0", 10).await;
     let buyer = app.caller(Role::Buyer);
 
     for key in ["", "has space", &"k".repeat(256), "tab\there"] {

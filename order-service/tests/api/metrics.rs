@@ -12,7 +12,7 @@ use crate::helpers::spawn_app;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_placed_refused_replayed_and_cancelled_move_their_metrics() {
     let app = spawn_app().await;
-    let product = app.product("metered", 5.0, 3).await;
+    let product = app.product("metered", "5.0", 3).await;
     let service = ServiceProcess::start(
         env!("CARGO_BIN_EXE_order-service"),
         &app.db.config,
@@ -184,7 +184,7 @@ async fn made_up_methods_are_counted_as_other_and_do_not_grow_metrics() {
 async fn checkouts_count_each_outcome() {
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let app = spawn_app().await;
-    let product = app.product("metered", 5.0, 10).await;
+    let product = app.product("metered", "5.0", 10).await;
     let service = ServiceProcess::start(
         env!("CARGO_BIN_EXE_order-service"),
         &app.db.config,

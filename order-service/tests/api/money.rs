@@ -11,9 +11,9 @@ use crate::helpers::{spawn_app, spawn_app_on};
 #[tokio::test]
 async fn a_total_is_the_exact_sum_of_its_lines_written_exactly() {
     let app = spawn_app().await;
-    let pen = app.product("Pen", 19.99, 100).await;
-    let tenth = app.product("Tenth", 0.1, 100).await;
-    let fifth = app.product("Fifth", 0.2, 100).await;
+    let pen = app.product("Pen", "19.99", 100).await;
+    let tenth = app.product("Tenth", "0.1", 100).await;
+    let fifth = app.product("Fifth", "0.2", 100).await;
     let buyer = app.caller(Role::Buyer);
 
     let pens = app.order(&buyer, &[(pen, 3)]).await;

@@ -10,7 +10,7 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn someone_elses_order_is_404_to_a_buyer_and_visible_to_an_admin() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 10).await;
+    let mug = app.product("Mug", "8.0", 10).await;
     let (owner, other, admin) = (
         app.caller(Role::Buyer),
         app.caller(Role::Buyer),
@@ -51,7 +51,7 @@ async fn a_malformed_order_id_is_400_and_an_unknown_one_404() {
 #[tokio::test]
 async fn a_users_list_is_their_own_paged_and_newest_first() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 1.0, 100).await;
+    let mug = app.product("Mug", "1.0", 100).await;
     let (buyer, other) = (app.caller(Role::Buyer), app.caller(Role::Buyer));
     let mut placed = Vec::new();
     for quantity in 1..=5 {
@@ -89,7 +89,7 @@ async fn a_users_list_is_their_own_paged_and_newest_first() {
 #[tokio::test]
 async fn another_users_list_is_403_to_a_buyer_and_open_to_an_admin() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 1.0, 100).await;
+    let mug = app.product("Mug", "1.0", 100).await;
     let (buyer, other, admin) = (
         app.caller(Role::Buyer),
         app.caller(Role::Buyer),
@@ -125,7 +125,7 @@ async fn another_users_list_is_403_to_a_buyer_and_open_to_an_admin() {
 #[tokio::test]
 async fn the_list_filters_by_status_and_never_shows_bookkeeping() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 1.0, 100).await;
+    let mug = app.product("Mug", "1.0", 100).await;
     let buyer = app.caller(Role::Buyer);
     let kept = app.placed(&buyer, &[(mug, 1)]).await;
     let cancelled = app.placed(&buyer, &[(mug, 1)]).await;

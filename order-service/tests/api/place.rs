@@ -11,8 +11,8 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn an_order_takes_the_stock_and_keeps_the_products_as_they_were() {
     let app = spawn_app().await;
-    let kettle = app.product("Kettle", 29.99, 10).await;
-    let mug = app.product("Mug", 8.5, 10).await;
+    let kettle = app.product("Kettle", "29.99", 10).await;
+    let mug = app.product("Mug", "8.5", 10).await;
     let buyer = app.caller(Role::Buyer);
 
     let response = app.order(&buyer, &[(kettle, 2), (mug, 3)]).await;
@@ -56,7 +56,7 @@ async fn an_order_takes_the_stock_and_keeps_the_products_as_they_were() {
 #[tokio::test]
 async fn lines_naming_the_same_product_are_combined() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 10).await;
+    let mug = app.product("Mug", "8.0", 10).await;
     let buyer = app.caller(Role::Buyer);
 
     let id = app.placed(&buyer, &[(mug, 1), (mug, 2)]).await;
@@ -75,7 +75,7 @@ async fn lines_naming_the_same_product_are_combined() {
 #[tokio::test]
 async fn insufficient_stock_is_409_naming_the_product_and_takes_nothing() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 2).await;
+    let mug = app.product("Mug", "8.0", 2).await;
     let buyer = app.caller(Role::Buyer);
 
     let response = app.order(&buyer, &[(mug, 3)]).await;
@@ -93,9 +93,9 @@ async fn insufficient_stock_is_409_naming_the_product_and_takes_nothing() {
 async fn a_line_failing_after_earlier_lines_were_taken_leaves_no_trace() {
     let app = spawn_app().await;
     // Lines are taken in product-id order, so these are taken before the failing line.
-    let first = app.product("First", 1.0, 5).await;
-    let second = app.product("Second", 1.0, 5).await;
-    let scarce = app.product("Scarce", 1.0, 1).await;
+    let first = app.product("First", "1.0", 5).await;
+    let second = app.product("Second", "1.0", 5).await;
+    let scarce = app.product("Scarce", "1.0", 1).await;
     let missing = ObjectId::new();
     let buyer = app.caller(Role::Buyer);
 
@@ -147,7 +147,7 @@ async fn a_malformed_product_id_is_400_naming_it() {
 #[tokio::test]
 async fn bad_quantities_and_item_lists_are_422() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 100_000).await;
+    let mug = app.product("Mug", "8.0", 100_000).await;
     let buyer = app.caller(Role::Buyer);
     let line =
         |quantity: Value| json!({"items": [{"product_id": mug.to_hex(), "quantity": quantity}]});
@@ -191,7 +191,10 @@ async fn the_largest_order_allowed_is_placed() {
     let buyer = app.caller(Role::Buyer);
     let mut items = Vec::new();
     for i in 0..100 {
-        items.push((app.product(&format!("Item {i}"), 1.0, 10_000).await, 10_000));
+        items.push((
+            app.product(&format!("Item {i}"), "1.0", 10_000).await,
+            10_000,
+        ));
     }
 
     let response = app.order(&buyer, &items).await;
@@ -205,7 +208,7 @@ async fn the_largest_order_allowed_is_placed() {
 #[tokio::test]
 async fn only_an_admin_may_order_for_another_user() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 10).await;
+    let mug = app.product("Mug", "8.0", 10).await;
     let buyer = app.caller(Role::Buyer);
     let other = app.caller(Role::Buyer);
     let admin = app.caller(Role::Admin);
@@ -251,7 +254,7 @@ async fn only_an_admin_may_order_for_another_user() {
 #[tokio::test]
 async fn ordering_needs_a_valid_token() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 10).await;
+    let mug = app.product("Mug", "8.0", 10).await;
 
     let response = app
         .post("/orders")
@@ -266,8 +269,8 @@ async fn ordering_needs_a_valid_token() {
 #[tokio::test]
 async fn repeating_a_line_cannot_order_more_than_10000_units_of_one_product() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 1.0, 2_000_000).await;
-    let plate = app.product("Plate", 1.0, 10).await;
+    let mug = app.product("Mug", "1.0", 2_000_000).await;
+    let plate = app.product("Plate", "1.0", 10).await;
     let buyer = app.caller(Role::Buyer);
     let hundred_full_lines: Vec<_> = (0..100).map(|_| (mug, 10_000)).collect();
 
@@ -305,7 +308,7 @@ async fn repeating_a_line_cannot_order_more_than_10000_units_of_one_product() {
 #[tokio::test]
 async fn lines_of_one_product_may_add_up_to_exactly_10000_units() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 1.0, 20_000).await;
+    let mug = app.product("Mug", "1.0", 20_000).await;
     let buyer = app.caller(Role::Buyer);
 
     let id = app.placed(&buyer, &[(mug, 6_000), (mug, 4_000)]).await;
@@ -324,8 +327,8 @@ async fn lines_of_one_product_may_add_up_to_exactly_10000_units() {
 #[tokio::test]
 async fn a_whole_valued_quantity_is_taken_as_an_integer() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 10).await;
-    let plate = app.product("Plate", 2.0, 2_000).await;
+    let mug = app.product("Mug", "8.0", 10).await;
+    let plate = app.product("Plate", "2.0", 2_000).await;
     let buyer = app.caller(Role::Buyer);
 
     let response = app
@@ -365,7 +368,7 @@ async fn a_whole_valued_quantity_is_taken_as_an_integer() {
 #[tokio::test]
 async fn fractional_and_out_of_range_quantities_are_422_at_the_quantity() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 10).await;
+    let mug = app.product("Mug", "8.0", 10).await;
     let buyer = app.caller(Role::Buyer);
 
     for quantity in [

@@ -44,8 +44,8 @@ async fn take(app: &TestApp, lines: &[(ObjectId, i64)]) -> (ObjectId, OrderDoc) 
 #[tokio::test]
 async fn holds_without_an_order_are_given_back_and_the_order_can_never_appear() {
     let app = spawn_app().await;
-    let kettle = app.product("Kettle", 30.0, 5).await;
-    let mug = app.product("Mug", 8.0, 5).await;
+    let kettle = app.product("Kettle", "30.0", 5).await;
+    let mug = app.product("Mug", "8.0", 5).await;
     // A crash after taking both lines, before storing the order.
     let (id, order) = take(&app, &[(kettle, 2), (mug, 1)]).await;
     assert_eq!((app.stock(kettle).await, app.stock(mug).await), (3, 4));
@@ -79,8 +79,8 @@ async fn holds_without_an_order_are_given_back_and_the_order_can_never_appear() 
 #[tokio::test]
 async fn a_crash_between_the_give_backs_of_a_refused_order_is_finished() {
     let app = spawn_app().await;
-    let kettle = app.product("Kettle", 30.0, 5).await;
-    let mug = app.product("Mug", 8.0, 5).await;
+    let kettle = app.product("Kettle", "30.0", 5).await;
+    let mug = app.product("Mug", "8.0", 5).await;
     let (id, _) = take(&app, &[(kettle, 2), (mug, 1)]).await;
     // The request gave back the first line, then stopped.
     assert!(app.inventory.give_back(kettle, id, 2).await.unwrap());
@@ -95,8 +95,8 @@ async fn a_crash_between_the_give_backs_of_a_refused_order_is_finished() {
 #[tokio::test]
 async fn an_order_stored_with_its_holds_still_on_keeps_its_stock() {
     let app = spawn_app().await;
-    let kettle = app.product("Kettle", 30.0, 5).await;
-    let mug = app.product("Mug", 8.0, 5).await;
+    let kettle = app.product("Kettle", "30.0", 5).await;
+    let mug = app.product("Mug", "8.0", 5).await;
     // A crash after storing the order, before its holds were released.
     let (id, order) = take(&app, &[(kettle, 2), (mug, 1)]).await;
     app.orders.insert(&order).await.unwrap();
@@ -113,8 +113,8 @@ async fn an_order_stored_with_its_holds_still_on_keeps_its_stock() {
 #[tokio::test]
 async fn a_cancel_stopped_halfway_is_finished_and_each_line_returned_once() {
     let app = spawn_app().await;
-    let kettle = app.product("Kettle", 30.0, 5).await;
-    let mug = app.product("Mug", 8.0, 5).await;
+    let kettle = app.product("Kettle", "30.0", 5).await;
+    let mug = app.product("Mug", "8.0", 5).await;
     let buyer = app.caller(Role::Buyer);
     let id = app.placed(&buyer, &[(kettle, 2), (mug, 3)]).await;
     app.settle().await;
@@ -162,7 +162,7 @@ async fn a_cancel_stopped_halfway_is_finished_and_each_line_returned_once() {
 #[tokio::test]
 async fn a_return_marker_stops_a_second_return_of_the_same_line() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 5).await;
+    let mug = app.product("Mug", "8.0", 5).await;
     let order = ObjectId::new();
 
     let first = app.inventory.return_line(mug, order, 2).await.unwrap();
@@ -175,7 +175,7 @@ async fn a_return_marker_stops_a_second_return_of_the_same_line() {
 #[tokio::test]
 async fn a_key_claimed_for_an_order_that_never_appeared_is_released() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 5).await;
+    let mug = app.product("Mug", "8.0", 5).await;
     let buyer = app.caller(Role::Buyer);
     let claim = ClaimId {
         user_id: buyer.id,
@@ -209,7 +209,7 @@ async fn a_key_claimed_for_an_order_that_never_appeared_is_released() {
 #[tokio::test]
 async fn a_key_whose_order_was_stored_but_not_confirmed_keeps_replaying_it() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 5).await;
+    let mug = app.product("Mug", "8.0", 5).await;
     let buyer = app.caller(Role::Buyer);
     let first = app.order_with(&buyer, &[(mug, 1)], Some("k1")).await;
     app.db
@@ -234,8 +234,8 @@ async fn a_key_whose_order_was_stored_but_not_confirmed_keeps_replaying_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_recovery_pass_racing_a_late_insert_lets_exactly_one_win() {
     let app = spawn_app().await;
-    let kettle = app.product("Kettle", 30.0, 1000).await;
-    let mug = app.product("Mug", 8.0, 1000).await;
+    let kettle = app.product("Kettle", "30.0", 1000).await;
+    let mug = app.product("Mug", "8.0", 1000).await;
     let (mut placed, mut abandoned) = (0, 0);
     // The insert starts from immediately (it usually wins) to well after the pass has decided
     // (the pass wins); in between the two really race.

@@ -11,8 +11,8 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn a_reorder_places_the_same_lines_at_todays_prices() {
     let app = spawn_app().await;
-    let kettle = app.product("Kettle", 30.0, 10).await;
-    let mug = app.product("Mug", 8.0, 10).await;
+    let kettle = app.product("Kettle", "30.0", 10).await;
+    let mug = app.product("Mug", "8.0", 10).await;
     let buyer = app.caller(Role::Buyer);
     let original = app.placed(&buyer, &[(kettle, 1), (mug, 2)]).await;
     app.post(&format!("/orders/{original}/cancel"))
@@ -41,7 +41,7 @@ async fn a_reorder_places_the_same_lines_at_todays_prices() {
 #[tokio::test]
 async fn a_reorder_is_for_the_owner_and_follows_the_ordering_rules() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 8.0, 3).await;
+    let mug = app.product("Mug", "8.0", 3).await;
     let (owner, other, admin) = (
         app.caller(Role::Buyer),
         app.caller(Role::Buyer),
@@ -71,7 +71,7 @@ async fn a_reorder_is_for_the_owner_and_follows_the_ordering_rules() {
 #[tokio::test]
 async fn reordering_an_old_order_over_the_quantity_cap_is_422_and_takes_nothing() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 1.0, 2_000_000).await;
+    let mug = app.product("Mug", "1.0", 2_000_000).await;
     let owner = app.caller(Role::Buyer);
     // Stored before the combined quantity was capped: one line, or lines not yet combined.
     let combined = app.stored_order(&owner, &[(mug, 1_000_000)]).await;
@@ -104,7 +104,7 @@ async fn reordering_an_old_order_over_the_quantity_cap_is_422_and_takes_nothing(
 #[tokio::test]
 async fn reordering_lines_whose_sum_overflows_is_422_not_a_crash() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 1.0, 10).await;
+    let mug = app.product("Mug", "1.0", 10).await;
     let owner = app.caller(Role::Buyer);
     let original = app
         .stored_order(&owner, &[(mug, i64::MAX), (mug, i64::MAX)])

@@ -11,7 +11,7 @@ use crate::helpers::{TestApp, send_order};
 
 /// 200 buyers race for 50 units: exactly 50 orders, the rest 409, stock 0, no holds left.
 pub async fn two_hundred_orders_for_fifty_units(app: &TestApp) {
-    let product = app.product("Flash sale kettle", 29.99, 50).await;
+    let product = app.product("Flash sale kettle", "29.99", 50).await;
     let mut orders = JoinSet::new();
     for _ in 0..200 {
         let (client, buyer) = (app.client.clone(), app.caller(Role::Buyer));
@@ -46,8 +46,8 @@ pub async fn two_hundred_orders_for_fifty_units(app: &TestApp) {
 /// Two-line orders over two scarce products, with the lines in both orders: no oversell, and
 /// every order has both lines or does not exist.
 pub async fn two_line_orders_are_all_or_nothing(app: &TestApp) {
-    let kettle = app.product("Kettle", 30.0, 7).await;
-    let teapot = app.product("Teapot", 20.0, 5).await;
+    let kettle = app.product("Kettle", "30.0", 7).await;
+    let teapot = app.product("Teapot", "20.0", 5).await;
     let mut orders = JoinSet::new();
     for i in 0..40 {
         let (client, buyer) = (app.client.clone(), app.caller(Role::Buyer));
@@ -94,7 +94,7 @@ pub async fn two_line_orders_are_all_or_nothing(app: &TestApp) {
 
 /// The same key sent 20 times at once: one order, stock taken once, every answer 201 with its id.
 pub async fn twenty_repeats_of_one_key_make_one_order(app: &TestApp) {
-    let product = app.product("Lamp", 40.0, 10).await;
+    let product = app.product("Lamp", "40.0", 10).await;
     let buyer = app.caller(Role::Buyer);
     let mut orders = JoinSet::new();
     for _ in 0..20 {
@@ -128,7 +128,7 @@ pub async fn twenty_repeats_of_one_key_make_one_order(app: &TestApp) {
 
 /// Two cancels of one order at once: one wins, the stock comes back once.
 pub async fn two_concurrent_cancels_return_stock_once(app: &TestApp) {
-    let product = app.product("Mug", 8.0, 10).await;
+    let product = app.product("Mug", "8.0", 10).await;
     let buyer = app.caller(Role::Buyer);
     let order = app.placed(&buyer, &[(product, 4)]).await;
     let cancel = || {

@@ -9,7 +9,7 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn an_admin_moves_an_order_from_placed_to_shipped_to_delivered_only() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 1.0, 100).await;
+    let mug = app.product("Mug", "1.0", 100).await;
     let (buyer, admin) = (app.caller(Role::Buyer), app.caller(Role::Admin));
     let order = app.placed(&buyer, &[(mug, 1)]).await;
     let uri = format!("/orders/{order}");
@@ -49,7 +49,7 @@ async fn an_admin_moves_an_order_from_placed_to_shipped_to_delivered_only() {
 #[tokio::test]
 async fn status_changes_are_for_admins_and_checked() {
     let app = spawn_app().await;
-    let mug = app.product("Mug", 1.0, 100).await;
+    let mug = app.product("Mug", "1.0", 100).await;
     let (buyer, admin) = (app.caller(Role::Buyer), app.caller(Role::Admin));
     let order = app.placed(&buyer, &[(mug, 1)]).await;
 

@@ -2,7 +2,11 @@
 //! `GET /inventory`'s threshold.
 
 use common_api::{
-    ApiResult, error::Violations, money::Currency, openapi::or_empty, pagination::Page,
+    ApiResult,
+    error::Violations,
+    money::{Currency, Decimal},
+    openapi::or_empty,
+    pagination::Page,
     validate::Validate,
 };
 use common_catalog::category_key;
@@ -76,14 +80,14 @@ pub struct ProductFilter {
         deserialize_with = "common_api::extract::empty_as_none_parsed"
     )]
     #[param(schema_with = price_or_empty)]
-    pub min_price: Option<f64>,
+    pub min_price: Option<Decimal>,
     /// The highest price, inclusive; not below `min_price` (empty means no bound).
     #[serde(
         default,
         deserialize_with = "common_api::extract::empty_as_none_parsed"
     )]
     #[param(schema_with = price_or_empty)]
-    pub max_price: Option<f64>,
+    pub max_price: Option<Decimal>,
     /// `true`: only products with stock. `false`, empty or absent: any.
     #[serde(
         default,
@@ -128,8 +132,8 @@ impl ProductFilter {
                 .seller_id
                 .as_deref()
                 .and_then(|id| ObjectId::parse_str(id).ok()),
-            min_price: self.min_price.map(|min| currency.minor_ceil(min)),
-            max_price: self.max_price.map(|max| currency.minor_floor(max)),
+            min_price: self.min_price.as_ref().map(|min| currency.minor_ceil(min)),
+            max_price: self.max_price.as_ref().map(|max| currency.minor_floor(max)),
             in_stock: self.in_stock == Some(true),
             sort: self.sort.unwrap_or_default(),
             offset: usize::try_from(page.offset).unwrap_or(usize::MAX),
@@ -165,12 +169,7 @@ impl Validate for ProductFilter {
                 "value_error",
             );
         }
-        for (name, price) in [("min_price", self.min_price), ("max_price", self.max_price)] {
-            if price.is_some_and(|price| !price.is_finite()) {
-                violations.add(name, "Price should be a finite number", "value_error");
-            }
-        }
-        if let (Some(min), Some(max)) = (self.min_price, self.max_price)
+        if let (Some(min), Some(max)) = (&self.min_price, &self.max_price)
             && min > max
         {
             violations.add(

@@ -3,7 +3,7 @@
 use common_api::{
     ApiError, ApiResult,
     error::Violations,
-    money::{Amount, Currency},
+    money::{Amount, Currency, Decimal},
     time::rfc3339,
     validate::Validate,
 };
@@ -23,8 +23,8 @@ pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_CHARS: usize = 5000;
 /// The longest category, in characters.
 pub const MAX_CATEGORY_CHARS: usize = 100;
-/// The highest price.
-pub const MAX_PRICE: f64 = 1e9;
+/// The highest price, in major units.
+pub const MAX_PRICE: i64 = 1_000_000_000;
 /// The most units a product can have in stock.
 pub const MAX_STOCK: i64 = 1_000_000_000;
 /// The longest search text: no name is longer, so a longer one could never match.
@@ -42,9 +42,11 @@ pub struct CreateProduct {
     #[serde(default)]
     #[schema(max_length = 5000)]
     pub description: String,
-    /// A number from 0 to 1e9 with at most the currency's decimals (2 for USD), kept exactly.
-    #[schema(minimum = 0, maximum = 1_000_000_000)]
-    pub price: f64,
+    /// A number from 0 to 1e9 with at most the currency's decimals (2 for USD), read from its
+    /// text and kept exactly.
+    #[serde(deserialize_with = "common_api::money::json_decimal")]
+    #[schema(value_type = f64, minimum = 0, maximum = 1_000_000_000)]
+    pub price: Decimal,
     /// Up to 100 characters (once trimmed); matched case-insensitively.
     #[serde(default)]
     #[schema(max_length = 100)]
@@ -59,7 +61,7 @@ impl Validate for CreateProduct {
     fn validate(&self) -> ApiResult<()> {
         let mut violations = Violations::body();
         PRODUCT_TEXT.check(&mut violations, Some(&self.name), Some(&self.description));
-        check_price(&mut violations, self.price);
+        check_price(&mut violations, &self.price);
         check_category(&mut violations, &self.category);
         if !(0..=MAX_STOCK).contains(&self.stock) {
             violations.add(
@@ -86,8 +88,9 @@ pub struct UpdateProduct {
     #[schema(max_length = 5000)]
     pub description: Option<String>,
     /// A number from 0 to 1e9 with at most the currency's decimals.
-    #[schema(minimum = 0, maximum = 1_000_000_000)]
-    pub price: Option<f64>,
+    #[serde(default, deserialize_with = "common_api::money::json_decimal_opt")]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1_000_000_000)]
+    pub price: Option<Decimal>,
     /// Up to 100 characters (once trimmed).
     #[schema(max_length = 100)]
     pub category: Option<String>,
@@ -98,7 +101,7 @@ impl Validate for UpdateProduct {
         let mut violations = Violations::body();
         let (name, description) = (self.name.as_deref(), self.description.as_deref());
         PRODUCT_TEXT.check(&mut violations, name, description);
-        if let Some(price) = self.price {
+        if let Some(price) = &self.price {
             check_price(&mut violations, price);
         }
         if let Some(category) = &self.category {
@@ -167,8 +170,8 @@ impl TextLimits {
     }
 }
 
-fn check_price(violations: &mut Violations, price: f64) {
-    if !price.is_finite() || !(0.0..=MAX_PRICE).contains(&price) {
+fn check_price(violations: &mut Violations, price: &Decimal) {
+    if !price.within(0, MAX_PRICE) {
         violations.add(
             "price",
             "Price should be a finite number from 0 to 1000000000",

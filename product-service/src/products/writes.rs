@@ -2,7 +2,7 @@
 //! write to MongoDB (ownership and stock bounds in its filter), then applied to the read model,
 //! then settled with the product's category; a write that matched nothing says why.
 
-use common_api::auth::AuthUser;
+use common_api::{auth::AuthUser, money::Decimal};
 use common_catalog::{ProductDoc, category_key};
 use mongodb::bson::{DateTime, oid::ObjectId};
 
@@ -19,7 +19,7 @@ impl Products {
         seller: &AuthUser,
         new: CreateProduct,
     ) -> Result<ProductDoc, ProductError> {
-        let price = self.minor_price(new.price)?;
+        let price = self.minor_price(&new.price)?;
         let now = DateTime::now();
         // Named as the category that exists in any case, which this product then creates if needed.
         let resolved = self.categories.resolve(&new.category).await?;
@@ -59,6 +59,7 @@ impl Products {
     ) -> Result<ProductDoc, ProductError> {
         let price = changes
             .price
+            .as_ref()
             .map(|price| self.minor_price(price))
             .transpose()?;
         let resolved = match &changes.category {
@@ -115,10 +116,9 @@ impl Products {
 
     /// The minor units of a validated `price` (0 to 1e9), refused with more decimals than the
     /// currency has.
-    fn minor_price(&self, price: f64) -> Result<i64, ProductError> {
-        // `+ 0.0` turns -0.0 into 0.0.
+    fn minor_price(&self, price: &Decimal) -> Result<i64, ProductError> {
         self.currency
-            .minor_exact(price + 0.0)
+            .minor_exact(price)
             .map_err(|_| ProductError::PriceTooPrecise(self.currency))
     }
 

@@ -58,7 +58,7 @@ struct Params {
     q: Option<&'static str>,
     category: Option<&'static str>,
     seller: Option<ObjectId>,
-    prices: (Option<f64>, Option<f64>),
+    prices: (Option<&'static str>, Option<&'static str>),
     in_stock: bool,
     sort: &'static str,
     limit: i64,
@@ -91,10 +91,10 @@ fn form_pairs(params: &Params) -> Vec<(String, String)> {
         pairs.push(("seller_id".into(), seller.to_hex()));
     }
     if let Some(min) = params.prices.0 {
-        pairs.push(("min_price".into(), min.to_string()));
+        pairs.push(("min_price".into(), min.to_owned()));
     }
     if let Some(max) = params.prices.1 {
-        pairs.push(("max_price".into(), max.to_string()));
+        pairs.push(("max_price".into(), max.to_owned()));
     }
     if params.in_stock {
         pairs.push(("in_stock".into(), "true".into()));
@@ -130,10 +130,10 @@ async fn direct(db: &Database, params: &Params) -> (Vec<String>, u64) {
     let mut price = Document::new();
     // Prices are stored in cents.
     if let Some(min) = params.prices.0 {
-        price.insert("$gte", Currency::USD.minor_ceil(min));
+        price.insert("$gte", Currency::USD.minor_ceil(&min.parse().unwrap()));
     }
     if let Some(max) = params.prices.1 {
-        price.insert("$lte", Currency::USD.minor_floor(max));
+        price.insert("$lte", Currency::USD.minor_floor(&max.parse().unwrap()));
     }
     if !price.is_empty() {
         filter.insert(field::PRICE, price);
@@ -215,7 +215,7 @@ fn combinations(sellers: &[ObjectId]) -> Vec<Params> {
         for q in [None, Some("LAMP ("), Some("a")] {
             for category in [None, Some("HOME"), Some("garden")] {
                 for seller in [None, Some(sellers[0])] {
-                    for prices in [(None, None), (Some(9.99), Some(20.0))] {
+                    for prices in [(None, None), (Some("9.99"), Some("20"))] {
                         for in_stock in [false, true] {
                             for (limit, offset) in [(4, 0), (4, 4)] {
                                 all.push(Params {

@@ -4,8 +4,8 @@
 //! the services and in MongoDB, never a binary float; sums are checked integer sums. JSON keeps
 //! amounts as numbers (the contract's compatibility with clients that read `price` as a number),
 //! written exactly from the integer ([`Amount`]: `1299.99`, `0.3`, `10.0`; with no decimals for a
-//! currency that has none), and a number read from JSON converts exactly or is refused: its
-//! shortest decimal form (what the client wrote, for any amount the limits allow) must have no
+//! currency that has none), and a number read from a request is read from its text as a
+//! [`Decimal`], never through a binary float, and converts exactly or is refused: it may have no
 //! more decimals than the currency ([`Currency::minor_exact`]).
 //!
 //! Documents written before amounts were exact hold a binary float of major units; they read
@@ -13,6 +13,11 @@
 //! even at the currency's exponent ([`Currency::minor_half_even`]).
 
 use std::{fmt, str::FromStr};
+
+mod decimal;
+
+pub use self::decimal::{Decimal, NotADecimal, json_decimal, json_decimal_opt};
+use self::decimal::{Inexact, Rounding};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::{
@@ -73,62 +78,47 @@ impl Currency {
         }
     }
 
-    /// The minor units of `major` (a number as JSON carried it), exactly: refused when its
-    /// decimal form has more decimals than the currency, or is out of range.
-    pub fn minor_exact(&self, major: f64) -> Result<i64, AmountError> {
-        let decimal = Decimal::of(major)?;
-        let (minor, rest) = decimal.split(self.exponent);
-        if rest.iter().any(|digit| *digit != 0) {
-            return Err(AmountError::TooPrecise(self.exponent));
-        }
-        decimal.signed(minor)
+    /// The minor units of `major`, exactly: refused when it has more decimals than the currency,
+    /// or is out of range.
+    pub fn minor_exact(&self, major: &Decimal) -> Result<i64, AmountError> {
+        major
+            .scaled(self.exponent, Rounding::Exact)
+            .map_err(|err| match err {
+                Inexact::TooPrecise => AmountError::TooPrecise(self.exponent),
+                Inexact::OutOfRange => AmountError::OutOfRange,
+            })
     }
 
     /// The minor units of `major` rounded half to even at the currency's exponent (`1.005` →
     /// 100, `1.115` → 112, `2.675` → 268 in USD): for amounts stored as floats before money was
-    /// exact. `None` when it is not finite or out of range.
+    /// exact, read in their shortest round-trip decimal form. `None` when it is not finite or out
+    /// of range.
     pub fn minor_half_even(&self, major: f64) -> Option<i64> {
-        let decimal = Decimal::of(major).ok()?;
-        let (minor, rest) = decimal.split(self.exponent);
-        let round_up = match rest.first() {
-            Some(digit) if *digit > 5 => true,
-            Some(5) => rest[1..].iter().any(|d| *d != 0) || minor % 2 == 1,
-            _ => false,
-        };
-        decimal.signed(minor + i128::from(round_up)).ok()
+        Decimal::of_float(major)?
+            .scaled(self.exponent, Rounding::HalfEven)
+            .ok()
     }
 
     /// The least number of minor units at or above `major`: a lower bound of a filter, so that
     /// `min_price=19.991` keeps nothing priced 19.99. Saturates at the ends of `i64`.
-    pub fn minor_ceil(&self, major: f64) -> i64 {
-        self.bound(major, true)
+    pub fn minor_ceil(&self, major: &Decimal) -> i64 {
+        self.bound(major, Rounding::Ceil)
     }
 
     /// The greatest number of minor units at or below `major`: an upper bound of a filter.
     /// Saturates at the ends of `i64`.
-    pub fn minor_floor(&self, major: f64) -> i64 {
-        self.bound(major, false)
+    pub fn minor_floor(&self, major: &Decimal) -> i64 {
+        self.bound(major, Rounding::Floor)
     }
 
-    fn bound(&self, major: f64, up: bool) -> i64 {
-        let Ok(decimal) = Decimal::of(major) else {
-            return if major.is_sign_negative() {
+    fn bound(&self, major: &Decimal, rounding: Rounding) -> i64 {
+        major
+            .scaled(self.exponent, rounding)
+            .unwrap_or(if major.is_negative() {
                 i64::MIN
             } else {
                 i64::MAX
-            };
-        };
-        let (minor, rest) = decimal.split(self.exponent);
-        let cut = rest.iter().any(|digit| *digit != 0);
-        // Away from zero when the bound must grow in the direction of the sign.
-        let away = cut && (up != decimal.negative);
-        let value = if decimal.negative { -minor } else { minor };
-        let value = if away {
-            value + if decimal.negative { -1 } else { 1 }
-        } else {
-            value
-        };
-        i64::try_from(value).unwrap_or(if value < 0 { i64::MIN } else { i64::MAX })
+            })
     }
 
     /// `minor` units written as the currency's decimal number: `1299.99`, `0.3`, `10.0`, and
@@ -158,51 +148,6 @@ impl FromStr for Currency {
         Self::from_code(code).ok_or_else(|| {
             "not an ISO 4217 currency code with a minor unit, such as USD, EUR or JPY".to_owned()
         })
-    }
-}
-
-/// A decimal number as its digits: the shortest form that reads back as the same `f64`, which
-/// is what a client wrote for any amount within the services' limits (at most 15 significant
-/// digits).
-struct Decimal {
-    negative: bool,
-    whole: i128,
-    fraction: Vec<u8>,
-}
-
-impl Decimal {
-    fn of(value: f64) -> Result<Self, AmountError> {
-        if !value.is_finite() {
-            return Err(AmountError::OutOfRange);
-        }
-        // `Display` of an f64 is its shortest round-trip form, never in exponent notation.
-        let text = value.abs().to_string();
-        let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
-        Ok(Self {
-            negative: value < 0.0,
-            whole: whole.parse().map_err(|_| AmountError::OutOfRange)?,
-            fraction: fraction.bytes().map(|b| b - b'0').collect(),
-        })
-    }
-
-    /// The magnitude in minor units of `exponent` decimals, and the decimals beyond them.
-    fn split(&self, exponent: u32) -> (i128, &[u8]) {
-        let kept = self.fraction.len().min(exponent as usize);
-        let mut minor = self.whole;
-        for position in 0..exponent as usize {
-            let digit = if position < kept {
-                self.fraction[position]
-            } else {
-                0
-            };
-            minor = minor.saturating_mul(10).saturating_add(i128::from(digit));
-        }
-        (minor, &self.fraction[kept..])
-    }
-
-    fn signed(&self, magnitude: i128) -> Result<i64, AmountError> {
-        let value = if self.negative { -magnitude } else { magnitude };
-        i64::try_from(value).map_err(|_| AmountError::OutOfRange)
     }
 }
 

@@ -1,5 +1,9 @@
 use super::*;
 
+fn d(text: &str) -> Decimal {
+    text.parse().unwrap()
+}
+
 fn currency(code: &str) -> Currency {
     Currency::from_code(code).unwrap()
 }
@@ -57,23 +61,74 @@ fn amounts_render_exactly() {
 #[test]
 fn a_number_converts_only_when_the_currency_has_its_decimals() {
     let usd = Currency::USD;
-    assert_eq!(usd.minor_exact(1299.99), Ok(129_999));
-    assert_eq!(usd.minor_exact(0.3), Ok(30));
-    assert_eq!(usd.minor_exact(19.99), Ok(1_999));
-    assert_eq!(usd.minor_exact(1e9), Ok(100_000_000_000));
-    assert_eq!(usd.minor_exact(999_999_999.99), Ok(99_999_999_999));
-    assert_eq!(usd.minor_exact(-2.5), Ok(-250));
-    assert_eq!(usd.minor_exact(19.999), Err(AmountError::TooPrecise(2)));
-    assert_eq!(usd.minor_exact(0.001), Err(AmountError::TooPrecise(2)));
+    assert_eq!(usd.minor_exact(&d("1299.99")), Ok(129_999));
+    assert_eq!(usd.minor_exact(&d("0.3")), Ok(30));
+    assert_eq!(usd.minor_exact(&d("19.99")), Ok(1_999));
+    assert_eq!(usd.minor_exact(&d("1e9")), Ok(100_000_000_000));
+    assert_eq!(usd.minor_exact(&d("999999999.99")), Ok(99_999_999_999));
+    assert_eq!(usd.minor_exact(&d("-2.5")), Ok(-250));
     assert_eq!(
-        currency("JPY").minor_exact(1.5),
+        usd.minor_exact(&d("19.999")),
+        Err(AmountError::TooPrecise(2))
+    );
+    assert_eq!(
+        usd.minor_exact(&d("0.001")),
+        Err(AmountError::TooPrecise(2))
+    );
+    assert_eq!(
+        currency("JPY").minor_exact(&d("1.5")),
         Err(AmountError::TooPrecise(0))
     );
-    assert_eq!(currency("JPY").minor_exact(1500.0), Ok(1_500));
-    assert_eq!(currency("KWD").minor_exact(1.005), Ok(1_005));
-    assert_eq!(usd.minor_exact(f64::NAN), Err(AmountError::OutOfRange));
-    assert_eq!(usd.minor_exact(f64::INFINITY), Err(AmountError::OutOfRange));
-    assert_eq!(usd.minor_exact(1e300), Err(AmountError::OutOfRange));
+    assert_eq!(currency("JPY").minor_exact(&d("1500.0")), Ok(1_500));
+    assert_eq!(currency("KWD").minor_exact(&d("1.005")), Ok(1_005));
+    assert_eq!(usd.minor_exact(&d("1e300")), Err(AmountError::OutOfRange));
+}
+
+#[test]
+fn decimals_are_read_from_their_text_with_every_digit() {
+    let usd = Currency::USD;
+    assert_eq!(
+        usd.minor_exact(&d("0.30000000000000004")),
+        Err(AmountError::TooPrecise(2))
+    );
+    assert_eq!(
+        usd.minor_exact(&d("1000000000.0000001")),
+        Err(AmountError::TooPrecise(2))
+    );
+    assert_eq!(usd.minor_exact(&d("1.50")), Ok(150));
+    assert_eq!(usd.minor_exact(&d("1.5e2")), Ok(15_000));
+    assert_eq!(usd.minor_exact(&d("1E-2")), Ok(1));
+    assert_eq!(
+        usd.minor_exact(&d("12345e-4")),
+        Err(AmountError::TooPrecise(2))
+    );
+    assert_eq!(usd.minor_exact(&d("-0")), Ok(0));
+    assert_eq!(usd.minor_exact(&d(".5")), Ok(50));
+    assert_eq!(usd.minor_exact(&d("1e99999")), Err(AmountError::OutOfRange));
+    assert_eq!(
+        usd.minor_exact(&d("1e-99999")),
+        Err(AmountError::TooPrecise(2))
+    );
+    for not_a_number in [
+        "", "-", ".", "1..2", "1e", "e5", "1e+-2", "abc", "NaN", "inf", "0x10",
+    ] {
+        assert!(not_a_number.parse::<Decimal>().is_err(), "{not_a_number}");
+    }
+    assert!(d("19.991") > d("19.99") && d("1.50") == d("1.5") && d("-2") < d("-1.5"));
+    assert!(d("0.05") < d("0.5") && d("1e3") > d("999.99") && d("-0") == d("0"));
+    assert!(d("1000000000").within(0, 1_000_000_000));
+    assert!(!d("1000000000.0000001").within(0, 1_000_000_000));
+    assert!(!d("-0.01").within(0, 1_000_000_000));
+    assert!(d("-0").within(0, 1_000_000_000));
+    let read = |json: &str| json_decimal(&mut serde_json::Deserializer::from_str(json));
+    assert_eq!(read("19.99").unwrap(), d("19.99"));
+    assert!(
+        read(r#""19.99""#)
+            .unwrap_err()
+            .to_string()
+            .contains("expected a number")
+    );
+    assert!(read("true").is_err());
 }
 
 #[test]
@@ -95,14 +150,14 @@ fn legacy_floats_round_half_to_even() {
 #[test]
 fn filter_bounds_round_inwards() {
     let usd = Currency::USD;
-    assert_eq!(usd.minor_ceil(19.99), 1_999);
-    assert_eq!(usd.minor_floor(19.99), 1_999);
-    assert_eq!(usd.minor_ceil(19.991), 2_000);
-    assert_eq!(usd.minor_floor(19.999), 1_999);
-    assert_eq!(usd.minor_ceil(-19.991), -1_999);
-    assert_eq!(usd.minor_floor(-19.991), -2_000);
-    assert_eq!(usd.minor_ceil(1e300), i64::MAX);
-    assert_eq!(usd.minor_floor(-1e300), i64::MIN);
+    assert_eq!(usd.minor_ceil(&d("19.99")), 1_999);
+    assert_eq!(usd.minor_floor(&d("19.99")), 1_999);
+    assert_eq!(usd.minor_ceil(&d("19.991")), 2_000);
+    assert_eq!(usd.minor_floor(&d("19.999")), 1_999);
+    assert_eq!(usd.minor_ceil(&d("-19.991")), -1_999);
+    assert_eq!(usd.minor_floor(&d("-19.991")), -2_000);
+    assert_eq!(usd.minor_ceil(&d("1e300")), i64::MAX);
+    assert_eq!(usd.minor_floor(&d("-1e300")), i64::MIN);
 }
 
 #[test]
@@ -149,8 +204,9 @@ fn money_round_trips_for_exponents_0_2_and_3() {
         for _ in 0..20_000 {
             let minor = numbers.up_to(max);
             let json = serde_json::to_string(&currency.amount(minor)).unwrap();
-            let read: f64 = serde_json::from_str(&json).unwrap();
-            assert_eq!(currency.minor_exact(read), Ok(minor), "{code} {json}");
+            let read: Decimal =
+                json_decimal(&mut serde_json::Deserializer::from_str(&json)).unwrap();
+            assert_eq!(currency.minor_exact(&read), Ok(minor), "{code} {json}");
 
             let stored = to_document(&Priced {
                 price: StoredAmount::Minor(minor),
