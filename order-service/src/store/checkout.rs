@@ -195,16 +195,6 @@ impl OrderStore {
 
     /// The status of the order revived under `key`, if one was.
     pub async fn revived_under(&self, key: ObjectId) -> Result<Option<StoredStatus>, Error> {
-        #[derive(Deserialize)]
-        struct StatusOnly {
-            status: StoredStatus,
-        }
-        let found = self
-            .raw
-            .clone_with_type::<StatusOnly>()
-            .find_one(doc! { "revival": key })
-            .projection(doc! { "status": 1 })
-            .await?;
-        Ok(found.map(|order| order.status))
+        self.status_where(doc! { "revival": key }).await
     }
 }

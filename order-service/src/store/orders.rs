@@ -73,15 +73,6 @@ impl StoredStatus {
         Self::RefundDue,
     ];
 
-    /// The statuses whose order holds its stock: at rest, initial stock = current stock + the
-    /// units of orders in these.
-    pub const HOLDING_STOCK: [StoredStatus; 4] = [
-        Self::PendingPayment,
-        Self::Placed,
-        Self::Shipped,
-        Self::Delivered,
-    ];
-
     /// The name stored in the database.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -321,6 +312,14 @@ impl OrderStore {
 
     /// The status of order `id`, tombstones included.
     pub async fn status_of(&self, id: ObjectId) -> Result<Option<StoredStatus>, Error> {
+        self.status_where(doc! { "_id": id }).await
+    }
+
+    /// The status of the order `filter` matches, if one does.
+    pub(super) async fn status_where(
+        &self,
+        filter: Document,
+    ) -> Result<Option<StoredStatus>, Error> {
         #[derive(Deserialize)]
         struct StatusOnly {
             status: StoredStatus,
@@ -328,7 +327,7 @@ impl OrderStore {
         let found = self
             .raw
             .clone_with_type::<StatusOnly>()
-            .find_one(doc! { "_id": id })
+            .find_one(filter)
             .projection(doc! { "status": 1 })
             .await?;
         Ok(found.map(|order| order.status))
