@@ -1,5 +1,6 @@
 //! The recovery pass: finishes what stopped requests left behind, so that at rest, for every
-//! product, initial stock = current stock + units in orders that are not cancelled or failed.
+//! product, initial stock = current stock + units in orders that hold their stock
+//! (`PENDING_PAYMENT`, `PLACED`, `SHIPPED`, `DELIVERED`).
 //!
 //! It runs at startup and then on a timer, on every replica at once if need be: each step is a
 //! conditional write that takes effect at most once. Only what is older than the grace period

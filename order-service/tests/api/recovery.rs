@@ -1,6 +1,6 @@
 //! Crash safety without killing anything: each test drives the order steps directly to leave the
 //! state a crash would leave at that point, runs the recovery pass, and checks that at rest
-//! initial stock = current stock + units in orders that are not cancelled or failed.
+//! initial stock = current stock + units in orders that hold their stock.
 
 use axum::http::StatusCode;
 use common_api::auth::Role;
