@@ -35,21 +35,34 @@ use crate::{
 
 /// The routes of `/orders`.
 pub(super) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    let mut router = OpenApiRouter::new()
         .routes(routes!(create_order, list_orders))
         .routes(routes!(get_order, update_order_status))
         .routes(routes!(cancel_order))
-        .routes(routes!(reorder))
+        .routes(routes!(reorder));
+    // A reorder's body is optional: without one, the order is placed at once.
+    if let Some(utoipa::openapi::RefOr::T(body)) = router
+        .get_openapi_mut()
+        .paths
+        .paths
+        .get_mut("/orders/{id}/reorder")
+        .and_then(|item| item.post.as_mut())
+        .and_then(|operation| operation.request_body.as_mut())
+    {
+        body.required = Some(utoipa::openapi::Required::False);
+    }
+    router
 }
 
-/// Places an order: every line's stock is taken, or none is.
+/// Places an order: every line's stock is taken, or none is. With `"checkout": true` the order
+/// waits for its payment as `PENDING_PAYMENT`, its stock held until `expires_at`.
 #[utoipa::path(post, path = "/orders", tag = "orders",
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7E]{1,255}$",
         description = "1 to 255 visible ASCII characters: a repeat with the same key returns the first order and takes no stock again")),
     request_body = CreateOrder,
     responses(
-        (status = 201, description = "The order was placed (or, with `Idempotent-Replayed: true`, placed earlier with the same key)", body = PlacedOrder,
+        (status = 201, description = "The order was placed, `PLACED` (or `PENDING_PAYMENT` with `expires_at` for a checkout); with `Idempotent-Replayed: true`, placed earlier with the same key", body = PlacedOrder,
             headers(("Idempotent-Replayed" = bool, description = "`true` when an earlier request with the same key placed this order"))),
         (status = 400, description = "Malformed JSON (`INVALID_JSON`), a body that could not be read (`INVALID_BODY`), a malformed product or user id (`INVALID_ID`), or an unknown product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
         (status = 403, description = "`user_id` is another user's and the caller is not an admin (`FORBIDDEN`)", body = ErrorBody),
@@ -167,14 +180,15 @@ async fn get_order(
     Ok(Json(OrderResponse::of(order, state.config.currency)?))
 }
 
-/// Cancels a `PLACED` order; every line's units go back to stock exactly once.
+/// Cancels a `PLACED` order, or a checkout still `PENDING_PAYMENT`; every line's units go back
+/// to stock exactly once.
 #[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders",
     security(("bearer" = [])),
     params(PathId<Order>),
     responses(
         (status = 200, description = "The cancelled order", body = OrderResponse),
         (status = 404, description = "No such order, or someone else's (`ORDER_NOT_FOUND`)", body = ErrorBody),
-        (status = 409, description = "The order is not `PLACED` (`ORDER_NOT_CANCELLABLE`)", body = ErrorBody),
+        (status = 409, description = "The order is neither `PLACED` nor `PENDING_PAYMENT` (`ORDER_NOT_CANCELLABLE`)", body = ErrorBody),
         (status = 503, description = "Database unavailable (`DB_UNAVAILABLE`); a cancel already begun is finished by the service", body = ErrorBody),
         InvalidId, AuthErrors,
     ))]
@@ -187,7 +201,9 @@ async fn cancel_order(
     Ok(Json(OrderResponse::of(order, state.config.currency)?))
 }
 
-/// Orders the same lines again, at today's prices, under the same rules as `POST /orders`.
+/// Orders the same lines again, at today's prices, under the same rules as `POST /orders`; an
+/// optional body `{"checkout": true}` makes it a checkout. No body (and no `Content-Type`) is an
+/// order placed at once.
 #[utoipa::path(post, path = "/orders/{id}/reorder", tag = "orders",
     security(("bearer" = [])),
     params(
@@ -195,13 +211,14 @@ async fn cancel_order(
         ("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7E]{1,255}$",
             description = "As for `POST /orders`: 1 to 255 visible ASCII characters"),
     ),
+    request_body = ReorderRequest,
     responses(
         (status = 201, description = "The new order", body = PlacedOrder),
-        (status = 400, description = "Malformed id (`INVALID_ID`) or a product that no longer exists (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
+        (status = 400, description = "Malformed id (`INVALID_ID`), malformed JSON (`INVALID_JSON`) or a product that no longer exists (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
         (status = 404, description = "No such order of the caller's (`ORDER_NOT_FOUND`)", body = ErrorBody),
         (status = 409, description = "A line has too little stock (`INSUFFICIENT_STOCK`; nothing was taken)", body = ErrorBody),
-        (status = 422, description = "A malformed `Idempotency-Key` or an order whose lines for one product add up to over 10000 units (`VALIDATION_ERROR`, the latter at `[\"path\", \"id\"]`); a key reused with different lines (`IDEMPOTENCY_KEY_REUSED`)", body = ValidationErrorBody),
-        AuthErrors, DbUnavailable,
+        (status = 422, description = "A malformed `Idempotency-Key` or `checkout`, or an order whose lines for one product add up to over 10000 units (`VALIDATION_ERROR`, the latter at `[\"path\", \"id\"]`); a key reused with different lines (`IDEMPOTENCY_KEY_REUSED`)", body = ValidationErrorBody),
+        JsonBodyErrors, AuthErrors, DbUnavailable,
     ))]
 async fn reorder(
     State(state): State<AppState>,

@@ -536,6 +536,22 @@ async fn idempotency_keys_and_reorders_work_for_checkouts() {
         reorder.text()
     );
     assert_eq!(plain.json()["status"], "PLACED", "{}", plain.text());
+    // A body must be a JSON object when there is one; one that is not JSON is 415.
+    let null = app
+        .post(&format!("/orders/{id}/reorder"))
+        .bearer(&buyer.token)
+        .header("content-type", "application/json")
+        .body("null")
+        .send()
+        .await;
+    let not_json = app
+        .post(&format!("/orders/{id}/reorder"))
+        .bearer(&buyer.token)
+        .body("checkout")
+        .send()
+        .await;
+    assert_eq!(null.assert_validation_error(), vec![json!(["body"])]);
+    not_json.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE");
     assert_eq!(app.stock(pen).await, 7);
 }
 
