@@ -64,7 +64,7 @@ pub enum PaymentOutcome {
 
 impl PaymentOutcome {
     /// The order as it is now.
-    pub fn order(&self) -> &OrderDoc {
+    pub fn into_order(self) -> OrderDoc {
         match self {
             Self::Paid(order)
             | Self::Failed(order)

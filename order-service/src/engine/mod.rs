@@ -87,11 +87,6 @@ impl OrderEngine {
         })
     }
 
-    /// The currency of prices and totals.
-    pub fn currency(&self) -> Currency {
-        self.currency
-    }
-
     /// The timings, as checked by [`OrderEngine::new`].
     pub fn settings(&self) -> &OrderSettings {
         &self.settings

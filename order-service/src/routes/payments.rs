@@ -184,7 +184,7 @@ async fn apply(
         PaymentOutcome::RefundDue(_) => "refund_due",
         PaymentOutcome::Replayed(_) => "replayed",
     };
-    let order = OrderResponse::of(outcome.order().clone(), state.config.currency)?;
+    let order = OrderResponse::of(outcome.into_order(), state.config.currency)?;
     Ok(Json(PaymentReceipt {
         event_id,
         outcome: name,

@@ -1,7 +1,7 @@
 //! A decimal number read exactly from its text, never through a binary float: what a client
 //! wrote (`19.99`, `1e9`, `0.30000000000000004`), with its every digit.
 
-use std::{fmt, str::FromStr};
+use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer};
 
@@ -95,19 +95,6 @@ impl FromStr for Decimal {
             digits,
             scale,
         })
-    }
-}
-
-impl fmt::Display for Decimal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let digits: String = self.digits.iter().map(|d| char::from(b'0' + d)).collect();
-        let sign = if self.negative { "-" } else { "" };
-        write!(
-            f,
-            "{sign}{}e{}",
-            if digits.is_empty() { "0" } else { &digits },
-            -self.scale
-        )
     }
 }
 

@@ -172,13 +172,6 @@ pub struct Amount {
     exponent: u32,
 }
 
-impl Amount {
-    /// The amount in minor units.
-    pub fn minor(&self) -> i64 {
-        self.minor
-    }
-}
-
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&render(self.minor, self.exponent))
