@@ -3,8 +3,10 @@
 # (debug), starts a throwaway MongoDB (or uses MONGO_URI, with a database of its own), the three
 # services and nginx on free ports, all in a temporary folder, then walks the API through the
 # gateway's /api routes only (scripts/gateway_walk.py): a seller, a buyer, a product, a search,
-# an order placed, read, listed and cancelled; the storefront (web/, the template's WEB_ROOT)
-# served at / with its modules, GET and HEAD only; request ids end to end; the services' errors
+# an order placed, read, listed and cancelled; a checkout paid by a signed provider event; a
+# webhook subscription whose receiver (on loopback) gets an order's order.placed event, signed;
+# the storefront (web/, the template's WEB_ROOT) served at / with its modules, GET and HEAD
+# only; request ids end to end; the services' errors
 # passed through and the gateway's own in the API's error shape; rate limits keyed by the
 # client's address behind the proxy; every service's Swagger UI and OpenAPI document. Finally it
 # freezes the product service and expects 504, then stops the order service and expects 502, both
@@ -26,7 +28,8 @@ log() { echo "gateway-test: $*" >&2; }
 . scripts/lib/stack.sh
 
 STACK_KEEP=${GATEWAY_TEST_KEEP:-}
-# The walk signs a payment event with the Standard Webhooks reference implementation.
+# The walk signs a payment event, and verifies the order service's webhook signatures, with the
+# Standard Webhooks reference implementation.
 gateway_tools=$(tools_install gateway)
 stack_build debug
 stack_init gateway-test
@@ -39,6 +42,8 @@ export TRUSTED_PROXY_HEADER=X-Forwarded-For CORS_ORIGINS='' RATE_LIMIT_BURST=10 
 # A payment provider's signing secret, for the checkout the walk pays through /api/payments.
 PAYMENT_WEBHOOK_SECRET="whsec_$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(24)).decode())')"
 export PAYMENT_WEBHOOK_SECRET
+# The walk subscribes a receiver of its own to the order service's events: plain http on loopback.
+export WEBHOOK_ALLOW_HTTP=true WEBHOOK_ALLOW_PRIVATE=true
 stack_start_services
 stack_start_gateway
 

@@ -5,7 +5,10 @@ starts everything and runs this; Python 3 standard library only).
   gateway_walk.py walk --base URL --admin-email E --admin-password P --db-name D --logs DIR
       the storefront page at / with every file and module it loads (GET and HEAD only); a seller
       and a buyer, a product, a search, categories, an order placed, read, listed and
-      cancelled with its stock back; request ids end to end (into the services' logs); the
+      cancelled with its stock back; a checkout paid by a signed provider event; a webhook
+      subscription whose receiver (a server of this script's own on 127.0.0.1) gets an order's
+      order.placed event with a valid Standard Webhooks signature, the event in /api/events and
+      its delivery DELIVERED; request ids end to end (into the services' logs); the
       services' own errors passed through untouched; the gateway's 404 and 413; per-client rate
       limits keyed by the address nginx appends to X-Forwarded-For; each service's Swagger UI,
       every asset its page references, and its OpenAPI document, whose every path is routed.
@@ -25,6 +28,7 @@ import datetime
 import gzip
 import html.parser
 import http.client
+import http.server
 import json
 import os
 import re
@@ -229,7 +233,7 @@ def walk_shop(gw, opts):
     r = gw.call("POST", "/api/products", raw=b'{"name": "' + b"x" * (100 * 1024) + b'"}',
                 token=seller, headers={"Content-Type": "application/json"})
     check(is_error_shape(r, 413), "a 100 KiB JSON body reaches the service, whose 413 passes through", str(r))
-    return product
+    return admin, buyer, product
 
 
 def walk_checkout(gw, buyer, product):
@@ -257,6 +261,136 @@ def walk_checkout(gw, buyer, product):
     headers["webhook-signature"] = "v1,AAAA"
     r = gw.call("POST", "/api/payments/webhook", raw=event.encode(), headers=headers)
     check(is_error_shape(r, 401, "INVALID_SIGNATURE"), "a forged signature is 401", str(r))
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 (a free port), in a background thread: records each POST's
+    headers (lowercase names) and body, and answers 204."""
+
+    def __init__(self):
+        self.received = []
+        self.arrived = threading.Condition()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    body = b""
+                    while size := int(self.rfile.readline().split(b";")[0], 16):
+                        body += self.rfile.read(size)
+                        self.rfile.readline()
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                else:
+                    body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                with receiver.arrived:
+                    receiver.received.append((self.path, headers, body))
+                    receiver.arrived.notify_all()
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait_for(self, matches, timeout):
+        """The first POST (path, headers, body) for which `matches` holds, or None after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        with self.arrived:
+            while True:
+                for post in self.received:
+                    if matches(post):
+                        return post
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.arrived.wait(left)
+
+
+def walk_webhooks(gw, admin_token, buyer_token, product):
+    """An admin subscribes a receiver of this script's own to order.placed through /api/webhooks;
+    the order the buyer places arrives there signed, verified by the Standard Webhooks reference
+    implementation (not the service's own code); the event is in /api/events and its delivery
+    DELIVERED."""
+    from standardwebhooks.webhooks import Webhook
+
+    with Receiver() as receiver:
+        subscription = {"url": f"http://127.0.0.1:{receiver.port}/hook", "events": ["order.placed"]}
+        r = gw.call("POST", "/api/webhooks", subscription, token=buyer_token)
+        check(is_error_shape(r, 403), "a buyer cannot subscribe (403)", str(r))
+        r = gw.call("POST", "/api/webhooks", subscription, token=admin_token)
+        require(r.status == 201 and str(r.json().get("secret", "")).startswith("whsec_")
+                and r.json()["url"] == subscription["url"] and r.json()["events"] == ["order.placed"],
+                "an admin subscribes a receiver on 127.0.0.1 to order.placed (201, a whsec_ secret)", str(r))
+        webhook, secret = r.json()["id"], r.json()["secret"]
+        r = gw.call("GET", f"/api/webhooks/{webhook}", token=admin_token)
+        check(r.status == 200 and r.json()["id"] == webhook and "secret" not in r.json(),
+              "GET /api/webhooks/{id} shows it without its secret", str(r))
+
+        r = gw.call("POST", "/api/orders", {"items": [{"product_id": product, "quantity": 1}]}, token=buyer_token)
+        require(r.status == 201 and r.json()["status"] == "PLACED", "the buyer places an order (201)", str(r))
+        order = r.json()["id"]
+
+        def for_order(post):
+            try:
+                return json.loads(post[2])["data"]["id"] == order
+            except (ValueError, KeyError, TypeError):
+                return False
+
+        post = receiver.wait_for(for_order, timeout=10)
+        require(post is not None, "the receiver gets the order's event within 10 s",
+                f"{len(receiver.received)} other POST(s)")
+        path, headers, body = post
+        check(path == "/hook", "… at the subscribed URL", path)
+        try:
+            Webhook(secret).verify(body, headers)
+            verified = None
+        except Exception as err:  # the package raises WebhookVerificationError, or a decode error
+            verified = err
+        require(verified is None, "… signed: the reference implementation verifies it with the secret",
+                f"{verified!r}; headers {headers}")
+        event = json.loads(body)
+        check(headers.get("webhook-id") == event["id"], "… webhook-id is the event's id",
+              f"{headers.get('webhook-id')!r} vs {event['id']!r}")
+        check(event["type"] == "order.placed" and event["data"]["id"] == order and event.get("occurred_at"),
+              "… an order.placed event whose data is the order", body[:300].decode(errors="replace"))
+
+        r = gw.call("GET", "/api/events?types=order.placed&limit=1000", token=admin_token)
+        check(r.status == 200 and event["id"] in [e["id"] for e in r.json()]
+              and all(e["type"] == "order.placed" for e in r.json()),
+              "GET /api/events?types=order.placed lists that event (query passed through)", str(r))
+        r = gw.call("GET", "/api/events", token=buyer_token)
+        check(is_error_shape(r, 403), "a buyer cannot read /api/events (403)", str(r))
+
+        # The service records the delivery once the receiver has answered: a moment after it.
+        deadline = time.monotonic() + 5
+        while True:
+            r = gw.call("GET", f"/api/webhooks/{webhook}/deliveries", token=admin_token)
+            mine = [d for d in (r.json() or []) if d.get("event_id") == event["id"]] if r.status == 200 else []
+            if mine and mine[0]["status"] == "DELIVERED" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        check(len(mine) == 1 and mine[0]["status"] == "DELIVERED" and mine[0]["event_type"] == "order.placed"
+              and mine[0]["attempts"] and mine[0]["attempts"][-1].get("http_status") == 204,
+              "GET /api/webhooks/{id}/deliveries shows it DELIVERED (204)", str(r))
+
+        r = gw.call("DELETE", f"/api/webhooks/{webhook}", token=admin_token)
+        check(r.status == 204, "DELETE /api/webhooks/{id} (204)", str(r))
+        r = gw.call("GET", f"/api/webhooks/{webhook}", token=admin_token)
+        check(is_error_shape(r, 404), "… and it is gone (404)", str(r))
 
 
 def walk_errors(gw, opts):
@@ -428,7 +562,11 @@ def walk_storefront(gw):
 def walk(opts):
     gw = Gateway(opts.base)
     section("The storefront at /", walk_storefront, gw)
-    section("The shop, end to end through /api", walk_shop, gw, opts)
+    shop = section("The shop, end to end through /api", walk_shop, gw, opts)
+    if shop:
+        section("Webhooks through /api", walk_webhooks, gw, *shop)
+    else:
+        print("Webhooks through /api\n  (skipped: the shop did not finish)")
     section("Errors", walk_errors, gw, opts)
     section("Request ids", walk_request_ids, gw, opts)
     section("Rate limits behind the gateway", walk_rate_limits, gw, opts)

@@ -11,11 +11,13 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod engine;
+pub mod events;
 pub mod models;
 pub mod providers;
 mod routes;
 pub mod settings;
 pub mod store;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -24,17 +26,25 @@ use axum::{Router, extract::FromRef};
 use common_api::auth::TokenKeys;
 use common_platform::{
     config::Config,
+    events::ensure_outbox_index,
     server::{ServiceContext, Shutdown},
     service::Service,
 };
 use mongodb::Database;
 
-pub use crate::settings::OrderSettings;
+pub use crate::settings::{OrderSettings, WebhookSettings};
 use crate::{
     engine::OrderEngine,
     models::{IDEMPOTENCY_KEY_NAME, IDEMPOTENT_REPLAYED_NAME},
     store::{Claims, Inventory, OrderStore},
+    webhooks::{
+        Webhooks,
+        target::{Resolve, system_resolver},
+    },
 };
+
+/// How often the relay looks for events it was not woken for (left by a crash).
+const RELAY_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -47,6 +57,8 @@ pub struct AppState {
     pub engine: OrderEngine,
     /// Access-token verification.
     pub keys: TokenKeys,
+    /// Webhook subscriptions, their deliveries and the event log.
+    pub webhooks: Webhooks,
 }
 
 impl FromRef<AppState> for TokenKeys {
@@ -71,7 +83,24 @@ impl AppState {
         settings: OrderSettings,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
-        let orders = OrderStore::new(&db);
+        Self::with_resolver(config, db, settings, system_resolver(), shutdown).await
+    }
+
+    /// As [`AppState::with_settings`], resolving webhook hosts with `resolve`. Besides the hold
+    /// releaser, it starts the relay of order events and the webhook dispatcher and worker.
+    pub async fn with_resolver(
+        config: Config,
+        db: Database,
+        settings: OrderSettings,
+        resolve: Resolve,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Self> {
+        let relay = events::order_relay(&db, config.currency);
+        let webhooks = Webhooks::new(&db, settings.webhooks.clone(), resolve);
+        let worker = webhooks
+            .worker()
+            .context("could not set up TLS for webhook deliveries")?;
+        let orders = OrderStore::new(&db).relayed_by(relay.handle());
         let inventory = Inventory::new(&db);
         let claims = Claims::new(&db);
         let engine = OrderEngine::new(
@@ -80,13 +109,16 @@ impl AppState {
             claims.clone(),
             config.currency,
             settings,
-            shutdown,
+            shutdown.clone(),
         )
         .context("refusing unsafe order timings")?;
+        let outbox = db.collection("orders");
         tokio::try_join!(
             orders.ensure_indexes(),
             inventory.ensure_indexes(),
             claims.ensure_indexes(),
+            webhooks.ensure_indexes(),
+            ensure_outbox_index(&outbox),
         )
         .context("could not create the order service's indexes")?;
         let converted = orders
@@ -94,7 +126,10 @@ impl AppState {
             .await
             .context("could not convert float amounts of orders to minor units")?;
         tracing::info!(converted, currency = %config.currency, "float amounts of orders converted to minor units");
+        worker.start(relay.handle().relayed(), shutdown.clone());
+        tokio::spawn(relay.run(RELAY_POLL, shutdown));
         Ok(Self {
+            webhooks,
             keys: TokenKeys::new(&config.jwt_secret, config.access_token_ttl),
             config: Arc::new(config),
             db,

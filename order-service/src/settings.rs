@@ -17,7 +17,7 @@ use std::{fmt, time::Duration};
 
 use common_platform::config::{Config, ConfigError, Env, ServiceSettings};
 
-pub use crate::providers::ProviderSecrets;
+pub use crate::{providers::ProviderSecrets, webhooks::WebhookSettings};
 
 /// The grace period is at least this many step timeouts: one for the step itself, the rest as a
 /// margin for clocks that differ between replicas and for a pass working from a list it read a
@@ -54,6 +54,8 @@ pub struct OrderSettings {
     pub expiry_interval: Duration,
     /// The payment providers' signing secrets; a provider without one has no route.
     pub providers: ProviderSecrets,
+    /// How webhooks are delivered and events kept.
+    pub webhooks: WebhookSettings,
 }
 
 /// `CHECKOUT_HOLD_SECS`' default, range and the expiry pass's period.
@@ -75,6 +77,7 @@ impl OrderSettings {
             checkout_hold: Duration::from_secs(CHECKOUT_HOLD_SECS.0),
             expiry_interval: EXPIRY_INTERVAL,
             providers: ProviderSecrets::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 
@@ -222,6 +225,7 @@ impl ServiceSettings for OrderSettings {
         Ok(Self {
             checkout_hold: Duration::from_secs(hold),
             providers: ProviderSecrets::read(env)?,
+            webhooks: WebhookSettings::read(env)?,
             ..derived.with_grace(Duration::from_secs(grace))
         })
     }

@@ -4,11 +4,12 @@
 //! Three layers, as in every service: `routes` (HTTP only) call the domain, [`Products`]
 //! (every product write, kept in the in-memory read model that answers lists, and settled with
 //! its category), which owns the small [`store`]s. This file only wires them: it builds the
-//! stores and the domain, the router ([`app`], which tests drive without a socket), and, in
-//! [`start`], the image sweep the binary runs.
+//! stores and the domain, the relay of the product events ([`events`]), the router ([`app`],
+//! which tests drive without a socket), and, in [`start`], the image sweep the binary runs.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod events;
 pub mod models;
 pub mod products;
 mod routes;
@@ -61,15 +62,16 @@ impl AppState {
 
     /// Builds the state: creates the indexes, loads the catalog and the categories (after their
     /// upkeep: unfinished renames, documents for categories products use) and keeps them current
-    /// until `shutdown`.
+    /// until `shutdown`, as the relay of the product events runs until then.
     pub async fn with_settings(
         config: Config,
         db: Database,
         settings: ProductSettings,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
+        let relay = events::relay(&db, config.currency);
         let (products, categories, files) = (
-            ProductStore::new(&db),
+            ProductStore::new(&db).relayed_by(relay.handle()),
             CategoryStore::new(&db),
             ImageFiles::new(&db),
         );
@@ -84,6 +86,7 @@ impl AppState {
             .await
             .context("could not convert float prices to minor units")?;
         tracing::info!(converted, currency = %config.currency, "float prices converted to minor units");
+        tokio::spawn(relay.run(events::RELAY_POLL, shutdown.clone()));
         let products = Products::start(
             products,
             categories,

@@ -1,15 +1,17 @@
 //! The user service: registration, login with JWT access and refresh tokens, and roles.
 //!
-//! This file only wires the parts together: it builds the stores ([`store`]) and the two domain
-//! types over them, [`Accounts`] and [`Sessions`] (see [`accounts`]), and the router ([`app`],
-//! which tests drive without a socket; its HTTP layer is in `routes/`). [`start`] is what the
-//! binary runs after the shared startup in `common_platform::server` has read the service's own
-//! [`settings`]: it makes the admin account.
+//! This file only wires the parts together: it builds the stores ([`store`]), the relay of the
+//! user events ([`events`]) and the two domain types over them, [`Accounts`] and [`Sessions`]
+//! (see [`accounts`]), and the router ([`app`], which tests drive without a socket; its HTTP
+//! layer is in `routes/`). [`start`] is what the binary runs after the shared startup in
+//! `common_platform::server` has read the service's own [`settings`]: it makes the admin
+//! account.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod accounts;
 pub mod email;
+pub mod events;
 pub mod limits;
 pub mod models;
 pub mod password;
@@ -22,7 +24,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::{Router, extract::FromRef};
 use common_api::auth::TokenKeys;
-use common_platform::{config::Config, server::ServiceContext, service::Service};
+use common_platform::{
+    config::Config,
+    server::{ServiceContext, Shutdown},
+    service::Service,
+};
 use mongodb::Database;
 
 use crate::{
@@ -58,9 +64,21 @@ impl FromRef<AppState> for TokenKeys {
 
 impl AppState {
     /// Builds the state from the shared configuration and the service's own settings, and
-    /// creates the indexes the service relies on.
+    /// creates the indexes the service relies on; the relay of the user events runs for as long
+    /// as the runtime does.
     pub async fn new(config: Config, settings: UserSettings, db: Database) -> anyhow::Result<Self> {
-        let users = UserStore::new(&db);
+        Self::with_shutdown(config, settings, db, Shutdown::never()).await
+    }
+
+    /// As [`AppState::new`], the relay of the user events running until `shutdown`.
+    pub async fn with_shutdown(
+        config: Config,
+        settings: UserSettings,
+        db: Database,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Self> {
+        let relay = events::relay(&db);
+        let users = UserStore::new(&db).relayed_by(relay.handle());
         let login_attempts = LoginAttempts::new(&db);
         let refresh_tokens = RefreshTokens::new(&db, settings.refresh_token_ttl);
         let passwords = Passwords::new(settings.bcrypt_cost, settings.bcrypt_queue_wait).await?;
@@ -70,6 +88,7 @@ impl AppState {
             login_attempts.ensure_indexes(),
         )
         .context("could not create the user service's indexes")?;
+        tokio::spawn(relay.run(events::RELAY_POLL, shutdown));
         let keys = TokenKeys::new(&config.jwt_secret, config.access_token_ttl);
         Ok(Self {
             accounts: Accounts::new(users.clone(), passwords.clone()),
@@ -113,7 +132,8 @@ pub fn app(state: AppState) -> Router {
 /// without the admin the operator asked for would hide that someone may have claimed the address.
 pub async fn start(context: ServiceContext, settings: UserSettings) -> anyhow::Result<Router> {
     let admin = settings.admin.clone();
-    let state = AppState::new(context.config, settings, context.db).await?;
+    let state =
+        AppState::with_shutdown(context.config, settings, context.db, context.shutdown).await?;
     if let Some(AdminLogin { email, password }) = admin {
         match state
             .accounts

@@ -11,7 +11,11 @@ use email_address::{EmailAddress, Options};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::{accounts::SignedIn, email::normalize_email, store::UserDoc};
+use crate::{
+    accounts::SignedIn,
+    email::normalize_email,
+    store::{PublicUser, UserDoc},
+};
 
 /// The shortest password accepted, in bytes.
 pub const MIN_PASSWORD_BYTES: usize = 8;
@@ -266,6 +270,12 @@ pub struct UserProfile {
 
 impl From<UserDoc> for UserProfile {
     fn from(user: UserDoc) -> Self {
+        PublicUser::from(user).into()
+    }
+}
+
+impl From<PublicUser> for UserProfile {
+    fn from(user: PublicUser) -> Self {
         Self {
             id: user.id.to_hex(),
             email: user.email,

@@ -8,7 +8,8 @@
 //! document holds only a reference to it ([`ImageRef`]), which the order service never reads.
 
 pub use common_api::money::StoredAmount;
-use mongodb::bson::{DateTime, oid::ObjectId};
+use common_platform::events::{self, DELETED_AT, EventType};
+use mongodb::bson::{Bson, DateTime, Document, doc, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
 /// The name of the collection.
@@ -129,6 +130,45 @@ pub struct ReturnMarker {
     pub order: ObjectId,
     /// When the line was given back.
     pub at: DateTime,
+}
+
+/// Fields of a product that no event shows: the order service's bookkeeping.
+pub const NOT_IN_EVENTS: &[&str] = &[field::HOLDS, field::RETURNS];
+
+/// The filter that leaves out a product being deleted: its `product.deleted` event is recorded
+/// and the relay removes it once the event has moved (see [`common_platform::events`]); nothing
+/// reads, changes or takes stock from it meanwhile.
+pub fn live() -> Document {
+    doc! { DELETED_AT: { "$exists": false } }
+}
+
+/// The update pipeline stage that records `product.out_of_stock` (a decrease that left the stock
+/// at 0) or `product.back_in_stock` (an increase from 0), placed after the stage that added
+/// `delta` to the stock.
+pub fn stock_event(delta: i64, at: DateTime) -> Document {
+    let stock = format!("${}", field::STOCK);
+    // A product being deleted has had its last event.
+    let live = doc! { "$eq": [{ "$type": format!("${DELETED_AT}") }, "missing"] };
+    if delta < 0 {
+        events::append_if(
+            Bson::Document(doc! { "$and": [{ "$eq": [stock, 0_i64] }, live] }),
+            EventType::ProductOutOfStock,
+            at,
+            NOT_IN_EVENTS,
+        )
+    } else {
+        events::append_if(
+            Bson::Document(doc! { "$and": [{ "$eq": [stock, delta] }, live] }),
+            EventType::ProductBackInStock,
+            at,
+            NOT_IN_EVENTS,
+        )
+    }
+}
+
+/// The update pipeline stage that adds `delta` to the stock.
+pub fn add_stock(delta: i64) -> Document {
+    doc! { "$set": { field::STOCK: { "$add": [format!("${}", field::STOCK), delta] } } }
 }
 
 /// The key a category is matched and grouped by: trimmed and lowercased.

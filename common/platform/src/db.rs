@@ -173,6 +173,39 @@ pub fn is_duplicate_key(err: &Error) -> bool {
     }
 }
 
+/// The server error codes of creating an index that exists under other options.
+const INDEX_OPTIONS_CONFLICT: [i32; 2] = [85, 86];
+
+/// Creates the TTL index [`ttl_index`] describes on `collection`, or, when it exists with another
+/// expiry (the retention setting changed), changes its expiry in place.
+pub async fn ensure_ttl_index<T: Send + Sync>(
+    collection: &Collection<T>,
+    field: &str,
+    after: Duration,
+    name: &str,
+) -> Result<(), Error> {
+    let created = collection
+        .create_index(ttl_index(field, after, name, None))
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(err) if matches!(err.kind.as_ref(), ErrorKind::Command(e) if INDEX_OPTIONS_CONFLICT.contains(&e.code)) =>
+        {
+            let seconds = i64::try_from(after.as_secs()).unwrap_or(i64::MAX);
+            collection
+                .client()
+                .database(&collection.namespace().db)
+                .run_command(doc! {
+                    "collMod": collection.name(),
+                    "index": { "name": name, "expireAfterSeconds": seconds },
+                })
+                .await?;
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use mongodb::bson::to_document;

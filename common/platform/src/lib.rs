@@ -13,6 +13,7 @@
 pub mod config;
 pub mod db;
 pub mod deadline;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod server;

@@ -33,6 +33,13 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Histogram buckets for lags (`…_lag_seconds`: how long after a change something followed it),
+/// in seconds: from 10 ms to the hours a retried webhook may take.
+const LAG_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+    14_400.0, 86_400.0,
+];
+
 /// How often buffered histogram samples are folded into their buckets.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -49,7 +56,13 @@ pub fn install(service: &str) -> PrometheusHandle {
                 .set_buckets_for_metric(
                     Matcher::Suffix("duration_seconds".to_owned()),
                     LATENCY_BUCKETS,
-                );
+                )
+                .and_then(|builder| {
+                    builder.set_buckets_for_metric(
+                        Matcher::Suffix("lag_seconds".to_owned()),
+                        LAG_BUCKETS,
+                    )
+                });
             // Only fails for empty buckets, which these are not.
             let recorder = match builder {
                 Ok(builder) => builder.build_recorder(),

@@ -10,6 +10,8 @@
 //!   set, that a test may stop and restart.
 //! - [`ServiceProcess`]: a service's own binary on a free port, which a test may kill with SIGKILL
 //!   and start again, and [`http`], one request to it over a real connection.
+//! - [`TestDb::events`]: the events the test's changes recorded, in commit order, and
+//!   [`TestDb::settled_events`], those of one resource once no more come.
 //! - [`assert_describes_itself`]: what a binary prints of itself (`--openapi`, `--settings`)
 //!   checked against what it serves and against the configuration reference.
 
@@ -18,6 +20,7 @@
 mod app;
 mod client;
 mod db;
+mod events;
 mod metrics;
 mod mongod;
 mod openapi;
@@ -27,6 +30,7 @@ mod settings;
 pub use app::{TestApp, access_token};
 pub use client::{TestClient, TestRequest, TestResponse};
 pub use db::{Caller, TEST_JWT_SECRET, TestDb, test_config, test_lookup, test_mongo_uri};
+pub use events::{StoredEvent, kinds};
 pub use metrics::metric;
 pub use mongod::Mongod;
 pub use openapi::missing_shared_responses;

@@ -22,6 +22,7 @@ use utoipa::{
 use crate::store::{OrderDoc, StoredStatus};
 
 pub mod payments;
+pub mod webhooks;
 
 /// The most lines an order may have.
 pub const MAX_LINES: usize = 100;

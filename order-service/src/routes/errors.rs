@@ -12,6 +12,7 @@ use crate::{
     models::{OrderStatus, status_shown},
     providers::Unverified,
     store::StoredStatus,
+    webhooks::WebhookError,
 };
 
 impl From<PlaceError> for ApiError {
@@ -107,6 +108,27 @@ impl From<PaymentError> for ApiError {
             err @ PaymentError::Unpriced(_) => ApiError::internal(err),
             PaymentError::Interrupted(err) => err.into(),
             PaymentError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(err: WebhookError) -> Self {
+        match err {
+            WebhookError::NotFound => ApiError::not_found("WEBHOOK_NOT_FOUND", "Webhook not found"),
+            WebhookError::DeliveryNotFound => {
+                ApiError::not_found("DELIVERY_NOT_FOUND", "Delivery not found")
+            }
+            WebhookError::Refused(refused) => invalid(
+                [Loc::from("body"), Loc::from("url")],
+                format!("The URL {refused}"),
+            ),
+            WebhookError::UnknownCursor => invalid(
+                [Loc::from("query"), Loc::from("after")],
+                "No event with this id is kept (events are kept EVENT_RETENTION_DAYS)".to_owned(),
+            ),
+            err @ WebhookError::Random(_) => ApiError::internal(err),
+            WebhookError::Db(err) => err.into(),
         }
     }
 }

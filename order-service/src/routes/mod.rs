@@ -5,6 +5,7 @@
 mod errors;
 mod orders;
 mod payments;
+mod webhooks;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -20,6 +21,7 @@ use crate::AppState;
     tags(
         (name = "orders", description = "Orders"),
         (name = "payments", description = "Payment providers confirming checkouts"),
+        (name = "webhooks", description = "Events, and webhooks that deliver them signed (admins only)"),
         (name = "health", description = "Liveness and database health"),
     )
 )]
@@ -39,4 +41,5 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(orders::router())
         .merge(payments::router())
+        .merge(webhooks::router())
 }

@@ -131,21 +131,21 @@ impl OrderStore {
         to: StoredStatus,
         at: DateTime,
     ) -> Result<Option<OrderDoc>, Error> {
-        let mut set = doc! { "status": to.as_str(), "updated_at": at };
+        let mut set = Document::new();
         if payment.kind == PaymentKind::Succeeded {
             set.insert("payment_id", &payment.payment_id);
             set.insert("paid_at", at);
         }
-        self.orders
-            .find_one_and_update(
-                doc! {
-                    "_id": payment.order_id,
-                    "status": StoredStatus::PendingPayment.as_str(),
-                },
-                doc! { "$set": set, "$push": { "payment_events": &payment.event } },
-            )
-            .return_document(ReturnDocument::After)
-            .await
+        self.change_pushing(
+            doc! {
+                "_id": payment.order_id,
+                "status": StoredStatus::PendingPayment.as_str(),
+            },
+            to,
+            set,
+            Some(&payment.event),
+        )
+        .await
     }
 
     /// Moves expired order `id`, paid by `payment` after its expiry, to `REVIVING` under the new

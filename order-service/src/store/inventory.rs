@@ -9,13 +9,20 @@
 //! - **release**: pull holds of orders that exist (stock stays taken);
 //! - **return** (cancel): only while no return marker of the order is there → `stock += q` and
 //!   push the marker `{order, at}`, which the recovery pass clears long after the cancel is done.
+//!
+//! Take, give back and return are update pipelines, so that the same write records
+//! `product.out_of_stock` when it leaves the stock at 0 and `product.back_in_stock` when it
+//! raises it from 0 ([`common_catalog::stock_event`]); the product service relays them. A product
+//! being deleted is never taken from ([`common_catalog::live`]).
 
 use common_api::money::StoredAmount;
-use common_catalog::{Hold, PRODUCTS, ProductDoc, ReturnMarker, field, marker};
+use common_catalog::{
+    Hold, PRODUCTS, ProductDoc, ReturnMarker, add_stock, field, live, marker, stock_event,
+};
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,
-    bson::{DateTime, doc, oid::ObjectId, to_bson},
+    bson::{Bson, DateTime, Document, doc, oid::ObjectId, to_bson},
     error::Error,
     options::ReturnDocument,
 };
@@ -54,6 +61,23 @@ fn path(array: &str, sub: &str) -> String {
     format!("{array}.{sub}")
 }
 
+/// The pipeline stage that appends `element` to `array` (created if absent), taken literally.
+fn push_stage(array: &str, element: Bson) -> Document {
+    let appended = doc! { "$concatArrays": [
+        { "$ifNull": [format!("${array}"), []] },
+        [{ "$literal": element }],
+    ] };
+    doc! { "$set": { array: appended } }
+}
+
+/// The expression of `array` without the elements whose `order` is `order`.
+fn without_order(array: &str, order: ObjectId) -> Document {
+    doc! { "$filter": {
+        "input": { "$ifNull": [format!("${array}"), []] },
+        "cond": { "$ne": [format!("$$this.{}", marker::ORDER), order] },
+    } }
+}
+
 /// Takes and gives back stock for orders.
 #[derive(Clone)]
 pub struct Inventory {
@@ -90,14 +114,18 @@ impl Inventory {
         at: DateTime,
     ) -> Result<Option<Snapshot>, Error> {
         let hold = to_bson(&Hold { order, qty, at })?;
+        let mut filter = live();
+        filter.insert(field::ID, product);
+        filter.insert(field::STOCK, doc! { "$gte": qty });
         self.products
             .clone_with_type::<Snapshot>()
             .find_one_and_update(
-                doc! { field::ID: product, field::STOCK: { "$gte": qty } },
-                doc! {
-                    "$inc": { field::STOCK: -qty },
-                    "$push": { field::HOLDS: hold },
-                },
+                filter,
+                vec![
+                    add_stock(-qty),
+                    push_stage(field::HOLDS, hold),
+                    stock_event(-qty, at),
+                ],
             )
             .projection(doc! { field::ID: 0, field::NAME: 1, field::PRICE: 1 })
             .return_document(ReturnDocument::Before)
@@ -109,7 +137,11 @@ impl Inventory {
         let found = self
             .products
             .clone_with_type::<ProductId>()
-            .find_one(doc! { field::ID: product })
+            .find_one({
+                let mut filter = live();
+                filter.insert(field::ID, product);
+                filter
+            })
             .projection(doc! { field::ID: 1 })
             .await?;
         Ok(found.is_some())
@@ -130,10 +162,11 @@ impl Inventory {
                     field::ID: product,
                     field::HOLDS: { "$elemMatch": { marker::ORDER: order, marker::QTY: qty } },
                 },
-                doc! {
-                    "$inc": { field::STOCK: qty },
-                    "$pull": { field::HOLDS: { marker::ORDER: order } },
-                },
+                vec![
+                    add_stock(qty),
+                    doc! { "$set": { field::HOLDS: without_order(field::HOLDS, order) } },
+                    stock_event(qty, DateTime::now()),
+                ],
             )
             .await?;
         Ok(result.modified_count == 1)
@@ -162,18 +195,17 @@ impl Inventory {
         order: ObjectId,
         qty: i64,
     ) -> Result<bool, Error> {
-        let marker = to_bson(&ReturnMarker {
-            order,
-            at: DateTime::now(),
-        })?;
+        let now = DateTime::now();
+        let marker = to_bson(&ReturnMarker { order, at: now })?;
         let result = self
             .products
             .update_one(
                 doc! { field::ID: product, path(field::RETURNS, marker::ORDER): { "$ne": order } },
-                doc! {
-                    "$inc": { field::STOCK: qty },
-                    "$push": { field::RETURNS: marker },
-                },
+                vec![
+                    add_stock(qty),
+                    push_stage(field::RETURNS, marker),
+                    stock_event(qty, now),
+                ],
             )
             .await?;
         Ok(result.modified_count == 1)

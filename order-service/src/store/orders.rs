@@ -11,11 +11,14 @@ use std::time::Duration;
 
 use common_api::money::{Currency, StoredAmount};
 use common_api::{pagination::Page, time};
-use common_platform::db::{rewrite_each, ttl_index};
+use common_platform::{
+    db::{rewrite_each, ttl_index},
+    events::{self, EventType, RelayHandle},
+};
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,
-    bson::{DateTime, Document, doc, oid::ObjectId},
+    bson::{DateTime, Document, doc, oid::ObjectId, to_document},
     error::{Error, ErrorKind},
     options::{IndexOptions, ReturnDocument},
 };
@@ -199,11 +202,38 @@ impl OrderDoc {
 }
 
 /// Reads and writes orders.
+///
+/// Every change a client can see records its event in the same write (see
+/// [`common_platform::events`]): placing (`order.placed`, `order.pending_payment`) and each move
+/// of [`OrderStore::change`] that [`event_of`] names.
 #[derive(Clone)]
 pub struct OrderStore {
     pub(super) orders: Collection<OrderDoc>,
     pub(super) raw: Collection<Document>,
     counts: CountCache,
+    relay: Option<RelayHandle>,
+}
+
+/// Fields of an order that no event shows: the provider events applied to it.
+pub(super) const NOT_IN_EVENTS: &[&str] = &["payment_events"];
+
+/// The event a move into `to` records, if it is one a client sees (moves that only finish what
+/// an earlier move started, such as `CANCELLING` → `CANCELLED`, record none).
+pub fn event_of(to: StoredStatus) -> Option<EventType> {
+    match to {
+        StoredStatus::PendingPayment => Some(EventType::OrderPendingPayment),
+        // Only a payment moves an existing order into `PLACED`.
+        StoredStatus::Placed => Some(EventType::OrderPaid),
+        StoredStatus::Cancelling => Some(EventType::OrderCancelled),
+        StoredStatus::Expiring => Some(EventType::OrderExpired),
+        StoredStatus::RefundDue => Some(EventType::OrderRefundDue),
+        StoredStatus::Shipped => Some(EventType::OrderShipped),
+        StoredStatus::Delivered => Some(EventType::OrderDelivered),
+        StoredStatus::Cancelled
+        | StoredStatus::Expired
+        | StoredStatus::Reviving
+        | StoredStatus::Failed => None,
+    }
 }
 
 /// Everything but tombstones.
@@ -218,6 +248,23 @@ impl OrderStore {
             orders: db.collection("orders"),
             raw: db.collection("orders"),
             counts: CountCache::default(),
+            relay: None,
+        }
+    }
+
+    /// This store, waking `relay` after each write that records an event.
+    #[must_use]
+    pub fn relayed_by(self, relay: RelayHandle) -> Self {
+        Self {
+            relay: Some(relay),
+            ..self
+        }
+    }
+
+    /// Asks the relay to move the event just recorded.
+    pub(super) fn recorded(&self) {
+        if let Some(relay) = &self.relay {
+            relay.wake();
         }
     }
 
@@ -281,9 +328,21 @@ impl OrderStore {
         }
     }
 
-    /// Inserts a placed order; fails with a duplicate key if its id was tombstoned.
+    /// Inserts a placed order (`PLACED` or `PENDING_PAYMENT`) with its event; fails with a
+    /// duplicate key if its id was tombstoned.
     pub async fn insert(&self, order: &OrderDoc) -> Result<(), Error> {
-        self.orders.insert_one(order).await?;
+        let mut stored = to_document(order)?;
+        let kind = match order.status {
+            StoredStatus::Placed => Some(EventType::OrderPlaced),
+            StoredStatus::PendingPayment => Some(EventType::OrderPendingPayment),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            let outbox = events::outbox_of(kind, order.updated_at, &stored, NOT_IN_EVENTS);
+            stored.insert(events::OUTBOX, outbox);
+        }
+        self.raw.insert_one(stored).await?;
+        self.recorded();
         Ok(())
     }
 
@@ -404,20 +463,51 @@ impl OrderStore {
         self.change(filter, to, Document::new()).await
     }
 
-    /// Moves the order `filter` matches to `to`, setting `set` too, in one conditional update;
-    /// the order as it is after, or `None` when none matched.
+    /// Moves the order `filter` matches to `to`, setting `set` too, in one conditional update
+    /// that records the move's event ([`event_of`]); the order as it is after, or `None` when
+    /// none matched.
     pub async fn change(
         &self,
         filter: Document,
         to: StoredStatus,
-        mut set: Document,
+        set: Document,
     ) -> Result<Option<OrderDoc>, Error> {
+        self.change_pushing(filter, to, set, None).await
+    }
+
+    /// As [`OrderStore::change`], appending `payment_event` to the order's applied provider
+    /// events in the same write.
+    pub(super) async fn change_pushing(
+        &self,
+        filter: Document,
+        to: StoredStatus,
+        mut set: Document,
+        payment_event: Option<&str>,
+    ) -> Result<Option<OrderDoc>, Error> {
+        let now = DateTime::now();
         set.insert("status", to.as_str());
-        set.insert("updated_at", DateTime::now());
-        self.orders
-            .find_one_and_update(filter, doc! { "$set": set })
+        set.insert("updated_at", now);
+        let mut pipeline = vec![events::set_literally(set)];
+        if let Some(event) = payment_event {
+            let applied = doc! { "$concatArrays": [
+                { "$ifNull": ["$payment_events", []] },
+                [{ "$literal": event }],
+            ] };
+            pipeline.push(doc! { "$set": { "payment_events": applied } });
+        }
+        let kind = event_of(to);
+        if let Some(kind) = kind {
+            pipeline.push(events::append(kind, now, NOT_IN_EVENTS));
+        }
+        let changed = self
+            .orders
+            .find_one_and_update(filter, pipeline)
             .return_document(ReturnDocument::After)
-            .await
+            .await?;
+        if changed.is_some() && kind.is_some() {
+            self.recorded();
+        }
+        Ok(changed)
     }
 
     /// Orders left in `status` since before `cutoff` (whoever moved them there stopped).

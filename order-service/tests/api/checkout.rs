@@ -17,7 +17,7 @@ const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const STRIPE_SECRET: &str = "whsec_stripe_endpoint_secret";
 
 /// A service with both providers' secrets, whose checkouts hold their stock for `hold`.
-async fn checkout_app(hold: Duration) -> TestApp {
+pub(crate) async fn checkout_app(hold: Duration) -> TestApp {
     let db = TestDb::with_overrides(
         "order_service",
         &[
@@ -45,7 +45,7 @@ fn unix_now() -> i64 {
 }
 
 /// A Standard Webhooks event as a provider signs it, with `id` as its event id.
-async fn standard(app: &TestApp, id: &str, body: &Value) -> TestResponse {
+pub(crate) async fn standard(app: &TestApp, id: &str, body: &Value) -> TestResponse {
     standard_at(app, id, &body.to_string(), unix_now(), &body.to_string()).await
 }
 
@@ -65,14 +65,18 @@ async fn standard_at(app: &TestApp, id: &str, signed: &str, at: i64, sent: &str)
         .await
 }
 
-fn payment(kind: &str, order: &str, amount: i64, currency: &str) -> Value {
+pub(crate) fn payment(kind: &str, order: &str, amount: i64, currency: &str) -> Value {
     json!({"type": kind, "data": {
         "order_id": order, "amount": amount, "currency": currency, "payment_id": "pay_1",
     }})
 }
 
 /// A checkout of `items` as `buyer`; returns its id and answer.
-async fn checkout(app: &TestApp, buyer: &Caller, items: &[(ObjectId, i64)]) -> (String, Value) {
+pub(crate) async fn checkout(
+    app: &TestApp,
+    buyer: &Caller,
+    items: &[(ObjectId, i64)],
+) -> (String, Value) {
     let lines: Vec<Value> = items
         .iter()
         .map(|(product, quantity)| json!({"product_id": product.to_hex(), "quantity": quantity}))
@@ -88,7 +92,7 @@ async fn checkout(app: &TestApp, buyer: &Caller, items: &[(ObjectId, i64)]) -> (
     (body["id"].as_str().unwrap().to_owned(), body)
 }
 
-async fn order_of(app: &TestApp, caller: &Caller, id: &str) -> Value {
+pub(crate) async fn order_of(app: &TestApp, caller: &Caller, id: &str) -> Value {
     app.get(&format!("/orders/{id}"))
         .bearer(&caller.token)
         .send()

@@ -71,6 +71,11 @@ pub async fn spawn_app_with(db: TestDb, settings: OrderSettings) -> TestApp {
     test_app(db, state)
 }
 
+/// The app of `state`, on `db`.
+pub fn test_app_of(db: TestDb, state: AppState) -> TestApp {
+    test_app(db, state)
+}
+
 fn test_app(db: TestDb, state: AppState) -> TestApp {
     TestApp {
         client: TestClient::new(app(state.clone())),

@@ -1,12 +1,14 @@
 //! Integration tests of the order service against a real MongoDB; one binary, one module per area.
 
 mod helpers;
+mod receiver;
 mod scenarios;
 
 mod cancel;
 mod checkout;
 mod concurrency;
 mod docs;
+mod events;
 mod faults;
 mod idempotency;
 mod listing;
@@ -20,3 +22,5 @@ mod settings;
 mod shipping;
 mod standalone;
 mod traces;
+mod webhook_faults;
+mod webhooks;

@@ -1,6 +1,7 @@
 //! The writes of a product: create, change, adjust its stock, delete. Each is one conditional
-//! write to MongoDB (ownership and stock bounds in its filter), then applied to the read model,
-//! then settled with the product's category; a write that matched nothing says why.
+//! write to MongoDB (ownership and stock bounds in its filter) that records its event (see
+//! `crate::store`), then applied to the read model, then settled with the product's category; a
+//! write that matched nothing says why.
 
 use common_api::{auth::AuthUser, money::Decimal};
 use common_catalog::{ProductDoc, category_key};
@@ -122,13 +123,19 @@ impl Products {
             .map_err(|_| ProductError::PriceTooPrecise(self.currency))
     }
 
-    /// Removes product `id` and its image, if `caller` may.
+    /// Removes product `id` and its image, if `caller` may: marks it deleted with its
+    /// `product.deleted` event (from then on it is gone for every reader), then relays the event
+    /// here, which removes the document.
     pub async fn delete(&self, id: ObjectId, caller: &AuthUser) -> Result<(), ProductError> {
         let Some(product) = self.store.delete(id, caller).await? else {
             explain_no_match(&self.store, id, caller).await?;
             // Exists and is the caller's, yet was not deleted: someone deleted it in between.
             return Err(ProductError::NotFound);
         };
+        // The deletion stands either way: should this fail, the relay's task finishes it.
+        if let Err(err) = self.store.relay_now().await {
+            tracing::warn!(error = %err, product_id = %id, "deleted product not relayed yet; the relay will");
+        }
         self.catalog.deleted(id);
         tracing::info!(product_id = %id, "product deleted");
         self.categories.left(&product.category_key).await?;

@@ -15,7 +15,7 @@ use mongodb::bson::{Document, doc};
 use product_service::{ProductSettings, store::CATEGORIES};
 use serde_json::{Value, json};
 
-use crate::helpers::{Caller, ProductSteps, TestApp, spawn_app, spawn_instance};
+use crate::helpers::{Caller, ProductSteps, TestApp, eventually, spawn_app, spawn_instance};
 
 /// Every category document in MongoDB, by key.
 async fn stored_categories(app: &TestApp) -> HashMap<String, Document> {
@@ -94,6 +94,12 @@ async fn create_product_during(
     category: &str,
     meanwhile: impl Future<Output = ()>,
 ) -> Value {
+    // The event relay inserts too: once it has moved the events of earlier writes, the next
+    // insert is this product's.
+    eventually("earlier events are relayed", || async {
+        app.db.outbox_backlog(PRODUCTS).await == 0
+    })
+    .await;
     delay_next_insert(app, Duration::from_millis(700)).await;
     let (writer, token, category) = (
         std::sync::Arc::clone(app),

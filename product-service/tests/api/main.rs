@@ -8,6 +8,7 @@ mod category_admin;
 mod category_races;
 mod create;
 mod docs;
+mod events;
 mod filters;
 mod images;
 mod inventory;

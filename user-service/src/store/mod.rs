@@ -7,7 +7,7 @@ mod users;
 
 pub use login_attempts::{FailureRecord, LoginAttempts, LoginLimit};
 pub use refresh_tokens::{RefreshOutcome, RefreshTokens};
-pub use users::{UserDoc, UserStore};
+pub use users::{NOT_IN_EVENTS, PublicUser, USERS, UserDoc, UserStore};
 
 /// Why a store could not do its work.
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,16 @@
 //! The `users` collection: one document per account, one account per email (unique index).
+//!
+//! A registration records `user.registered` in the insert that creates the account (see
+//! [`common_platform::events`]); its snapshot leaves out the password hash ([`NOT_IN_EVENTS`]).
 
 use common_api::pagination::Page;
-use common_platform::db::find_page;
+use common_platform::{
+    db::find_page,
+    events::{self, EventType, OUTBOX, RelayHandle},
+};
 use mongodb::{
     Collection, Database, IndexModel,
-    bson::{DateTime, Document, doc, oid::ObjectId},
+    bson::{DateTime, Document, doc, oid::ObjectId, to_document},
     error::Error,
     options::IndexOptions,
 };
@@ -32,21 +38,69 @@ pub struct UserDoc {
     pub created_at: DateTime,
 }
 
+/// The name of the collection.
+pub const USERS: &str = "users";
+
+/// Fields of an account that no event shows: the password hash.
+pub const NOT_IN_EVENTS: &[&str] = &["password_hash"];
+
+/// The fields of a stored account that the API shows: what an event's snapshot (which has no
+/// password hash, so is no [`UserDoc`]) is read as.
+#[derive(Clone, Debug, Deserialize)]
+pub struct PublicUser {
+    /// The account id.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// In normal form.
+    pub email: String,
+    /// The display name.
+    pub name: String,
+    /// The role.
+    pub role: Role,
+    /// When the account was created.
+    pub created_at: DateTime,
+}
+
+impl From<UserDoc> for PublicUser {
+    fn from(user: UserDoc) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            name: user.name,
+            role: user.role,
+            created_at: user.created_at,
+        }
+    }
+}
+
 /// Reads and writes accounts.
 #[derive(Clone)]
 pub struct UserStore {
     users: Collection<UserDoc>,
+    /// Woken after each write that recorded an event.
+    relay: Option<RelayHandle>,
 }
 
 impl UserStore {
     /// The store over `db.users`.
     pub fn new(db: &Database) -> Self {
         Self {
-            users: db.collection("users"),
+            users: db.collection(USERS),
+            relay: None,
         }
     }
 
-    /// Creates the unique email index (a no-op when it exists).
+    /// This store, waking `relay` after each write that records an event.
+    #[must_use]
+    pub fn relayed_by(self, relay: RelayHandle) -> Self {
+        Self {
+            relay: Some(relay),
+            ..self
+        }
+    }
+
+    /// Creates the unique email index and the index the relay finds recorded events by (no-ops
+    /// when they exist).
     pub async fn ensure_indexes(&self) -> Result<(), Error> {
         let unique_email = IndexModel::builder()
             .keys(doc! { "email": 1 })
@@ -58,12 +112,27 @@ impl UserStore {
             )
             .build();
         self.users.create_index(unique_email).await?;
-        Ok(())
+        events::ensure_outbox_index(&self.users.clone_with_type()).await
     }
 
-    /// Inserts `user`; a taken email fails with a duplicate-key error.
+    /// Inserts `user` with its `user.registered` event; a taken email fails with a duplicate-key
+    /// error (and records nothing).
     pub async fn insert(&self, user: &UserDoc) -> Result<(), Error> {
-        self.users.insert_one(user).await?;
+        let mut stored = to_document(user)?;
+        let outbox = events::outbox_of(
+            EventType::UserRegistered,
+            user.created_at,
+            &stored,
+            NOT_IN_EVENTS,
+        );
+        stored.insert(OUTBOX, outbox);
+        self.users
+            .clone_with_type::<Document>()
+            .insert_one(stored)
+            .await?;
+        if let Some(relay) = &self.relay {
+            relay.wake();
+        }
         Ok(())
     }
 
@@ -96,5 +165,27 @@ impl UserStore {
     ) -> Result<(Vec<UserDoc>, u64), Error> {
         let filter = email.map_or_else(Document::new, |email| doc! { "email": email });
         find_page(&self.users, filter, doc! { "_id": 1 }, page).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_hash_is_stored_under_the_field_events_leave_out() {
+        let stored = doc! {
+            "_id": ObjectId::new(), "email": "ada@example.com", "name": "Ada", "role": "buyer",
+            "password_hash": "$2b$04$secret", "created_at": DateTime::now(),
+        };
+        let user: UserDoc = mongodb::bson::from_document(stored.clone()).unwrap();
+
+        let written = to_document(&user).unwrap();
+
+        assert_eq!(written, stored);
+        let keys: Vec<&str> = written.keys().map(String::as_str).collect();
+        let public = ["_id", "email", "name", "role", "created_at"];
+        let hidden: Vec<&str> = keys.into_iter().filter(|k| !public.contains(k)).collect();
+        assert_eq!(hidden, NOT_IN_EVENTS);
     }
 }

@@ -4,6 +4,7 @@ mod helpers;
 
 mod docs_and_health;
 mod errors;
+mod events;
 mod login;
 mod mailbox;
 mod metrics;

@@ -1,11 +1,13 @@
 //! What the catalog read model reads of `products`: raw documents cut to the fields it keeps, and
-//! a change stream of the events that can change them.
+//! a change stream of the events that can change them. A product marked deleted is left out of
+//! the reads, and the update that marks it is in the stream (for the model to remove it).
 //!
 //! Raw (`RawDocumentBuf`, not `ProductDoc`), so that the model decodes only the fields it keeps
 //! and skips a document written by hand that is not a product, instead of failing the whole
 //! load or stream on it.
 
-use common_catalog::field;
+use common_catalog::{field, live};
+use common_platform::events::{DELETED_AT, OUTBOX};
 use mongodb::{
     Cursor,
     bson::{Bson, Document, RawDocumentBuf, doc, oid::ObjectId},
@@ -31,12 +33,13 @@ const CHANGE_STREAMS_UNSUPPORTED: i32 = 40573;
 
 impl ProductStore {
     /// A change stream of the events that can change `fields`: every insert, replace, delete and
-    /// invalidation, and the updates that set or remove one of them (the server leaves out the
-    /// rest, such as the order service's holds). Full documents come without the fields no list
-    /// reads: the description, the image and the order service's bookkeeping.
+    /// invalidation, and the updates that set or remove one of them or mark the product deleted
+    /// (the server leaves out the rest, such as the order service's holds and the relay taking
+    /// events off the outbox). Full documents come without the fields no list reads: the
+    /// description, the image, the order service's bookkeeping and the outbox.
     pub async fn watch(&self, fields: &[&str]) -> Result<Watch, Error> {
         let mut touches: Vec<Document> = vec![doc! { "operationType": { "$ne": "update" } }];
-        touches.extend(fields.iter().map(|name| {
+        touches.extend(fields.iter().chain(&[DELETED_AT]).map(|name| {
             doc! { format!("updateDescription.updatedFields.{name}"): { "$exists": true } }
         }));
         touches.push(doc! { "updateDescription.removedFields": { "$in": fields.to_vec() } });
@@ -47,6 +50,7 @@ impl ProductStore {
                 format!("fullDocument.{}", field::HOLDS): 0,
                 format!("fullDocument.{}", field::RETURNS): 0,
                 format!("fullDocument.{}", field::IMAGE): 0,
+                format!("fullDocument.{OUTBOX}"): 0,
             } },
         ];
         match self.raw().watch().pipeline(pipeline).await {
@@ -67,7 +71,7 @@ impl ProductStore {
     /// Every product with only `fields`, streamed in large batches.
     pub async fn all_raw(&self, fields: &[&str]) -> Result<Cursor<RawDocumentBuf>, Error> {
         self.raw()
-            .find(doc! {})
+            .find(live())
             .projection(projection(fields))
             .batch_size(10_000)
             .await
@@ -79,10 +83,9 @@ impl ProductStore {
         ids: &[ObjectId],
         fields: &[&str],
     ) -> Result<Cursor<RawDocumentBuf>, Error> {
-        self.raw()
-            .find(doc! { field::ID: { "$in": ids } })
-            .projection(projection(fields))
-            .await
+        let mut filter = live();
+        filter.insert(field::ID, doc! { "$in": ids });
+        self.raw().find(filter).projection(projection(fields)).await
     }
 
     fn raw(&self) -> mongodb::Collection<RawDocumentBuf> {

@@ -5,71 +5,54 @@
 //! can act on a product it should not or take stock below zero. When such a write matches
 //! nothing, [`ProductStore::find`] tells the caller why (gone, not theirs, or not enough stock).
 //!
+//! **Events.** Every change a client can see records its event in the same single-document
+//! write (see [`common_platform::events`]): an insert carries `product.created` in its outbox,
+//! an update appends `product.updated` (or, for the stock, `product.out_of_stock` /
+//! `product.back_in_stock` when it crosses 0) in a pipeline stage. A delete only marks the
+//! product deleted (`deleted_at`) with its `product.deleted` event; the relay removes it once the
+//! event has moved, and every read and write here leaves such a product out
+//! ([`common_catalog::live`]), so it is gone from the moment it is marked.
+//!
 //! The document is defined once, in `common_catalog`, since the order service writes it too.
 //! Besides the product routes' own reads and writes, the store serves every other flow that
-//! touches products: categories moving products between them ([`categories`]), images swapping
-//! their reference ([`images`]), and the catalog read model's raw reads and change stream
-//! ([`catalog`]). Lists are not answered here but from the read model, which then reads each
+//! touches products: the product routes' changes ([`writes`]), categories moving products between
+//! them ([`categories`]), images swapping their reference ([`images`]), and the catalog read
+//! model's raw reads and change stream ([`catalog`]). Lists are not answered here but from the read model, which then reads each
 //! page's documents with [`ProductStore::find_many`].
 
 mod catalog;
 mod categories;
 mod images;
+mod writes;
 
 use std::collections::HashMap;
 
 use common_api::{auth::AuthUser, money::Currency};
-use common_catalog::{PRODUCTS, ProductDoc, category_key, field};
-use common_platform::db::rewrite_each;
+use common_catalog::{NOT_IN_EVENTS, PRODUCTS, ProductDoc, field, live};
+use common_platform::{
+    db::rewrite_each,
+    events::{self, EventType, OUTBOX, RelayHandle},
+};
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,
-    bson::{DateTime, Document, doc, oid::ObjectId},
+    bson::{DateTime, Document, doc, oid::ObjectId, to_document},
     error::Error,
-    options::{IndexOptions, ReturnDocument},
+    options::IndexOptions,
 };
 
-pub use self::catalog::{ChangeEvents, Watch};
-use crate::models::MAX_STOCK;
-
-/// The fields of an update that were given.
-#[derive(Debug, Default)]
-pub struct ProductChanges {
-    /// A new name, trimmed.
-    pub name: Option<String>,
-    /// A new description.
-    pub description: Option<String>,
-    /// A new price, in minor units.
-    pub price: Option<i64>,
-    /// A new category, trimmed.
-    pub category: Option<String>,
-}
-
-impl ProductChanges {
-    /// `product` with these changes made at `now`: what the update's `$set` makes of it.
-    fn applied_to(self, mut product: ProductDoc, now: DateTime) -> ProductDoc {
-        if let Some(name) = self.name {
-            product.name = name;
-        }
-        if let Some(description) = self.description {
-            product.description = description;
-        }
-        if let Some(price) = self.price {
-            product.price = price.into();
-        }
-        if let Some(category) = self.category {
-            product.category_key = category_key(&category);
-            product.category = category;
-        }
-        product.updated_at = now;
-        product
-    }
-}
+pub use self::{
+    catalog::{ChangeEvents, Watch},
+    writes::ProductChanges,
+};
 
 /// Reads and writes products. Cheap to clone.
 #[derive(Clone)]
 pub struct ProductStore {
     products: Collection<ProductDoc>,
+    /// Woken after each write that recorded an event; without one, events wait for whichever
+    /// relay polls the collection next.
+    relay: Option<RelayHandle>,
 }
 
 impl ProductStore {
@@ -77,6 +60,32 @@ impl ProductStore {
     pub fn new(db: &Database) -> Self {
         Self {
             products: db.collection(PRODUCTS),
+            relay: None,
+        }
+    }
+
+    /// This store, waking `relay` after each write that records an event.
+    #[must_use]
+    pub fn relayed_by(self, relay: RelayHandle) -> Self {
+        Self {
+            relay: Some(relay),
+            ..self
+        }
+    }
+
+    /// Asks the relay to move the event just recorded.
+    fn recorded(&self) {
+        if let Some(relay) = &self.relay {
+            relay.wake();
+        }
+    }
+
+    /// Relays every recorded event here and now, which also removes the products marked deleted
+    /// whose last event has moved; nothing to do without a relay.
+    pub async fn relay_now(&self) -> Result<(), Error> {
+        match &self.relay {
+            Some(relay) => relay.relay_now().await,
+            None => Ok(()),
         }
     }
 
@@ -84,7 +93,8 @@ impl ProductStore {
     /// minor units of `currency`, rounding half to even; a price changed meanwhile is left as it
     /// now is. Returns how many were converted: 0 once done, so it runs at every start.
     pub async fn convert_float_prices(&self, currency: Currency) -> Result<u64, Error> {
-        let floats = doc! { field::PRICE: { "$type": "double" } };
+        let mut floats = live();
+        floats.insert(field::PRICE, doc! { "$type": "double" });
         rewrite_each(&self.products.clone_with_type(), floats, |product| {
             let id = product.get_object_id(field::ID).ok()?;
             let price = product.get_f64(field::PRICE).ok()?;
@@ -101,7 +111,8 @@ impl ProductStore {
     }
 
     /// Creates the indexes that renames, deletes and the category backfill look products up by
-    /// (category key), and that the image sweep reads (image file); no-ops when they exist.
+    /// (category key), that the image sweep reads (image file), and that the relay finds
+    /// recorded events by; no-ops when they exist.
     pub async fn ensure_indexes(&self) -> Result<(), Error> {
         let by_category = IndexModel::builder()
             .keys(doc! { field::CATEGORY_KEY: 1 })
@@ -118,18 +129,30 @@ impl ProductStore {
         self.products
             .create_indexes([by_category, by_image_file])
             .await?;
-        Ok(())
+        events::ensure_outbox_index(&self.documents()).await
     }
 
-    /// Stores a new product.
+    /// Stores a new product with its `product.created` event.
     pub async fn insert(&self, product: &ProductDoc) -> Result<(), Error> {
-        self.products.insert_one(product).await?;
+        let mut stored = to_document(product)?;
+        let outbox = events::outbox_of(
+            EventType::ProductCreated,
+            product.created_at,
+            &stored,
+            NOT_IN_EVENTS,
+        );
+        stored.insert(OUTBOX, outbox);
+        self.documents().insert_one(stored).await?;
+        self.recorded();
         Ok(())
     }
 
-    /// The product with this id.
+    /// The product with this id (none once it is marked deleted).
     pub async fn find(&self, id: ObjectId) -> Result<Option<ProductDoc>, Error> {
-        self.products.find_one(doc! { field::ID: id }).await
+        self.products
+            .find_one(with_id(id))
+            .projection(without_bookkeeping())
+            .await
     }
 
     /// The products `ids` that still exist, in the order of `ids`.
@@ -137,9 +160,11 @@ impl ProductStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        let mut filter = live();
+        filter.insert(field::ID, doc! { "$in": ids });
         let mut found: HashMap<ObjectId, ProductDoc> = self
             .products
-            .find(doc! { field::ID: { "$in": ids } })
+            .find(filter)
             .projection(without_bookkeeping())
             .await?
             .map_ok(|product| (product.id, product))
@@ -148,95 +173,37 @@ impl ProductStore {
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
-    /// Applies `changes` if `caller` may; returns the product before and after, or `None` when it
-    /// is gone or not theirs.
-    pub async fn update(
-        &self,
-        id: ObjectId,
-        caller: &AuthUser,
-        changes: ProductChanges,
-    ) -> Result<Option<(ProductDoc, ProductDoc)>, Error> {
-        let now = DateTime::now();
-        let mut set = doc! { field::UPDATED_AT: now };
-        if let Some(name) = &changes.name {
-            set.insert(field::NAME, name);
-        }
-        if let Some(description) = &changes.description {
-            set.insert(field::DESCRIPTION, description);
-        }
-        if let Some(price) = changes.price {
-            set.insert(field::PRICE, price);
-        }
-        if let Some(category) = &changes.category {
-            set.insert(field::CATEGORY_KEY, category_key(category));
-            set.insert(field::CATEGORY, category);
-        }
-        let Some(before) = self
-            .products
-            .find_one_and_update(owned_by(id, caller), doc! { "$set": set })
-            .projection(without_bookkeeping())
-            .return_document(ReturnDocument::Before)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let after = changes.applied_to(before.clone(), now);
-        Ok(Some((before, after)))
-    }
-
-    /// Adds `delta` to the stock in one conditional update, if `caller` may and a decrease leaves
-    /// it at 0 or more, an increase at the maximum or less; `None` otherwise.
-    pub async fn adjust_stock(
-        &self,
-        id: ObjectId,
-        caller: &AuthUser,
-        delta: i64,
-    ) -> Result<Option<ProductDoc>, Error> {
-        // Only the bound this delta moves towards is checked: stock returned by cancelled orders
-        // may sit above the maximum, and must still be sellable.
-        let mut filter = owned_by(id, caller);
-        let bound = if delta < 0 {
-            doc! { "$gte": -delta }
-        } else {
-            doc! { "$lte": MAX_STOCK - delta }
-        };
-        filter.insert(field::STOCK, bound);
-        self.products
-            .find_one_and_update(
-                filter,
-                doc! {
-                    "$inc": { field::STOCK: delta },
-                    "$set": { field::UPDATED_AT: DateTime::now() },
-                },
-            )
-            .return_document(ReturnDocument::After)
-            .await
-    }
-
-    /// Deletes the product if `caller` may and returns it (its image is the caller's to delete);
-    /// `None` when it is gone or not theirs.
-    pub async fn delete(
-        &self,
-        id: ObjectId,
-        caller: &AuthUser,
-    ) -> Result<Option<ProductDoc>, Error> {
-        self.products
-            .find_one_and_delete(owned_by(id, caller))
-            .projection(without_bookkeeping())
-            .await
+    /// The collection as plain documents, for writes that add fields `ProductDoc` does not have.
+    fn documents(&self) -> Collection<Document> {
+        self.products.clone_with_type()
     }
 }
 
-/// Matches the product `id` if `caller` is its seller or an admin.
+/// Matches the product `id` unless it is marked deleted.
+fn with_id(id: ObjectId) -> Document {
+    let mut filter = live();
+    filter.insert(field::ID, id);
+    filter
+}
+
+/// Matches the product `id` if `caller` is its seller or an admin (and it is not marked
+/// deleted).
 fn owned_by(id: ObjectId, caller: &AuthUser) -> Document {
-    if caller.is_admin() {
-        doc! { field::ID: id }
-    } else {
-        doc! { field::ID: id, field::SELLER_ID: caller.id }
+    let mut filter = with_id(id);
+    if !caller.is_admin() {
+        filter.insert(field::SELLER_ID, caller.id);
     }
+    filter
 }
 
-/// The projection that leaves out the order service's bookkeeping, which no answer shows.
+/// The update pipeline stage that records `product.updated` with the product as the earlier
+/// stages left it.
+fn updated(at: DateTime) -> Document {
+    events::append(EventType::ProductUpdated, at, NOT_IN_EVENTS)
+}
+
+/// The projection that leaves out what no answer shows: the order service's bookkeeping and
+/// the events not yet relayed.
 fn without_bookkeeping() -> Document {
-    doc! { field::HOLDS: 0, field::RETURNS: 0 }
+    doc! { field::HOLDS: 0, field::RETURNS: 0, OUTBOX: 0 }
 }

@@ -229,6 +229,38 @@ fn a_delete_removes_the_product_and_a_later_update_of_it_is_read_again() {
 }
 
 #[test]
+fn an_update_that_marks_a_product_deleted_removes_it() {
+    let (id, other) = (ObjectId::new(), ObjectId::new());
+    let marked = doc! { "deleted_at": DateTime::from_millis(9_000), "outbox": [] };
+    let mut replaced = stored(other, "Chair", 1);
+    replaced.insert("deleted_at", DateTime::from_millis(9_000));
+
+    let out = translated(
+        vec![row(id, "Lamp", 3), row(other, "Chair", 1)],
+        vec![
+            update(id, marked, &[]),
+            update(id, doc! { "stock": 1 }, &[]),
+            with_document("replace", other, replaced),
+        ],
+    );
+
+    let expected = vec![Change::Remove(id), Change::Remove(other)];
+    assert_eq!(out, translation(expected, vec![id], false));
+}
+
+#[test]
+fn an_update_of_the_outbox_alone_changes_nothing() {
+    let id = ObjectId::new();
+
+    let out = translated(
+        vec![row(id, "Lamp", 3)],
+        vec![update(id, doc! { "outbox": [] }, &["outbox"])],
+    );
+
+    assert_eq!(out, Translation::default());
+}
+
+#[test]
 fn an_invalidate_ends_the_batch_and_other_events_are_ignored() {
     let id = ObjectId::new();
 

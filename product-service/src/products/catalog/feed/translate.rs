@@ -1,10 +1,14 @@
 //! What a batch of change events means for the model: a pure function of the events and the
 //! model as it is, so each kind of event is tested without a database (`super::tests`).
 //!
-//! - insert, replace: the full document becomes the row (or, if it is not a product, a removal);
-//! - update: a stock-only update (every order) becomes a stock change; one of other fields the
-//!   model keeps is applied to the row; one of fields it does not keep is ignored; an update of
-//!   a product the model does not hold yet is read from MongoDB (`missing`);
+//! - insert, replace: the full document becomes the row (or, if it is not a product or is marked
+//!   deleted, a removal);
+//! - update: one that marks the product deleted (`deleted_at`) is a removal, as its delete is
+//!   (the relay removes the document later); a stock-only update (every order) becomes a stock
+//!   change; one of other fields the model keeps is applied to the row; one of fields it does
+//!   not keep (such as the outbox alone, which the server already leaves out of the stream) is
+//!   ignored; an update of a product the model does not hold yet is read from MongoDB
+//!   (`missing`);
 //! - delete: a removal;
 //! - invalidate, drop, rename, dropDatabase: the stream ends, and the catalog is reloaded.
 //!
@@ -14,6 +18,7 @@ use std::collections::HashMap;
 
 use common_api::money::{Currency, StoredAmount};
 use common_catalog::field;
+use common_platform::events::DELETED_AT;
 use mongodb::{
     bson::{Bson, DateTime, Document, RawDocumentBuf, oid::ObjectId},
     change_stream::event::{ChangeStreamEvent, OperationType},
@@ -67,6 +72,7 @@ pub(super) fn translate(
                 let row = event
                     .full_document
                     .as_ref()
+                    .filter(|raw| !matches!(raw.get(DELETED_AT), Ok(Some(_))))
                     .and_then(|raw| row_from_raw(raw, currency));
                 pending.insert(id, row.clone());
                 out.changes
@@ -114,6 +120,11 @@ fn updated(
     pending: &mut HashMap<ObjectId, Option<Row>>,
     out: &mut Translation,
 ) {
+    if fields.contains_key(DELETED_AT) {
+        pending.insert(id, None);
+        out.changes.push(Change::Remove(id));
+        return;
+    }
     let removes_kept = removed
         .iter()
         .any(|name| MODEL_FIELDS.contains(&name.as_str()));
