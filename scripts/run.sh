@@ -8,7 +8,8 @@
 # UI address; Ctrl-C stops everything.
 #
 # A development JWT_SECRET is generated once into .data/jwt_secret (git-ignored) unless
-# JWT_SECRET is set. MONGO_PORT (default 27117) picks the local MongoDB's port.
+# JWT_SECRET is set. MONGO_PORT (default 27117) picks the local MongoDB's port. PUBLIC_BASE_URL
+# defaults to the storefront's address; without SMTP_URL the user service logs its mails' links.
 #
 #   scripts/run.sh          run the services
 #   scripts/run.sh --demo   also load a demo catalog (a few dozen products of a demo seller), once
@@ -47,6 +48,12 @@ if [ -z "${JWT_SECRET:-}" ]; then
   export JWT_SECRET
 fi
 
+# The storefront's port; the links the user service mails (email verification, password reset)
+# open it, unless PUBLIC_BASE_URL says otherwise. Without SMTP_URL those mails are only written
+# to the user service's log, links included.
+web_port=${WEB_PORT:-8080}
+export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://localhost:$web_port}
+
 stack_build release
 stack_init ecommerce-run
 # From the checkout, so that its .env counts; their logs on the terminal.
@@ -59,7 +66,6 @@ stack_wait_ready
 
 # The storefront: plain files, no build step. Only on loopback: web/config.js honours the base
 # URLs of its query string only on a loopback address.
-web_port=${WEB_PORT:-8080}
 python3 -m http.server "$web_port" --bind 127.0.0.1 --directory web >"$DATA/web.log" 2>&1 &
 stack_track $!
 storefront="http://localhost:$web_port/"

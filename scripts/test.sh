@@ -21,6 +21,10 @@ log() { echo "test.sh: $*" >&2; }
 MONGOD_BIN=$(scripts/mongodb.sh install)
 export MONGOD_BIN
 
+# The user service's mail tests send through a real SMTP server, aiosmtpd, run from this folder.
+AIOSMTPD_PATH=$(tools_install mail)
+export AIOSMTPD_PATH
+
 # Compile first, so a build error does not leave a database running and no time is spent with
 # one idle.
 cargo test --workspace --locked --no-run

@@ -127,10 +127,11 @@ impl AppState {
             .context("could not convert float amounts of orders to minor units")?;
         tracing::info!(converted, currency = %config.currency, "float amounts of orders converted to minor units");
         worker.start(relay.handle().relayed(), shutdown.clone());
+        let keys = common_platform::auth::token_keys(&config, &db, shutdown.clone());
         tokio::spawn(relay.run(RELAY_POLL, shutdown));
         Ok(Self {
             webhooks,
-            keys: TokenKeys::new(&config.jwt_secret, config.access_token_ttl),
+            keys,
             config: Arc::new(config),
             db,
             engine,

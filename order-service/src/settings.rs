@@ -56,6 +56,8 @@ pub struct OrderSettings {
     pub providers: ProviderSecrets,
     /// How webhooks are delivered and events kept.
     pub webhooks: WebhookSettings,
+    /// Placing an order (or a checkout) needs a verified email (`REQUIRE_VERIFIED_EMAIL`, false).
+    pub require_verified_email: bool,
 }
 
 /// `CHECKOUT_HOLD_SECS`' default, range and the expiry pass's period.
@@ -78,6 +80,7 @@ impl OrderSettings {
             expiry_interval: EXPIRY_INTERVAL,
             providers: ProviderSecrets::default(),
             webhooks: WebhookSettings::default(),
+            require_verified_email: false,
         }
     }
 
@@ -226,6 +229,7 @@ impl ServiceSettings for OrderSettings {
             checkout_hold: Duration::from_secs(hold),
             providers: ProviderSecrets::read(env)?,
             webhooks: WebhookSettings::read(env)?,
+            require_verified_email: env.parse("REQUIRE_VERIFIED_EMAIL", false)?,
             ..derived.with_grace(Duration::from_secs(grace))
         })
     }

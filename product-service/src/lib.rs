@@ -87,6 +87,7 @@ impl AppState {
             .context("could not convert float prices to minor units")?;
         tracing::info!(converted, currency = %config.currency, "float prices converted to minor units");
         tokio::spawn(relay.run(events::RELAY_POLL, shutdown.clone()));
+        let keys = common_platform::auth::token_keys(&config, &db, shutdown.clone());
         let products = Products::start(
             products,
             categories,
@@ -97,7 +98,7 @@ impl AppState {
         )
         .await?;
         Ok(Self {
-            keys: TokenKeys::new(&config.jwt_secret, config.access_token_ttl),
+            keys,
             config: Arc::new(config),
             db,
             products,

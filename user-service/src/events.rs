@@ -50,7 +50,7 @@ mod tests {
 
         let expected = json!({
             "id": id.to_hex(), "email": "ada@example.com", "name": "Ada", "role": "seller",
-            "created_at": "2023-11-14T22:13:20Z",
+            "created_at": "2023-11-14T22:13:20Z", "email_verified": false, "disabled": false,
         });
         assert_eq!(serde_json::from_str::<Value>(&rendered).unwrap(), expected);
         assert!(render()(EventType::UserRegistered, &doc! { "x": 1 }).is_none());

@@ -1,7 +1,7 @@
 //! The user service: registration, login with JWT access and refresh tokens, and roles.
 //!
 //! This file only wires the parts together: it builds the stores ([`store`]), the relay of the
-//! user events ([`events`]) and the two domain types over them, [`Accounts`] and [`Sessions`]
+//! user events ([`events`]), the mailer ([`mail`]) and the two domain types over them, [`Accounts`] and [`Sessions`]
 //! (see [`accounts`]), and the router ([`app`], which tests drive without a socket; its HTTP
 //! layer is in `routes/`). [`start`] is what the binary runs after the shared startup in
 //! `common_platform::server` has read the service's own [`settings`]: it makes the admin
@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod email;
 pub mod events;
 pub mod limits;
+pub mod mail;
 pub mod models;
 pub mod password;
 mod routes;
@@ -32,11 +33,12 @@ use common_platform::{
 use mongodb::Database;
 
 use crate::{
-    accounts::{Accounts, AdminAccount, Sessions},
+    accounts::{AccountStores, Accounts, AdminAccount, LinkRules, Sessions},
     limits::ClientLimits,
+    mail::{Mailer, tokens::LinkTokens},
     password::Passwords,
     settings::{AdminLogin, UserSettings},
-    store::{LoginAttempts, RefreshTokens, UserStore},
+    store::{AdminLock, LoginAttempts, RefreshTokens, RequestLimits, UserStore},
 };
 
 /// Everything the handlers share. Cheap to clone.
@@ -64,13 +66,14 @@ impl FromRef<AppState> for TokenKeys {
 
 impl AppState {
     /// Builds the state from the shared configuration and the service's own settings, and
-    /// creates the indexes the service relies on; the relay of the user events runs for as long
-    /// as the runtime does.
+    /// creates the indexes the service relies on; the relay of the user events and the mailer
+    /// ([`mail::mailer`]) run for as long as the runtime does.
     pub async fn new(config: Config, settings: UserSettings, db: Database) -> anyhow::Result<Self> {
         Self::with_shutdown(config, settings, db, Shutdown::never()).await
     }
 
-    /// As [`AppState::new`], the relay of the user events running until `shutdown`.
+    /// As [`AppState::new`], the relay of the user events and the mailer running until
+    /// `shutdown`.
     pub async fn with_shutdown(
         config: Config,
         settings: UserSettings,
@@ -78,20 +81,42 @@ impl AppState {
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
         let relay = events::relay(&db);
-        let users = UserStore::new(&db).relayed_by(relay.handle());
+        let links = LinkTokens::new(config.jwt_secret.expose().as_bytes());
+        let mailer = Mailer::new(&db, &settings.mail, links.clone())
+            .context("the mail settings cannot make a mailer")?;
+        let users = UserStore::new(&db)
+            .relayed_by(relay.handle())
+            .mailed_by(mailer.handle());
         let login_attempts = LoginAttempts::new(&db);
+        let request_limits = RequestLimits::new(&db);
         let refresh_tokens = RefreshTokens::new(&db, settings.refresh_token_ttl);
         let passwords = Passwords::new(settings.bcrypt_cost, settings.bcrypt_queue_wait).await?;
         tokio::try_join!(
             users.ensure_indexes(),
             refresh_tokens.ensure_indexes(),
             login_attempts.ensure_indexes(),
+            request_limits.ensure_indexes(),
+            mailer.ensure_indexes(),
         )
         .context("could not create the user service's indexes")?;
+        let keys = common_platform::auth::token_keys(&config, &db, shutdown.clone());
+        mailer.start(shutdown.clone());
         tokio::spawn(relay.run(events::RELAY_POLL, shutdown));
-        let keys = TokenKeys::new(&config.jwt_secret, config.access_token_ttl);
         Ok(Self {
-            accounts: Accounts::new(users.clone(), passwords.clone()),
+            accounts: Accounts::new(
+                AccountStores {
+                    users: users.clone(),
+                    refresh_tokens: refresh_tokens.clone(),
+                    request_limits,
+                    admin_lock: AdminLock::new(&db),
+                },
+                passwords.clone(),
+                links,
+                LinkRules {
+                    verify_for: settings.email_verify_for,
+                    reset_for: settings.password_reset_for,
+                },
+            ),
             sessions: Sessions::new(
                 users,
                 login_attempts,

@@ -12,6 +12,8 @@ use axum::http::HeaderName;
 use common_api::secret::Secret;
 use common_platform::config::{Config, ConfigError, Env, ServiceSettings};
 
+use crate::mail::settings::MailSettings;
+
 /// The most `TRUSTED_PROXY_HOPS` accepted: more proxies that append than any real chain has.
 const MAX_TRUSTED_PROXY_HOPS: usize = 10;
 
@@ -44,6 +46,12 @@ pub struct UserSettings {
     pub trusted_proxy_hops: usize,
     /// `ADMIN_EMAIL` and `ADMIN_PASSWORD`, both or neither: the admin account ensured at startup.
     pub admin: Option<AdminLogin>,
+    /// `EMAIL_VERIFY_HOURS`, default 48 (1–720): how long a verification link works.
+    pub email_verify_for: Duration,
+    /// `PASSWORD_RESET_MINUTES`, default 30 (5–1440): how long a password-reset link works.
+    pub password_reset_for: Duration,
+    /// How mail is sent.
+    pub mail: MailSettings,
 }
 
 /// The admin account the operator asks for.
@@ -81,6 +89,13 @@ impl UserSettings {
             trusted_proxy_header: trusted_proxy_header(env)?,
             trusted_proxy_hops: trusted_proxy_hops(env)?,
             admin: admin_login(env)?,
+            email_verify_for: Duration::from_secs(
+                3600 * env.parse_in_range("EMAIL_VERIFY_HOURS", 48, 1..=720)?,
+            ),
+            password_reset_for: Duration::from_secs(
+                60 * env.parse_in_range("PASSWORD_RESET_MINUTES", 30, 5..=1440)?,
+            ),
+            mail: MailSettings::read(env)?,
         })
     }
 }

@@ -1,11 +1,22 @@
 //! Access tokens and the extractors that require them.
 //!
 //! The user service issues HS256 JWTs with the contract's claims (`sub`, `role`, `typ: "access"`,
-//! `iat`, `exp`, `jti`); every service verifies them with the shared `JWT_SECRET`. Only HS256 is
-//! accepted, so `alg: none` and algorithm-confusion tokens fail like any forged token. A handler
-//! asks for [`AuthUser`] (any signed-in user) or [`RequireRole`] (a set of roles).
+//! `iat`, `exp`, `jti`, and `email_verified`); every service verifies them with the shared
+//! `JWT_SECRET`. Only HS256 is accepted, so `alg: none` and algorithm-confusion tokens fail like
+//! any forged token. A handler asks for [`AuthUser`] (any signed-in user) or [`RequireRole`] (a
+//! set of roles).
+//!
+//! **Cutoffs.** A token stays signed until it expires, so an account whose password, role or
+//! standing changed has an instant (`tokens_valid_after` on its document in [`USERS`]) before
+//! which its tokens are refused. Each service holds the few cutoffs of the last token lifetime in
+//! memory ([`Cutoffs`], fed by `common_platform::auth`), so the check costs no database read: a
+//! token whose `iat` is before its account's cutoff is answered 401, and the client refreshes
+//! (getting the new role) or is refused for good. `iat` counts whole seconds, so a cutoff is
+//! rounded up to the next second, and a token issued for an account with a cutoff is issued at
+//! that second at the earliest ([`Grant::valid_after`]).
 
 use std::{
+    collections::HashMap,
     marker::PhantomData,
     sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -54,6 +65,12 @@ impl Role {
     }
 }
 
+/// The collection of accounts, whose documents hold the token cutoff.
+pub const USERS: &str = "users";
+
+/// The field of an account that holds its token cutoff (a BSON date).
+pub const TOKENS_VALID_AFTER: &str = "tokens_valid_after";
+
 /// The claims of an access token.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -69,6 +86,90 @@ pub struct AccessClaims {
     pub exp: u64,
     /// A unique id for this token.
     pub jti: String,
+    /// Whether the account's email was verified when the token was issued (false in tokens
+    /// issued before verification existed).
+    #[serde(default)]
+    pub email_verified: bool,
+}
+
+/// What an access token is issued for.
+#[derive(Clone, Copy, Debug)]
+pub struct Grant {
+    /// The account.
+    pub user_id: ObjectId,
+    /// Its role.
+    pub role: Role,
+    /// Whether its email is verified.
+    pub email_verified: bool,
+    /// Its token cutoff in milliseconds since the epoch, if it has one: the token is issued at
+    /// that instant's next whole second at the earliest, so it is not refused as older.
+    pub valid_after: Option<i64>,
+}
+
+/// The token cutoffs of the accounts that have one within the last token lifetime: the seconds
+/// since the epoch before which their tokens are refused. Shared by every clone; cheap to read.
+#[derive(Clone, Debug, Default)]
+pub struct Cutoffs(Arc<std::sync::RwLock<HashMap<ObjectId, u64>>>);
+
+impl Cutoffs {
+    /// Sets `user`'s cutoff to the instant `millis` (rounded up to a whole second); a later
+    /// cutoff never moves back.
+    pub fn set(&self, user: ObjectId, millis: i64) {
+        let secs = cutoff_secs(millis);
+        let mut map = self.write();
+        let entry = map.entry(user).or_insert(secs);
+        *entry = (*entry).max(secs);
+    }
+
+    /// Adds `cutoffs` (a reload), keeping the later of two for one account: a cutoff set by a
+    /// change the reload read too early to see is not lost.
+    pub fn merge(&self, cutoffs: impl IntoIterator<Item = (ObjectId, i64)>) {
+        let mut map = self.write();
+        for (user, millis) in cutoffs {
+            let secs = cutoff_secs(millis);
+            let entry = map.entry(user).or_insert(secs);
+            *entry = (*entry).max(secs);
+        }
+    }
+
+    /// Forgets cutoffs at or before `secs` (tokens issued before them have expired).
+    pub fn forget_before(&self, secs: u64) {
+        self.write().retain(|_, cutoff| *cutoff > secs);
+    }
+
+    /// How many accounts have a cutoff.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Whether no account has a cutoff.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a token of `user` issued at `iat` is refused.
+    pub fn refuses(&self, user: ObjectId, iat: u64) -> bool {
+        self.read().get(&user).is_some_and(|cutoff| iat < *cutoff)
+    }
+
+    // A panic while the lock is held cannot leave the map half changed (each change is one
+    // call), so a poisoned lock is still good.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ObjectId, u64>> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<ObjectId, u64>> {
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The whole second at or after the instant `millis`.
+fn cutoff_secs(millis: i64) -> u64 {
+    u64::try_from(millis.max(0)).unwrap_or(0).div_ceil(1000)
 }
 
 /// A freshly issued access token.
@@ -89,6 +190,7 @@ struct Keys {
     decoding: DecodingKey,
     validation: Validation,
     access_ttl: Duration,
+    cutoffs: Cutoffs,
 }
 
 impl TokenKeys {
@@ -102,27 +204,51 @@ impl TokenKeys {
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
             validation,
             access_ttl,
+            cutoffs: Cutoffs::default(),
         }))
     }
 
-    /// Issues an access token for `user_id` with `role`.
+    /// The token cutoffs this service refuses tokens by (empty until something feeds them).
+    pub fn cutoffs(&self) -> &Cutoffs {
+        &self.0.cutoffs
+    }
+
+    /// How long an access token lives.
+    pub fn access_ttl(&self) -> Duration {
+        self.0.access_ttl
+    }
+
+    /// Issues an access token for `user_id` with `role`, for an account with no cutoff and an
+    /// unverified email (tests and tools; the user service issues with [`Self::issue`]).
     pub fn issue_access(&self, user_id: ObjectId, role: Role) -> ApiResult<AccessToken> {
-        let now = unix_now();
+        self.issue(Grant {
+            user_id,
+            role,
+            email_verified: false,
+            valid_after: None,
+        })
+    }
+
+    /// Issues an access token for `grant`.
+    pub fn issue(&self, grant: Grant) -> ApiResult<AccessToken> {
+        let now = unix_now().max(grant.valid_after.map_or(0, cutoff_secs));
         let expires_in = self.0.access_ttl.as_secs();
         let claims = AccessClaims {
-            sub: user_id.to_hex(),
-            role,
+            sub: grant.user_id.to_hex(),
+            role: grant.role,
             typ: ACCESS_TYPE.into(),
             iat: now,
             exp: now + expires_in,
             jti: uuid::Uuid::new_v4().simple().to_string(),
+            email_verified: grant.email_verified,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.0.encoding)
             .map_err(ApiError::internal)?;
         Ok(AccessToken { token, expires_in })
     }
 
-    /// Checks signature, algorithm, expiry and type, and returns who the token speaks for.
+    /// Checks signature, algorithm, expiry, type and the account's cutoff, and returns who the
+    /// token speaks for.
     pub fn verify_access(&self, token: &str) -> ApiResult<AuthUser> {
         let invalid = || ApiError::unauthorized("Invalid or expired token");
         let data =
@@ -133,9 +259,15 @@ impl TokenKeys {
             return Err(invalid());
         }
         let id = ObjectId::parse_str(&claims.sub).map_err(|_| invalid())?;
+        if self.0.cutoffs.refuses(id, claims.iat) {
+            return Err(ApiError::unauthorized(
+                "This token was revoked (the password, role or standing of the account changed); refresh it or sign in again",
+            ));
+        }
         Ok(AuthUser {
             id,
             role: claims.role,
+            email_verified: claims.email_verified,
         })
     }
 }
@@ -153,6 +285,8 @@ pub struct AuthUser {
     pub id: ObjectId,
     /// The role the token was issued with.
     pub role: Role,
+    /// Whether the account's email was verified when the token was issued.
+    pub email_verified: bool,
 }
 
 impl AuthUser {
@@ -271,9 +405,53 @@ mod tests {
             user,
             AuthUser {
                 id,
-                role: Role::Seller
+                role: Role::Seller,
+                email_verified: false,
             }
         );
+    }
+
+    #[test]
+    fn a_token_issued_before_its_accounts_cutoff_is_refused_and_one_after_is_not() {
+        let keys = keys(SECRET);
+        let (id, other) = (ObjectId::new(), ObjectId::new());
+        let before = keys.issue_access(id, Role::Buyer).unwrap();
+        let now_millis = i64::try_from(unix_now()).unwrap() * 1000 + 1;
+
+        keys.cutoffs().set(id, now_millis);
+
+        let refused = keys.verify_access(&before.token).unwrap_err();
+        assert_eq!(refused.code(), "UNAUTHORIZED");
+        let grant = Grant {
+            user_id: id,
+            role: Role::Seller,
+            email_verified: true,
+            valid_after: Some(now_millis),
+        };
+        let after = keys
+            .verify_access(&keys.issue(grant).unwrap().token)
+            .unwrap();
+        assert_eq!((after.role, after.email_verified), (Role::Seller, true));
+        let untouched = keys.issue_access(other, Role::Buyer).unwrap();
+        assert!(keys.verify_access(&untouched.token).is_ok());
+        keys.cutoffs().forget_before(unix_now() + 10);
+        assert!(keys.verify_access(&before.token).is_ok());
+    }
+
+    #[test]
+    fn a_cutoff_rounds_up_to_a_whole_second_and_never_moves_back() {
+        let cutoffs = Cutoffs::default();
+        let user = ObjectId::new();
+        cutoffs.set(user, 100_001);
+        assert!(cutoffs.refuses(user, 100));
+        assert!(!cutoffs.refuses(user, 101));
+        cutoffs.set(user, 50_000);
+        assert!(cutoffs.refuses(user, 100));
+        cutoffs.merge([(user, 200_000), (ObjectId::new(), 1_000)]);
+        assert!(cutoffs.refuses(user, 199));
+        assert_eq!(cutoffs.len(), 2);
+        cutoffs.forget_before(1);
+        assert_eq!(cutoffs.len(), 1);
     }
 
     #[test]

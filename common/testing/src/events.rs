@@ -92,3 +92,21 @@ impl TestDb {
 pub fn kinds(events: &[StoredEvent]) -> Vec<&str> {
     events.iter().map(|event| event.kind.as_str()).collect()
 }
+
+impl TestDb {
+    /// Refuses every access token of `user` issued before now, as the user service does after a
+    /// password change, a role change or a disable: the account's `tokens_valid_after`, which
+    /// every service follows. (The account document is made if the test has none.)
+    pub async fn refuse_tokens_of(&self, user: mongodb::bson::oid::ObjectId) {
+        use common_api::auth::{TOKENS_VALID_AFTER, USERS};
+        self.db
+            .collection::<Document>(USERS)
+            .update_one(
+                doc! { "_id": user },
+                doc! { "$set": { TOKENS_VALID_AFTER: mongodb::bson::DateTime::now() } },
+            )
+            .upsert(true)
+            .await
+            .expect("the cutoff is written");
+    }
+}

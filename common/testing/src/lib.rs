@@ -12,6 +12,8 @@
 //!   and start again, and [`http`], one request to it over a real connection.
 //! - [`TestDb::events`]: the events the test's changes recorded, in commit order, and
 //!   [`TestDb::settled_events`], those of one resource once no more come.
+//! - [`SmtpServer`]: a real SMTP server (aiosmtpd, `AIOSMTPD_PATH`) that a test may stop and
+//!   restart, and the messages it received ([`ReceivedMail`]).
 //! - [`assert_describes_itself`]: what a binary prints of itself (`--openapi`, `--settings`)
 //!   checked against what it serves and against the configuration reference.
 
@@ -25,7 +27,9 @@ mod metrics;
 mod mongod;
 mod openapi;
 mod process;
+mod revocation;
 mod settings;
+mod smtp;
 
 pub use app::{TestApp, access_token};
 pub use client::{TestClient, TestRequest, TestResponse};
@@ -35,4 +39,6 @@ pub use metrics::metric;
 pub use mongod::Mongod;
 pub use openapi::missing_shared_responses;
 pub use process::{ServiceProcess, http, http_from};
+pub use revocation::assert_refused_after_cutoff;
 pub use settings::{assert_describes_itself, assert_settings_documented};
+pub use smtp::{ReceivedMail, SmtpServer, link_token};

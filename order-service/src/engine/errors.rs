@@ -29,6 +29,9 @@ pub enum PlaceError {
     /// The order names another user as its owner, and the caller is not an admin.
     #[error("only admins may order for another user")]
     ForAnotherUser,
+    /// `REQUIRE_VERIFIED_EMAIL` is on and the caller's token says their email is not verified.
+    #[error("a verified email is needed to order")]
+    EmailNotVerified,
     /// The order to reorder does not exist, or is not the caller's.
     #[error("no such order of the caller's")]
     NotFound,

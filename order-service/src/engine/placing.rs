@@ -61,6 +61,7 @@ impl OrderEngine {
         order: NewOrder,
         key: Option<String>,
     ) -> Result<Placed, PlaceError> {
+        self.check_verified(caller)?;
         let user_id = order.user_id.unwrap_or(caller.id);
         if !caller.may_act_for(user_id) {
             return Err(PlaceError::ForAnotherUser);
@@ -80,6 +81,7 @@ impl OrderEngine {
         checkout: bool,
         key: Option<String>,
     ) -> Result<Placed, PlaceError> {
+        self.check_verified(caller)?;
         let original = self
             .orders
             .find(id, Some(caller.id))
@@ -93,6 +95,15 @@ impl OrderEngine {
             .map_err(PlaceError::StoredQuantityOutOfRange)?
             .with_checkout(checkout);
         self.place_request(caller.id, request, key).await
+    }
+
+    /// With `REQUIRE_VERIFIED_EMAIL`, refuses a caller whose token says their email is not
+    /// verified (a token issued before the verification is refused anyway, and refreshed).
+    fn check_verified(&self, caller: &AuthUser) -> Result<(), PlaceError> {
+        if self.settings.require_verified_email && !caller.email_verified {
+            return Err(PlaceError::EmailNotVerified);
+        }
+        Ok(())
     }
 
     /// Places `request` with `caller`'s key, on a task of its own bounded by the step timeout,

@@ -21,6 +21,11 @@ impl From<PlaceError> for ApiError {
             PlaceError::ForAnotherUser => {
                 ApiError::forbidden("Only admins may order for another user")
             }
+            PlaceError::EmailNotVerified => ApiError::client(
+                axum::http::StatusCode::FORBIDDEN,
+                "EMAIL_NOT_VERIFIED",
+                "Verify your email before ordering: follow the link mailed to you, or ask for a new one",
+            ),
             PlaceError::NotFound => order_not_found(),
             // Located at the quantity of the first line naming the product, where a client can
             // find it.

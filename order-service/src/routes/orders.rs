@@ -65,7 +65,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         (status = 201, description = "The order was placed, `PLACED` (or `PENDING_PAYMENT` with `expires_at` for a checkout); with `Idempotent-Replayed: true`, placed earlier with the same key", body = PlacedOrder,
             headers(("Idempotent-Replayed" = bool, description = "`true` when an earlier request with the same key placed this order"))),
         (status = 400, description = "Malformed JSON (`INVALID_JSON`), a body that could not be read (`INVALID_BODY`), a malformed product or user id (`INVALID_ID`), or an unknown product (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
-        (status = 403, description = "`user_id` is another user's and the caller is not an admin (`FORBIDDEN`)", body = ErrorBody),
+        (status = 403, description = "`user_id` is another user's and the caller is not an admin (`FORBIDDEN`); with `REQUIRE_VERIFIED_EMAIL`, the caller's email is not verified (`EMAIL_NOT_VERIFIED`)", body = ErrorBody),
         (status = 409, description = "A line has too little stock (`INSUFFICIENT_STOCK`; nothing was taken), or the same key is still being processed (`IDEMPOTENCY_KEY_IN_USE`)", body = ErrorBody),
         (status = 422, description = "No items, over 100 lines, a quantity not from 1 to 10000, lines naming the same product whose combined quantity is over 10000 (at the first such line's `quantity`), or a malformed `Idempotency-Key` (`VALIDATION_ERROR`); a key reused with a different body (`IDEMPOTENCY_KEY_REUSED`, at `[\"header\", \"Idempotency-Key\"]`)", body = ValidationErrorBody),
         JsonBodyErrors, AuthErrors, DbUnavailable,
@@ -215,6 +215,7 @@ async fn cancel_order(
     responses(
         (status = 201, description = "The new order", body = PlacedOrder),
         (status = 400, description = "Malformed id (`INVALID_ID`), malformed JSON (`INVALID_JSON`) or a product that no longer exists (`PRODUCT_NOT_FOUND`)", body = ErrorBody),
+        (status = 403, description = "With `REQUIRE_VERIFIED_EMAIL`, the caller's email is not verified (`EMAIL_NOT_VERIFIED`)", body = ErrorBody),
         (status = 404, description = "No such order of the caller's (`ORDER_NOT_FOUND`)", body = ErrorBody),
         (status = 409, description = "A line has too little stock (`INSUFFICIENT_STOCK`; nothing was taken)", body = ErrorBody),
         (status = 422, description = "A malformed `Idempotency-Key` or `checkout`, or an order whose lines for one product add up to over 10000 units (`VALIDATION_ERROR`, the latter at `[\"path\", \"id\"]`); a key reused with different lines (`IDEMPOTENCY_KEY_REUSED`)", body = ValidationErrorBody),

@@ -38,6 +38,37 @@ impl Deref for TestApp {
     }
 }
 
+/// Stores a product in `db` as the product service would (its price, a decimal in USD such as
+/// `"19.99"`, as minor units); returns its id.
+pub async fn insert_product(db: &TestDb, name: &str, price: &str, stock: i64) -> ObjectId {
+    let price = common_api::money::Currency::USD
+        .minor_exact(&price.parse().expect("a decimal"))
+        .expect("a price in cents")
+        .into();
+    let id = ObjectId::new();
+    let now = DateTime::now();
+    db.db
+        .collection::<ProductDoc>(PRODUCTS)
+        .insert_one(ProductDoc {
+            id,
+            name: name.to_owned(),
+            description: String::new(),
+            price,
+            category: String::new(),
+            category_key: String::new(),
+            stock,
+            seller_id: ObjectId::new(),
+            created_at: now,
+            updated_at: now,
+            holds: Vec::new(),
+            returns: Vec::new(),
+            image: None,
+        })
+        .await
+        .unwrap();
+    id
+}
+
 /// A caller: a user id and an access token for it.
 #[derive(Clone)]
 pub struct Caller {
@@ -101,32 +132,7 @@ impl TestApp {
     /// Stores a product as the product service would (its price, a decimal in USD such as
     /// `"19.99"`, as minor units), and remembers its initial stock.
     pub async fn product(&self, name: &str, price: &str, stock: i64) -> ObjectId {
-        let price = common_api::money::Currency::USD
-            .minor_exact(&price.parse().expect("a decimal"))
-            .expect("a price in cents")
-            .into();
-        let id = ObjectId::new();
-        let now = DateTime::now();
-        self.db
-            .db
-            .collection::<ProductDoc>(PRODUCTS)
-            .insert_one(ProductDoc {
-                id,
-                name: name.to_owned(),
-                description: String::new(),
-                price,
-                category: String::new(),
-                category_key: String::new(),
-                stock,
-                seller_id: ObjectId::new(),
-                created_at: now,
-                updated_at: now,
-                holds: Vec::new(),
-                returns: Vec::new(),
-                image: None,
-            })
-            .await
-            .unwrap();
+        let id = insert_product(&self.db, name, price, stock).await;
         self.initial.lock().unwrap().insert(id, stock);
         id
     }

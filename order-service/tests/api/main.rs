@@ -18,6 +18,7 @@ mod orders;
 mod place;
 mod recovery;
 mod reorder;
+mod revocation;
 mod settings;
 mod shipping;
 mod standalone;

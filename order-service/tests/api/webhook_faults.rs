@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use common_api::auth::Role;
-use common_catalog::{PRODUCTS, ProductDoc};
 use common_testing::{ServiceProcess, TestDb, access_token, http};
 use mongodb::bson::{DateTime, oid::ObjectId};
 use order_service::store::{OrderDoc, OrderLine, OrderStore, StoredStatus};
 use serde_json::{Value, json};
 
-use crate::receiver::{Behaviour, Receiver};
+use crate::{
+    helpers::insert_product,
+    receiver::{Behaviour, Receiver},
+};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_order-service");
 
@@ -24,28 +26,7 @@ const WEBHOOKS: &[(&str, &str)] = &[
 ];
 
 async fn product(db: &TestDb, stock: i64) -> ObjectId {
-    let id = ObjectId::new();
-    let now = DateTime::now();
-    db.db
-        .collection::<ProductDoc>(PRODUCTS)
-        .insert_one(ProductDoc {
-            id,
-            name: "Pen".into(),
-            description: String::new(),
-            price: 300.into(),
-            category: String::new(),
-            category_key: String::new(),
-            stock,
-            seller_id: ObjectId::new(),
-            created_at: now,
-            updated_at: now,
-            holds: Vec::new(),
-            returns: Vec::new(),
-            image: None,
-        })
-        .await
-        .unwrap();
-    id
+    insert_product(db, "Pen", "3.00", stock).await
 }
 
 async fn call(

@@ -15,4 +15,5 @@ mod inventory;
 mod list;
 mod money;
 mod product;
+mod revocation;
 mod stock;

@@ -56,6 +56,7 @@ impl Accounts {
                     password: password.to_owned(),
                     name: "Administrator".to_owned(),
                     role: Role::Admin,
+                    verified: true,
                 };
                 match self.create(account).await {
                     Ok(user) => tracing::info!(user_id = %user.id, "created the admin account"),

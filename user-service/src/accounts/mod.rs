@@ -7,19 +7,26 @@
 //! queue for the same cores.
 
 mod admin;
+mod admin_changes;
+mod profile;
 mod sessions;
 
-use common_api::{auth::Role, pagination::Page};
+use std::time::Duration;
+
+use common_api::{auth::Role, pagination::Page, time};
 use common_platform::db::is_duplicate_key;
 use mongodb::bson::{DateTime, oid::ObjectId};
 
 pub use admin::AdminAccount;
+pub use admin_changes::AdminChangeError;
+pub use profile::{LinkError, MailRequestError, ProfileError};
 pub use sessions::{LoginError, LogoutError, RefreshError, Sessions, SignedIn};
 
 use crate::{
     email::{EmailError, normalize_email},
+    mail::{MailEntry, MailKind, tokens::LinkTokens},
     password::{HashError, Passwords},
-    store::{StoreError, UserDoc, UserStore},
+    store::{AdminLock, LinkToken, RefreshTokens, RequestLimits, StoreError, UserDoc, UserStore},
 };
 
 /// What stopped a flow through no fault of the client's, answered with a 5xx: 503 `OVERLOADED`,
@@ -65,6 +72,9 @@ pub struct NewAccount {
     pub name: String,
     /// The role.
     pub role: Role,
+    /// Whether the email counts as verified from the start (the operator's admin account), so no
+    /// verification link is mailed.
+    pub verified: bool,
 }
 
 /// Why an account was not created.
@@ -92,17 +102,59 @@ impl From<mongodb::error::Error> for RegisterError {
     }
 }
 
-/// Registers accounts, makes the admin account, and reads users. Cheap to clone.
+/// How long the links mailed to account holders work.
+#[derive(Clone, Copy, Debug)]
+pub struct LinkRules {
+    /// A verification link (`EMAIL_VERIFY_HOURS`).
+    pub verify_for: Duration,
+    /// A password-reset link (`PASSWORD_RESET_MINUTES`).
+    pub reset_for: Duration,
+}
+
+/// The stores [`Accounts`] owns.
+#[derive(Clone)]
+pub struct AccountStores {
+    /// Accounts.
+    pub users: UserStore,
+    /// Refresh tokens, revoked by a reset and a disable.
+    pub refresh_tokens: RefreshTokens,
+    /// Per-email and per-account request limits.
+    pub request_limits: RequestLimits,
+    /// One admin change at a time.
+    pub admin_lock: AdminLock,
+}
+
+/// Registers accounts, makes the admin account, reads users, and changes accounts (profile,
+/// verification, reset, an admin's changes). Cheap to clone.
 #[derive(Clone)]
 pub struct Accounts {
     users: UserStore,
+    refresh_tokens: RefreshTokens,
+    request_limits: RequestLimits,
+    admin_lock: AdminLock,
     passwords: Passwords,
+    links: LinkTokens,
+    rules: LinkRules,
 }
 
 impl Accounts {
-    /// Accounts over `users`, hashing with `passwords`.
-    pub fn new(users: UserStore, passwords: Passwords) -> Self {
-        Self { users, passwords }
+    /// Accounts over `stores`, hashing with `passwords`, mailing links made with `links` that
+    /// work as `rules` say.
+    pub fn new(
+        stores: AccountStores,
+        passwords: Passwords,
+        links: LinkTokens,
+        rules: LinkRules,
+    ) -> Self {
+        Self {
+            users: stores.users,
+            refresh_tokens: stores.refresh_tokens,
+            request_limits: stores.request_limits,
+            admin_lock: stores.admin_lock,
+            passwords,
+            links,
+            rules,
+        }
     }
 
     /// Registers an account that anyone may create (`buyer` or `seller`; never `admin`); counted
@@ -124,8 +176,16 @@ impl Accounts {
         if self.users.find_by_email(&email).await?.is_some() {
             return Err(RegisterError::EmailTaken);
         }
+        let id = ObjectId::new();
+        let now = DateTime::now();
+        let link = self
+            .links
+            .issue(MailKind::VerifyEmail, id)
+            .map_err(|err| Failure::Internal(err.into()))?;
+        let expires_at = time::plus(now, self.rules.verify_for);
+        let verified = account.verified;
         let user = UserDoc {
-            id: ObjectId::new(),
+            id,
             email,
             name: account.name,
             role: account.role,
@@ -134,9 +194,28 @@ impl Accounts {
                 .hash(account.password)
                 .await
                 .map_err(Failure::from)?,
-            created_at: DateTime::now(),
+            created_at: now,
+            email_verified: verified,
+            disabled: false,
+            tokens_valid_after: None,
+            verification: (!verified).then_some(LinkToken {
+                hash: link.hash,
+                expires_at,
+            }),
+            password_reset: None,
         };
-        match self.users.insert(&user).await {
+        let mail = MailEntry {
+            id: ObjectId::new(),
+            kind: MailKind::VerifyEmail,
+            user_id: id,
+            to: user.email.clone(),
+            name: user.name.clone(),
+            nonce: link.nonce,
+            at: now,
+            expires_at,
+        };
+        let mail = (!verified).then_some(mail);
+        match self.users.insert(&user, mail.as_ref()).await {
             Ok(()) => Ok(user),
             Err(err) if is_duplicate_key(&err) => Err(RegisterError::EmailTaken),
             Err(err) => Err(err.into()),

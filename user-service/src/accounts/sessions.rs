@@ -1,5 +1,6 @@
 //! Signing in and staying signed in: login and the OAuth2 password grant under the failed-login
-//! limit, refresh with reuse detection, and logout.
+//! limit, refresh with reuse detection, and logout; and what needs the current password under the
+//! same limit: changing it, and closing the account.
 //!
 //! A login checks the limit, verifies the password (bcrypt, one of the hasher's few slots: past
 //! its queue wait the login is refused as overloaded), and records only a wrong password; a right
@@ -7,8 +8,10 @@
 //! [`crate::store::LoginAttempts`] for why that bounds racing guesses). Every login is counted in
 //! `logins_total{outcome}` by its typed outcome: `ok`, `failed` or `limited`.
 
-use common_api::auth::{AccessToken, TokenKeys};
-use mongodb::bson::oid::ObjectId;
+use std::time::Duration;
+
+use common_api::auth::{AccessToken, Grant, TokenKeys};
+use mongodb::bson::{DateTime, oid::ObjectId};
 
 use super::Failure;
 use crate::{
@@ -19,6 +22,9 @@ use crate::{
     },
 };
 
+/// How long a closed account is kept beyond its tokens' lifetime: their clock leeway, and more.
+const CLOSED_KEPT_BEYOND_TOKENS: Duration = Duration::from_secs(5 * 60);
+
 /// Why a login (or the password grant) signed nobody in.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
@@ -28,6 +34,9 @@ pub enum LoginError {
     /// The failed-login limit of this email is full.
     #[error("too many failed logins; retry after {retry_after_secs}s")]
     TooManyAttempts { retry_after_secs: u64 },
+    /// The password is right, but an admin disabled the account.
+    #[error("the account is disabled")]
+    Disabled,
     /// The password could not be checked now (the bcrypt work in flight is at its cap:
     /// [`Failure::Overloaded`]), the database failed, or no token could be made.
     #[error(transparent)]
@@ -52,6 +61,9 @@ pub enum RefreshError {
     /// The token was valid, but its account is gone.
     #[error("the account no longer exists")]
     AccountGone,
+    /// The token was valid, but an admin disabled the account.
+    #[error("the account is disabled")]
+    Disabled,
     /// The database failed, or no token could be made.
     #[error(transparent)]
     Failed(#[from] Failure),
@@ -142,6 +154,9 @@ impl Sessions {
                     .await
                     .map_err(Failure::from)?
                     .ok_or(RefreshError::AccountGone)?;
+                if user.disabled {
+                    return Err(RefreshError::Disabled);
+                }
                 Ok(SignedIn {
                     access: self.access_token(&user)?,
                     refresh_token: successor,
@@ -164,9 +179,75 @@ impl Sessions {
         }
     }
 
+    /// Changes the password of account `id` from `current` (checked as a login is, under the
+    /// same limit) to `new`; then every refresh token of the account is revoked, and every
+    /// access token issued before is refused on every service.
+    pub async fn change_password(
+        &self,
+        id: ObjectId,
+        current: String,
+        new: String,
+    ) -> Result<(), LoginError> {
+        let user = self.holder_of(id, current).await?;
+        let hash = self.passwords.hash(new).await.map_err(Failure::from)?;
+        if !self
+            .users
+            .set_password(user.id, &hash, DateTime::now())
+            .await?
+        {
+            return Err(LoginError::InvalidCredentials);
+        }
+        self.refresh_tokens
+            .revoke_all(user.id)
+            .await
+            .map_err(Failure::from)?;
+        tracing::info!(user_id = %user.id, "password changed");
+        Ok(())
+    }
+
+    /// Closes account `id` if `password` is its password (checked as a login is): its email is
+    /// free again, its tokens stop working everywhere, `user.deleted` is recorded; its orders stay.
+    pub async fn close_account(&self, id: ObjectId, password: String) -> Result<(), LoginError> {
+        let user = self.holder_of(id, password).await?;
+        // Kept, scrubbed, until every access token it had has expired (clocks may differ by the
+        // tokens' leeway), so the cutoff that refuses them stays readable.
+        let tokens_live = self.keys.access_ttl() + CLOSED_KEPT_BEYOND_TOKENS;
+        if !self
+            .users
+            .close(user.id, DateTime::now(), tokens_live)
+            .await?
+        {
+            return Err(LoginError::InvalidCredentials);
+        }
+        self.refresh_tokens
+            .revoke_all(user.id)
+            .await
+            .map_err(Failure::from)?;
+        tracing::info!(user_id = %user.id, "account closed by its holder");
+        Ok(())
+    }
+
+    /// Account `id`, if `password` is its password (under the failed-login limit).
+    async fn holder_of(&self, id: ObjectId, password: String) -> Result<UserDoc, LoginError> {
+        let Some(user) = self.users.find_by_id(id).await? else {
+            return Err(LoginError::InvalidCredentials);
+        };
+        let checked = self.check_credentials(&user.email, password).await?;
+        if checked.id != user.id {
+            return Err(LoginError::InvalidCredentials);
+        }
+        Ok(checked)
+    }
+
     fn access_token(&self, user: &UserDoc) -> Result<AccessToken, Failure> {
+        let grant = Grant {
+            user_id: user.id,
+            role: user.role,
+            email_verified: user.email_verified,
+            valid_after: user.tokens_valid_after.map(|at| at.timestamp_millis()),
+        };
         self.keys
-            .issue_access(user.id, user.role)
+            .issue(grant)
             .map_err(|err| Failure::Internal(err.into()))
     }
 
@@ -182,7 +263,8 @@ impl Sessions {
             Ok(_) => Some("ok"),
             Err(LoginError::InvalidCredentials) => Some("failed"),
             Err(LoginError::TooManyAttempts { .. }) => Some("limited"),
-            Err(_) => None,
+            Err(LoginError::Disabled) => Some("disabled"),
+            Err(LoginError::Failed(_)) => None,
         };
         if let Some(outcome) = outcome {
             metrics::counter!("logins_total", "outcome" => outcome).increment(1);
@@ -216,6 +298,10 @@ impl Sessions {
                 // Concurrent wrong guesses may have filled the limit while this one was verified;
                 // then this verdict is withheld too, so racing cannot test more than five guesses.
                 self.limit_open(&key).await?;
+                // Only a right password learns that the account is disabled.
+                if user.disabled {
+                    return Err(LoginError::Disabled);
+                }
                 Ok(user)
             }
             None => match self.login_attempts.record_failure(&key).await? {

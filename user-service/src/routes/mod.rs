@@ -1,8 +1,12 @@
 //! The user service's HTTP layer: extract the request, call [`Accounts`](crate::accounts::Accounts)
 //! or [`Sessions`](crate::accounts::Sessions), map their typed errors to the contract's
 //! [`ApiError`]s. One file per resource: [`registration`], [`sessions`] (login, the password
-//! grant, refresh, logout), [`users`].
+//! grant, refresh, logout), [`users`] (reading accounts, an admin's changes), [`account`] (the
+//! caller's own: name, password, closing, a new verification mail), [`links`] (what the mailed
+//! links do: verify an email, reset a password).
 
+mod account;
+mod links;
 mod registration;
 mod responses;
 mod sessions;
@@ -54,12 +58,21 @@ fn routes(
         .routes(routes!(registration::register_user))
         .routes(routes!(sessions::login))
         .routes(routes!(sessions::token))
-        .routes(routes!(sessions::refresh_tokens));
+        .routes(routes!(sessions::refresh_tokens))
+        .routes(routes!(account::change_password))
+        .routes(routes!(account::resend_verification))
+        .routes(routes!(links::request_reset))
+        .routes(routes!(links::confirm_reset))
+        .routes(routes!(links::verify_email));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(limit(limited))
         .routes(routes!(sessions::logout))
-        .routes(routes!(users::get_me))
-        .routes(routes!(users::get_user))
+        .routes(routes!(
+            users::get_me,
+            account::update_me,
+            account::close_me
+        ))
+        .routes(routes!(users::get_user, users::change_user))
         .routes(routes!(users::list_users))
 }
 
@@ -77,6 +90,15 @@ async fn limit_per_client(
         });
     }
     Ok(next.run(request).await)
+}
+
+/// The 403 of an account an admin disabled.
+fn account_disabled() -> ApiError {
+    ApiError::client(
+        axum::http::StatusCode::FORBIDDEN,
+        "ACCOUNT_DISABLED",
+        "This account is disabled",
+    )
 }
 
 /// The 401 of a valid token whose account is gone.

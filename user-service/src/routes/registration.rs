@@ -34,6 +34,7 @@ pub(super) async fn register_user(
         password: body.password,
         name: body.name,
         role: body.role,
+        verified: false,
     };
     let user = state.accounts.register(account).await?;
     Ok(Json(RegisteredUser::from(&user)))

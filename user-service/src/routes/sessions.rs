@@ -10,7 +10,7 @@ use common_api::{
 };
 
 use super::{
-    account_gone,
+    account_disabled, account_gone,
     responses::{BusyOrDbUnavailable, RateLimitedError},
 };
 use crate::{
@@ -25,6 +25,7 @@ use crate::{
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 401, description = "Unknown email or wrong password (`INVALID_CREDENTIALS`)", body = ErrorBody),
+        (status = 403, description = "The password is right, but an admin disabled the account (`ACCOUNT_DISABLED`)", body = ErrorBody),
         (status = 422, description = "Missing fields", body = ValidationErrorBody),
         (status = 429, description = "5 wrong passwords for this email (in any spelling of its mailbox) within 15 minutes (`TOO_MANY_ATTEMPTS`): only wrong passwords count, and a right one is refused only while the limit is full. Or too many requests from this client (IP address) (`RATE_LIMITED`), see `RATE_LIMIT_PER_MINUTE` and `RATE_LIMIT_BURST`", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until the next attempt is allowed"))),
@@ -46,6 +47,7 @@ pub(super) async fn login(
     responses(
         (status = 200, description = "Signed in", body = AccessTokenResponse),
         (status = 401, description = "Unknown email or wrong password (`INVALID_CREDENTIALS`)", body = ErrorBody),
+        (status = 403, description = "The password is right, but an admin disabled the account (`ACCOUNT_DISABLED`)", body = ErrorBody),
         (status = 422, description = "A missing `username` or `password`, or a `grant_type` other than `password`", body = ValidationErrorBody),
         (status = 429, description = "As for `POST /users/login`: 5 wrong passwords for this email within 15 minutes (`TOO_MANY_ATTEMPTS`), or too many requests from this client (`RATE_LIMITED`)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until the next attempt is allowed"))),
@@ -65,6 +67,7 @@ pub(super) async fn token(
     responses(
         (status = 200, description = "New tokens; the presented refresh token is spent", body = TokenResponse),
         (status = 401, description = "Unknown, expired or spent refresh token (`UNAUTHORIZED`); a spent one also revokes all the user's refresh tokens", body = ErrorBody),
+        (status = 403, description = "An admin disabled the account (`ACCOUNT_DISABLED`)", body = ErrorBody),
         (status = 422, description = "Missing `refresh_token`", body = ValidationErrorBody),
         InvalidJson, JsonBodyErrors, RateLimitedError, DbUnavailable,
     ))]
@@ -109,6 +112,7 @@ impl From<LoginError> for ApiError {
             LoginError::TooManyAttempts { retry_after_secs } => {
                 ApiError::TooManyAttempts { retry_after_secs }
             }
+            LoginError::Disabled => account_disabled(),
             LoginError::Failed(failure) => failure.into(),
         }
     }
@@ -122,6 +126,7 @@ impl From<RefreshError> for ApiError {
                 ApiError::unauthorized("This refresh token was already used; sign in again")
             }
             RefreshError::AccountGone => account_gone(),
+            RefreshError::Disabled => account_disabled(),
             RefreshError::Failed(failure) => failure.into(),
         }
     }

@@ -8,15 +8,19 @@ use common_api::{
     ApiError, ApiResult,
     auth::{AdminOnly, AuthUser, RequireRole},
     error::{ErrorBody, ValidationErrorBody},
-    extract::{IdOf, PathId, QueryParams},
-    openapi::{AdminOnlyErrors, AuthErrors, DbUnavailable, InvalidId},
+    extract::{IdOf, JsonBody, PathId, QueryParams},
+    openapi::{
+        AdminOnlyErrors, AuthErrors, DbUnavailable, InvalidId, InvalidIdOrJson, JsonBodyErrors,
+    },
     pagination::{Page, Paged},
 };
 
 use super::account_gone;
 use crate::{
     AppState,
-    models::{UserFilter, UserProfile},
+    accounts::AdminChangeError,
+    models::{UserFilter, UserProfile, account::AdminUserChange},
+    store::AdminChange,
 };
 
 /// What a user id in a path names: 400 `INVALID_ID` "Invalid user id" when it is malformed.
@@ -69,6 +73,52 @@ pub(super) async fn get_user(
         .await?
         .ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "User not found"))?;
     Ok(Json(user.into()))
+}
+
+/// Changes an account's role or standing (admins only). Its access tokens issued before are
+/// refused on every service within about a second, so the client refreshes and gets the new role,
+/// or, disabled, is refused (its refresh tokens are revoked too).
+#[utoipa::path(patch, path = "/users/{id}", tag = "users",
+    security(("bearer" = [])),
+    params(PathId<User>),
+    request_body = AdminUserChange,
+    responses(
+        (status = 200, description = "The account after the change", body = UserProfile),
+        (status = 403, description = "Not an admin, the caller's own account, or the last enabled admin demoted or disabled (`FORBIDDEN`)", body = ErrorBody),
+        (status = 404, description = "No such user (`USER_NOT_FOUND`)", body = ErrorBody),
+        (status = 422, description = "An unknown role, a `disabled` that is not a boolean, or neither field", body = ValidationErrorBody),
+        InvalidIdOrJson, JsonBodyErrors, AuthErrors, AdminOnlyErrors, DbUnavailable,
+    ))]
+pub(super) async fn change_user(
+    State(state): State<AppState>,
+    RequireRole { user: admin, .. }: RequireRole<AdminOnly>,
+    id: PathId<User>,
+    JsonBody(body): JsonBody<AdminUserChange>,
+) -> ApiResult<Json<UserProfile>> {
+    let change = AdminChange {
+        role: body.role,
+        disabled: body.disabled,
+    };
+    let user = state
+        .accounts
+        .change_account(admin.id, id.get(), change)
+        .await?;
+    Ok(Json(user.into()))
+}
+
+impl From<AdminChangeError> for ApiError {
+    fn from(err: AdminChangeError) -> Self {
+        match err {
+            AdminChangeError::NotFound => ApiError::not_found("USER_NOT_FOUND", "User not found"),
+            AdminChangeError::OnSelf => {
+                ApiError::forbidden("An admin cannot change their own role or standing")
+            }
+            AdminChangeError::LastAdmin => ApiError::forbidden(
+                "The last enabled admin cannot be demoted or disabled; make another admin first",
+            ),
+            AdminChangeError::Failed(failure) => failure.into(),
+        }
+    }
 }
 
 /// All accounts, oldest first (admins only).

@@ -1,13 +1,19 @@
 //! Database access of the user service: users, refresh tokens and failed-login records, each
 //! behind a small type that owns its collection and creates its indexes.
 
+mod account_changes;
+mod admin_lock;
 mod login_attempts;
 mod refresh_tokens;
+mod request_limits;
 mod users;
 
+pub use account_changes::{AdminChange, LinkField};
+pub use admin_lock::AdminLock;
 pub use login_attempts::{FailureRecord, LoginAttempts, LoginLimit};
 pub use refresh_tokens::{RefreshOutcome, RefreshTokens};
-pub use users::{NOT_IN_EVENTS, PublicUser, USERS, UserDoc, UserStore};
+pub use request_limits::{Allowance, RequestLimits};
+pub use users::{LinkToken, NOT_IN_EVENTS, PublicUser, USERS, UserDoc, UserStore};
 
 /// Why a store could not do its work.
 #[derive(Debug, thiserror::Error)]

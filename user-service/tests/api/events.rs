@@ -27,7 +27,15 @@ fn assert_shows_nothing_secret(data: &Value) {
     fields.sort_unstable();
     assert_eq!(
         fields,
-        ["created_at", "email", "id", "name", "role"],
+        [
+            "created_at",
+            "disabled",
+            "email",
+            "email_verified",
+            "id",
+            "name",
+            "role"
+        ],
         "{data}"
     );
     let text = data.to_string();

@@ -2,10 +2,13 @@
 
 mod helpers;
 
+mod accounts;
 mod docs_and_health;
 mod errors;
 mod events;
+mod links;
 mod login;
+mod mail;
 mod mailbox;
 mod metrics;
 mod outage;

@@ -28,6 +28,7 @@ fn claims(sub: &str, typ: &str, exp: u64) -> AccessClaims {
         iat: now(),
         exp,
         jti: "test".to_owned(),
+        email_verified: false,
     }
 }
 

@@ -26,8 +26,12 @@ async fn me_returns_the_callers_account_with_its_creation_time() {
         .collect();
     assert_eq!(shape, "9999-99-99T99:99:99Z", "{created_at}");
     assert_eq!(
+        (body["email_verified"].clone(), body["disabled"].clone()),
+        (json!(false), json!(false))
+    );
+    assert_eq!(
         body.as_object().unwrap().len(),
-        5,
+        7,
         "no other fields: {body}"
     );
 }

@@ -1,5 +1,7 @@
 //! Request and response bodies of the user service, and the rules their fields must follow.
 
+pub mod account;
+
 use common_api::{
     ApiResult,
     auth::{AccessToken, Role},
@@ -266,6 +268,10 @@ pub struct UserProfile {
     /// When the account was created (RFC 3339, UTC).
     #[schema(format = DateTime, example = "2026-11-23T13:45:00Z")]
     pub created_at: String,
+    /// Whether the holder followed a verification link sent to the address.
+    pub email_verified: bool,
+    /// Whether an admin disabled the account: it cannot sign in, refresh or reset its password.
+    pub disabled: bool,
 }
 
 impl From<UserDoc> for UserProfile {
@@ -282,6 +288,8 @@ impl From<PublicUser> for UserProfile {
             name: user.name,
             role: user.role,
             created_at: rfc3339(user.created_at),
+            email_verified: user.email_verified,
+            disabled: user.disabled,
         }
     }
 }
