@@ -3,10 +3,14 @@
 //
 //   - base URLs come from config.js ('/api' behind the gateway, one port per service otherwise);
 //   - `Authorization: Bearer <access token>` on the routes that need a user;
-//   - an answer of 401 gets one refresh of the tokens (POST /users/refresh) and one retry; only
-//     a 401 of the refresh itself ends the session (see refreshTokens);
+//   - an answer of 401 UNAUTHORIZED (an access token expired, or refused because the account
+//     changed: a verified email, a new password or role) gets one refresh of the tokens
+//     (POST /users/refresh) and one retry; only a 401 of the refresh itself ends the session (see
+//     refreshTokens). A 401 with another code (INVALID_CREDENTIALS: a wrong current password) is
+//     the answer, never retried: each retry would count as another failed login;
 //   - every error answer is `{detail, error_code}`: it is thrown as an ApiError whose message is
-//     the API's own sentence (or, for a 422, its list of invalid fields);
+//     the API's own sentence (or, for a 422, its list of invalid fields, also by field in
+//     `fields`), with the seconds of a 429's or 503's Retry-After in `retryAfter`;
 //   - lists carry their total in X-Total-Count and their neighbours in an RFC 8288 Link header;
 //   - POST /orders carries an Idempotency-Key, so that sending it again never orders twice.
 //
@@ -17,10 +21,18 @@ import { config } from './config.js';
 
 /** An error answer of the API. `message` is its `detail`, ready to show to a person. */
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, headers) {
     super(describe(status, body));
     this.status = status;
     this.code = body?.error_code ?? `HTTP_${status}`;
+    // A 422's invalid fields: {new_password: 'Password should have at least 8 bytes', …}.
+    this.fields = Array.isArray(body?.detail)
+      ? Object.fromEntries(body.detail.map((e) => [e.loc?.at(-1) ?? '', e.msg]))
+      : {};
+    // Seconds to wait before asking again (429, 503), or null. The services expose the header
+    // to other origins (CORS).
+    const retryAfter = Number.parseInt(headers?.get('Retry-After') ?? '', 10);
+    this.retryAfter = Number.isFinite(retryAfter) ? retryAfter : null;
     // True only when POST /users/refresh refused the refresh token: both tokens are gone and the
     // user has to log in again. Any other error leaves the session as it was.
     this.sessionEnded = false;
@@ -57,7 +69,8 @@ export const tokens = {
 // calls that get 401 at the same time share one refresh instead of racing with the same token.
 let refreshing = null;
 
-// Only a 401 of the refresh says that the refresh token is no longer valid, and so that the
+// Only a 401 of the refresh says that the refresh token is no longer valid (spent, expired, or
+// revoked by a password change), and a 403 ACCOUNT_DISABLED that it never will be again: then the
 // session is over. A 429 RATE_LIMITED, a 503 OVERLOADED or DB_UNAVAILABLE, or no answer at all
 // says nothing about the token: both tokens stay, the error goes to the caller, and the next call
 // that gets a 401 refreshes again.
@@ -65,7 +78,7 @@ function refreshTokens() {
   refreshing ??= call('POST', `${config.users}/users/refresh`, { json: { refresh_token: tokens.refresh } })
     .then(({ data }) => tokens.save(data))
     .catch((err) => {
-      if (err instanceof ApiError && err.status === 401) {
+      if (err instanceof ApiError && (err.status === 401 || err.code === 'ACCOUNT_DISABLED')) {
         tokens.clear();
         err.sessionEnded = true;
       }
@@ -93,17 +106,20 @@ export async function call(method, url, { json, body, headers = {}, auth = false
     headers: sent,
     body: json !== undefined ? JSON.stringify(json) : body,
   });
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
 
-  if (response.status === 401 && token && tokens.refresh && !retried) {
+  if (response.status === 401 && token && tokens.refresh && !retried && tokenRefused(data)) {
     // Another call may have refreshed while this one was on its way: then just retry.
     if (tokens.access === token) await refreshTokens();
     return call(method, url, { json, body, headers, auth, retried: true });
   }
 
-  const data = response.status === 204 ? null : await response.json().catch(() => null);
-  if (!response.ok) throw new ApiError(response.status, data);
+  if (!response.ok) throw new ApiError(response.status, data, response.headers);
   return { data, response };
 }
+
+/** Whether a 401's body refuses the access token itself (UNAUTHORIZED, or no contract body). */
+const tokenRefused = (body) => (body?.error_code ?? 'UNAUTHORIZED') === 'UNAUTHORIZED';
 
 // --- lists -------------------------------------------------------------------------------------
 
@@ -153,7 +169,41 @@ export async function logout() {
   }
 }
 
+/** GET /users/me: `{id, email, name, role, created_at, email_verified}`. */
 export const me = () => call('GET', `${config.users}/users/me`, { auth: true }).then((r) => r.data);
+
+/** PATCH /users/me: the account with its new name. */
+export const rename = (name) =>
+  call('PATCH', `${config.users}/users/me`, { json: { name }, auth: true }).then((r) => r.data);
+
+/**
+ * POST /users/me/password. On success every token of the account stops working (this session's
+ * too), so both are forgotten here: the user logs in again with the new password.
+ */
+export async function changePassword(currentPassword, newPassword) {
+  await call('POST', `${config.users}/users/me/password`, {
+    json: { current_password: currentPassword, new_password: newPassword },
+    auth: true,
+  });
+  tokens.clear();
+}
+
+/** POST /users/me/verify-email: mails a new verification link (429 with Retry-After past 3 an hour). */
+export const resendVerification = () =>
+  call('POST', `${config.users}/users/me/verify-email`, { auth: true }).then(() => undefined);
+
+/** POST /users/verify-email with a verification link's token (400 INVALID_TOKEN once used or expired). */
+export const verifyEmail = (token) =>
+  call('POST', `${config.users}/users/verify-email`, { json: { token } }).then(() => undefined);
+
+/** POST /users/password-reset: answered 202 whether or not the email has an account. */
+export const requestPasswordReset = (email) =>
+  call('POST', `${config.users}/users/password-reset`, { json: { email } }).then(() => undefined);
+
+/** POST /users/password-reset/confirm with a reset link's token. */
+export const confirmPasswordReset = (token, newPassword) =>
+  call('POST', `${config.users}/users/password-reset/confirm`, { json: { token, new_password: newPassword } })
+    .then(() => undefined);
 
 // --- products ----------------------------------------------------------------------------------
 

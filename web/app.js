@@ -1,6 +1,7 @@
 // The storefront page: wires the forms and lists of index.html to the API client (api.js).
 // Everything the API returns is written with textContent, never as HTML.
 import * as api from './api.js';
+import { clearFieldErrors, inWords, showFieldError, showFieldErrors } from './forms.js';
 
 const $ = (selector, root = document) => root.querySelector(selector);
 // Amounts come with their currency (ISO 4217), as exact decimal numbers with at most its decimals.
@@ -76,12 +77,104 @@ function showUser(user) {
   const seller = user && (user.role === 'seller' || user.role === 'admin');
   $('#whoami').textContent = user ? `Logged in as ${user.name || user.email} (${user.role})` : 'Not logged in';
   $('#logout').hidden = !user;
+  $('#account-link').hidden = !user;
   $('#account').hidden = Boolean(user);
   $('#seller').hidden = !seller;
   $('#orders').hidden = !user;
-  if (!user) $('#order-list').replaceChildren();
+  $('#profile').hidden = !user;
+  if (user) {
+    $('#profile-email').textContent = `Logged in with ${user.email}`;
+    $('#profile-name').value = user.name;
+  } else {
+    $('#order-list').replaceChildren();
+    for (const form of [$('#name-form'), $('#password-form')]) {
+      form.reset();
+      clearFieldErrors(form);
+    }
+  }
+  showVerification(user);
   renderCart();
 }
+
+// --- the account: name, password, email verification -------------------------------------------
+
+let resendHeld = null; // the timer that allows "Send again" after a 429's Retry-After
+
+/** The banner that asks to verify the email, for a user whose `email_verified` is false. */
+function showVerification(user) {
+  const pending = user?.email_verified === false;
+  $('#verify-banner').hidden = !pending;
+  $('#verify-address').textContent = pending ? ` to ${user.email}` : '';
+  if (!pending) {
+    $('#verify-note').textContent = '';
+    clearTimeout(resendHeld);
+    $('#verify-resend').disabled = false;
+  }
+}
+
+$('#verify-resend').addEventListener('click', async (event) => {
+  const button = event.currentTarget;
+  const note = $('#verify-note');
+  let wait = null;
+  await attempt(button, async () => {
+    note.textContent = '';
+    try {
+      await api.resendVerification();
+      note.textContent = `A new link is on its way to ${state.user.email}; it replaces the earlier ones.`;
+    } catch (err) {
+      if (!(err instanceof api.ApiError && err.status === 429)) throw err;
+      wait = err.retryAfter ?? 60;
+      note.textContent = `You asked for several links already: you can ask again in ${inWords(wait)}. `
+        + 'The latest link we sent still works.';
+    }
+  });
+  if (wait !== null) {
+    // Asking before then only gets another 429.
+    button.disabled = true;
+    clearTimeout(resendHeld);
+    resendHeld = setTimeout(() => { button.disabled = false; }, wait * 1000);
+  }
+});
+
+onSubmit($('#name-form'), async (data, form) => {
+  clearFieldErrors(form);
+  const name = data.get('name').trim();
+  try {
+    showUser(await api.rename(name));
+  } catch (err) {
+    if (err instanceof api.ApiError && err.status === 422 && showFieldErrors(form, err)) return;
+    throw err;
+  }
+  say(name ? `Your name is now ${name}.` : 'Your name is removed: the shop shows your email instead.');
+});
+
+onSubmit($('#password-form'), async (data, form) => {
+  clearFieldErrors(form);
+  const { current_password: current, repeat } = form.elements;
+  if (data.get('new_password') !== data.get('repeat')) {
+    showFieldError(repeat, 'This is not the same as the new password above: type it again.');
+    repeat.focus();
+    return;
+  }
+  const email = state.user.email;
+  try {
+    await api.changePassword(data.get('current_password'), data.get('new_password'));
+  } catch (err) {
+    // 401 INVALID_CREDENTIALS: the current password is wrong (it counts as a failed login).
+    if (err instanceof api.ApiError && err.code === 'INVALID_CREDENTIALS') {
+      showFieldError(current, 'This is not your current password.');
+      current.focus();
+      return;
+    }
+    if (err instanceof api.ApiError && err.status === 422 && showFieldErrors(form, err)) return;
+    throw err;
+  }
+  // Every token of the account stopped working, this session's too (api.js has dropped them).
+  showUser(null);
+  $('#login-form [name=email]').value = email;
+  $('#login-form [name=password]').focus();
+  say('Password changed, and every session of your account has ended: log in with the new password.');
+});
 
 onSubmit($('#register-form'), async (data, form) => {
   const account = await api.register({
@@ -93,7 +186,7 @@ onSubmit($('#register-form'), async (data, form) => {
   form.reset();
   $('#login-form [name=email]').value = account.email;
   $('#login-form [name=password]').focus();
-  say(`Account created for ${account.email}. Log in with its password.`);
+  say(`Account created for ${account.email}. Log in with its password; we mailed a link to verify the address.`);
 });
 
 onSubmit($('#login-form'), async (data, form) => {
@@ -104,6 +197,46 @@ onSubmit($('#login-form'), async (data, form) => {
   $('#logout').focus();
   say(`Welcome, ${state.user.name || state.user.email}.`);
   await loadOrders();
+});
+
+// "Forgot password?" opens a small form under the login form; the answer is the same whether or
+// not the email has an account, so the page says the same too.
+const resetRequest = $('#reset-request-form');
+
+function showResetRequest(open) {
+  resetRequest.hidden = !open;
+  $('#forgot-password').setAttribute('aria-expanded', String(open));
+  clearFieldErrors(resetRequest);
+  if (open) {
+    resetRequest.elements.email.value ||= $('#login-form [name=email]').value;
+    resetRequest.elements.email.focus();
+  }
+}
+
+$('#forgot-password').addEventListener('click', () => showResetRequest(resetRequest.hidden));
+$('#reset-cancel').addEventListener('click', () => {
+  showResetRequest(false);
+  $('#forgot-password').focus();
+});
+
+onSubmit(resetRequest, async (data, form) => {
+  clearFieldErrors(form);
+  const email = data.get('email').trim();
+  try {
+    await api.requestPasswordReset(email);
+  } catch (err) {
+    if (err instanceof api.ApiError && err.status === 422 && showFieldErrors(form, err)) return;
+    if (err instanceof api.ApiError && err.status === 429) {
+      err.message = `You asked for several links already: you can ask again in ${inWords(err.retryAfter ?? 60)}. `
+        + 'The latest link we sent still works.';
+    }
+    throw err;
+  }
+  form.reset();
+  showResetRequest(false);
+  $('#login-form [name=email]').value = email;
+  $('#forgot-password').focus();
+  say('If an account has that email, a link is on its way: open it to choose a new password.');
 });
 
 $('#logout').addEventListener('click', (event) =>

@@ -6,26 +6,23 @@
 //   GATEWAY         the gateway (page at /, API under /api)            ARTIFACTS  screenshots
 //   WEB_ALONE       the page on its own port
 //   USERS_URL, PRODUCTS_URL, ORDERS_URL   the services' own base URLs
+//   MAILDIR         the maildir the test's SMTP server writes the user service's mails to
+//   ADMIN_EMAIL, ADMIN_PASSWORD           the admin account the user service ensures
 //
 // Every step runs, also after an earlier one failed (a later failure may follow from it), and
 // prints ok or FAIL; the exit status is 1 if any failed. Any console error, page error, failed
-// request or error answer of the page fails the step it happened in, unless the step expected it.
-import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// request or error answer of the page fails the step it happened in, unless the step expected it
+// (harness.mjs). The shop's flows are here; the account's (verification, name, password, reset,
+// through the mails) are in account.mjs.
 import { deflateSync } from 'node:zlib';
 
-const env = (name) => process.env[name] ?? (() => { throw new Error(`${name} is not set`); })();
-const require = createRequire(join(env('PLAYWRIGHT_DIR'), 'node_modules', '/'));
-const { chromium } = require('playwright-core');
+import { accountBehindTheGateway, accountPagesOnTheirOwnPort } from './account.mjs';
+import {
+  GATEWAY, TAG, TIMEOUT, answer, api, byTestId, env, logIn, logOut, register, run, sessionTokens, statusSays, step,
+  watch,
+} from './harness.mjs';
 
-const ARTIFACTS = env('ARTIFACTS');
-const GATEWAY = env('GATEWAY');
-const PASSWORD = 'correct horse battery';
-const TAG = Math.random().toString(16).slice(2, 10);
 const PRODUCT = `Desk lamp ${TAG}`;
-const TIMEOUT = 10_000;
 
 // --- a small real PNG: 64×48, a gradient ------------------------------------------------------
 
@@ -65,102 +62,6 @@ function png(width, height) {
   ]);
 }
 
-// --- steps, and what the page may complain about ----------------------------------------------
-
-const results = [];
-let problems = [];   // what went wrong in the page during the current step
-let expected = [];   // [{status, url}] error answers the current step provokes on purpose
-let shot = 0;
-
-function isExpected(status, url) {
-  return expected.some((e) => e.status === status && url.includes(e.url));
-}
-
-function watch(page) {
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error') return;
-    // The browser logs every error answer as "Failed to load resource"; the response handler
-    // below judges those.
-    const status = Number(/status of (\d{3})/.exec(msg.text())?.[1]);
-    if (status && isExpected(status, msg.location().url ?? '')) return;
-    if (status && msg.text().startsWith('Failed to load resource')) return;
-    problems.push(`console error: ${msg.text()} (${msg.location().url ?? ''})`);
-  });
-  page.on('requestfailed', (request) => {
-    // An image dropped because the list it was in was redrawn is no failure of the page.
-    if (request.resourceType() === 'image' && request.failure()?.errorText === 'net::ERR_ABORTED') return;
-    problems.push(`request failed: ${request.method()} ${request.url()} ${request.failure()?.errorText}`);
-  });
-  page.on('response', (response) => {
-    if (response.status() >= 400 && !isExpected(response.status(), response.url())) {
-      problems.push(`error answer: ${response.status()} ${response.request().method()} ${response.url()}`);
-    }
-  });
-}
-
-async function step(page, name, run, { expect = [] } = {}) {
-  problems = [];
-  expected = expect;
-  const started = Date.now();
-  let error = null;
-  try {
-    await run();
-    // Let late console messages and answers of this step arrive.
-    await page.waitForTimeout(100);
-  } catch (err) {
-    error = err.message.split('\n')[0];
-  }
-  shot += 1;
-  const file = `${String(shot).padStart(2, '0')}-${name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')}.png`;
-  await page.screenshot({ path: join(ARTIFACTS, file), fullPage: true }).catch(() => {});
-  const why = [error, ...problems].filter(Boolean);
-  results.push({ name, ok: why.length === 0 });
-  const ms = Date.now() - started;
-  console.log(`  ${why.length ? 'FAIL' : 'ok  '}  ${name} (${ms} ms)${why.length ? `\n          ${why.join('\n          ')}` : ''}`);
-  expected = [];
-}
-
-const byTestId = (page, id) => page.getByTestId(id);
-
-/** Waits until the status line says `text`; fails at once with the page's error if it shows one. */
-async function statusSays(page, text) {
-  const outcome = await page.waitForFunction(
-    (wanted) => {
-      const error = document.querySelector('[data-testid=error]');
-      if (!error.hidden && error.textContent) return { error: error.textContent };
-      return document.querySelector('[data-testid=status]').textContent.includes(wanted) && { ok: true };
-    },
-    text,
-    { timeout: TIMEOUT },
-  );
-  const { error } = await outcome.jsonValue();
-  if (error) throw new Error(`the page says: ${error}`);
-}
-
-async function register(page, email, name, role) {
-  await byTestId(page, 'register-email').fill(email);
-  await byTestId(page, 'register-password').fill(PASSWORD);
-  await byTestId(page, 'register-name').fill(name);
-  await byTestId(page, `register-role-${role}`).check();
-  await byTestId(page, 'register-submit').click();
-  await statusSays(page, `Account created for ${email}`);
-}
-
-async function logIn(page, email, role) {
-  await byTestId(page, 'login-email').fill(email);
-  await byTestId(page, 'login-password').fill(PASSWORD);
-  await byTestId(page, 'login-submit').click();
-  await page.waitForFunction((r) => document.querySelector('[data-testid=whoami]').textContent.includes(`(${r})`),
-    role, { timeout: TIMEOUT });
-}
-
-async function logOut(page) {
-  await byTestId(page, 'logout').click();
-  await page.waitForFunction(() => document.querySelector('[data-testid=whoami]').textContent === 'Not logged in',
-    null, { timeout: TIMEOUT });
-}
-
 async function search(page, text) {
   await byTestId(page, 'search-input').fill(text);
   await byTestId(page, 'search-submit').click();
@@ -183,20 +84,6 @@ async function imageLoaded(page) {
   const width = await image.evaluate((img) => img.naturalWidth);
   if (width !== 64) throw new Error(`the image is ${width} px wide, not the 64 px uploaded`);
 }
-
-/**
- * page.waitForResponse, made safe to leave unawaited: a step that fails before it awaits the
- * answer must fail alone, not end the whole run with an unhandled rejection when the wait times out.
- */
-function answer(page, predicate) {
-  const waiting = page.waitForResponse(predicate, { timeout: TIMEOUT });
-  waiting.catch(() => {});
-  return waiting;
-}
-
-/** The tokens the page holds: [access, refresh]. */
-const sessionTokens = (page) =>
-  page.evaluate(() => [sessionStorage.getItem('storefront.access_token'), sessionStorage.getItem('storefront.refresh_token')]);
 
 const isRefresh = (url) => url.pathname.endsWith('/users/refresh');
 
@@ -235,11 +122,6 @@ async function refreshRefusedKeepsSession(page, status, code, detail) {
   if (now[0] !== held[0] || now[1] !== held[1]) {
     throw new Error(`the tokens did not stay as they were: access ${now[0] ? 'changed' : 'dropped'}, refresh ${now[1] ? 'changed' : 'dropped'}`);
   }
-}
-
-async function api(url, init) {
-  const response = await fetch(url, init);
-  return { status: response.status, body: await response.json().catch(() => null) };
 }
 
 async function stockOf(productsBase, productId) {
@@ -424,23 +306,9 @@ async function onItsOwnPort(context, buyer) {
 
 // --- main -------------------------------------------------------------------------------------
 
-const profile = mkdtempSync(join(tmpdir(), 'storefront-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: env('CHROMIUM'),
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1280, height: 900 },
-});
-context.setDefaultTimeout(TIMEOUT);
-try {
+await run(async (context) => {
   const { buyer } = await behindTheGateway(context);
+  await accountBehindTheGateway(context);
   await onItsOwnPort(context, buyer);
-} finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
-}
-
-const failed = results.filter((r) => !r.ok).length;
-console.log(`\n${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+  await accountPagesOnTheirOwnPort(context);
+});
