@@ -26,6 +26,7 @@
 
 pub mod cancelling;
 pub mod checkout;
+pub mod combining;
 pub mod errors;
 pub mod placing;
 pub mod reading;
@@ -61,6 +62,7 @@ pub struct OrderEngine {
     inventory: Inventory,
     claims: Claims,
     releaser: HoldReleaser,
+    combiner: combining::Combiner,
     settings: Arc<OrderSettings>,
 }
 
@@ -80,6 +82,7 @@ impl OrderEngine {
         Ok(Self {
             currency,
             releaser: HoldReleaser::spawn(inventory.clone(), shutdown),
+            combiner: combining::Combiner::new(inventory.clone(), orders.clone()),
             orders,
             inventory,
             claims,

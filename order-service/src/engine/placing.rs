@@ -23,14 +23,13 @@
 use std::time::Instant;
 
 use common_api::{auth::AuthUser, money::Currency};
-use common_platform::db::is_duplicate_key;
 use mongodb::bson::{DateTime, oid::ObjectId};
 
 use super::{
     OrderEngine, PlaceError,
     request::{Line, NewOrder, OrderRequest},
 };
-use crate::store::{Claim, ClaimId, OrderDoc, OrderLine, StoredStatus};
+use crate::store::{Claim, ClaimId, Inserted, OrderDoc, OrderLine, StoredStatus};
 
 /// A placed order, and whether it was placed by an earlier request with the same key.
 #[derive(Debug)]
@@ -223,9 +222,10 @@ impl OrderEngine {
         let at = DateTime::now();
         let mut taken: Vec<OrderLine> = Vec::with_capacity(request.lines.len());
         for line in &request.lines {
+            // Combined with the takes of the same product waiting with it (see `combining`).
             match self
-                .inventory
-                .take(line.product_id, line.quantity, order_id, at)
+                .combiner
+                .take(line.product_id, line.quantity, order_id)
                 .await
             {
                 Ok(Some(snapshot)) => {
@@ -285,18 +285,22 @@ impl OrderEngine {
             pay_by,
             ..OrderDoc::new(order_id, request.user_id, taken, status, total.into(), at)
         };
-        match self.orders.insert(&order).await {
-            Ok(()) => {
+        // Combined with the inserts of other orders waiting with it (see `combining`).
+        match self.combiner.insert(order.clone()).await {
+            Ok(Inserted::Stored) => {
                 let products = order.items.iter().map(|line| line.product_id).collect();
                 self.releaser.release(order_id, products).await;
                 Ok(order)
             }
             // Only a tombstone can hold this id: the recovery pass settled it as abandoned and
             // gave its stock back, so it can never be stored now.
-            Err(err) if is_duplicate_key(&err) => {
+            Ok(Inserted::Duplicate) => {
                 tracing::error!(%order_id, "the recovery pass gave up on this order before it was stored");
                 Err(Failure::NeverStored(PlaceError::Abandoned(order_id)))
             }
+            Ok(Inserted::Refused) => Err(Failure::MaybeStored(
+                mongodb::error::Error::custom("the server refused the order document").into(),
+            )),
             Err(err) => Err(Failure::MaybeStored(err.into())),
         }
     }

@@ -63,9 +63,14 @@ fn path(array: &str, sub: &str) -> String {
 
 /// The pipeline stage that appends `element` to `array` (created if absent), taken literally.
 fn push_stage(array: &str, element: Bson) -> Document {
+    push_all_stage(array, vec![element])
+}
+
+/// The pipeline stage that appends `elements` to `array` (created if absent), taken literally.
+fn push_all_stage(array: &str, elements: Vec<Bson>) -> Document {
     let appended = doc! { "$concatArrays": [
         { "$ifNull": [format!("${array}"), []] },
-        [{ "$literal": element }],
+        { "$literal": elements },
     ] };
     doc! { "$set": { array: appended } }
 }
@@ -113,23 +118,56 @@ impl Inventory {
         order: ObjectId,
         at: DateTime,
     ) -> Result<Option<Snapshot>, Error> {
-        let hold = to_bson(&Hold { order, qty, at })?;
+        self.take_for_all(product, &[(order, qty)], at).await
+    }
+
+    /// Takes the units of every `(order, qty)` of `takes` from `product` in one conditional
+    /// update, if their sum is in stock, leaving one hold per order: all of them or none.
+    /// Returns the product's name and price, or `None` if it is missing or short of the sum.
+    pub async fn take_for_all(
+        &self,
+        product: ObjectId,
+        takes: &[(ObjectId, i64)],
+        at: DateTime,
+    ) -> Result<Option<Snapshot>, Error> {
+        let sum: i64 = takes.iter().map(|(_, qty)| qty).sum();
+        let holds = takes
+            .iter()
+            .map(|&(order, qty)| to_bson(&Hold { order, qty, at }))
+            .collect::<Result<Vec<Bson>, _>>()?;
         let mut filter = live();
         filter.insert(field::ID, product);
-        filter.insert(field::STOCK, doc! { "$gte": qty });
+        filter.insert(field::STOCK, doc! { "$gte": sum });
         self.products
             .clone_with_type::<Snapshot>()
             .find_one_and_update(
                 filter,
                 vec![
-                    add_stock(-qty),
-                    push_stage(field::HOLDS, hold),
-                    stock_event(-qty, at),
+                    add_stock(-sum),
+                    push_all_stage(field::HOLDS, holds),
+                    stock_event(-sum, at),
                 ],
             )
             .projection(doc! { field::ID: 0, field::NAME: 1, field::PRICE: 1 })
             .return_document(ReturnDocument::Before)
             .await
+    }
+
+    /// The stock of `product`, if it exists.
+    pub async fn stock_of(&self, product: ObjectId) -> Result<Option<i64>, Error> {
+        #[derive(Deserialize)]
+        struct Stock {
+            stock: i64,
+        }
+        let mut filter = live();
+        filter.insert(field::ID, product);
+        let found = self
+            .products
+            .clone_with_type::<Stock>()
+            .find_one(filter)
+            .projection(doc! { field::ID: 0, field::STOCK: 1 })
+            .await?;
+        Ok(found.map(|product| product.stock))
     }
 
     /// Whether `product` exists.

@@ -10,4 +10,4 @@ mod orders;
 pub use checkout::{Payment, PaymentKind};
 pub use claims::{Claim, ClaimDoc, ClaimId, Claims};
 pub use inventory::{Inventory, Snapshot};
-pub use orders::{OrderDoc, OrderLine, OrderStore, StoredStatus};
+pub use orders::{Inserted, OrderDoc, OrderLine, OrderStore, StoredStatus};

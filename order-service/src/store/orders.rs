@@ -20,7 +20,7 @@ use mongodb::{
     Collection, Database, IndexModel,
     bson::{DateTime, Document, doc, oid::ObjectId, to_document},
     error::{Error, ErrorKind},
-    options::{IndexOptions, ReturnDocument},
+    options::{IndexOptions, InsertManyOptions, ReturnDocument},
 };
 use serde::{Deserialize, Serialize};
 
@@ -331,19 +331,47 @@ impl OrderStore {
     /// Inserts a placed order (`PLACED` or `PENDING_PAYMENT`) with its event; fails with a
     /// duplicate key if its id was tombstoned.
     pub async fn insert(&self, order: &OrderDoc) -> Result<(), Error> {
-        let mut stored = to_document(order)?;
-        let kind = match order.status {
-            StoredStatus::Placed => Some(EventType::OrderPlaced),
-            StoredStatus::PendingPayment => Some(EventType::OrderPendingPayment),
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            let outbox = events::outbox_of(kind, order.updated_at, &stored, NOT_IN_EVENTS);
-            stored.insert(events::OUTBOX, outbox);
-        }
-        self.raw.insert_one(stored).await?;
+        self.raw.insert_one(stored_form(order)?).await?;
         self.recorded();
         Ok(())
+    }
+
+    /// Inserts placed orders with their events in one unordered `insert_many`; what became of
+    /// each, in order. `Err` when the outcome of the whole write is unknown (the connection
+    /// failed, or a write concern was not met).
+    pub async fn insert_all(&self, orders: &[OrderDoc]) -> Result<Vec<Inserted>, Error> {
+        let stored = orders
+            .iter()
+            .map(stored_form)
+            .collect::<Result<Vec<_>, _>>()?;
+        let written = self
+            .raw
+            .insert_many(stored)
+            .with_options(InsertManyOptions::builder().ordered(false).build())
+            .await;
+        let mut outcomes = vec![Inserted::Stored; orders.len()];
+        match written {
+            Ok(_) => {}
+            Err(err) => {
+                let ErrorKind::InsertMany(failure) = err.kind.as_ref() else {
+                    return Err(err);
+                };
+                if failure.write_concern_error.is_some() {
+                    return Err(err);
+                }
+                for refused in failure.write_errors.iter().flatten() {
+                    if let Some(outcome) = outcomes.get_mut(refused.index) {
+                        *outcome = if refused.code == DUPLICATE_KEY {
+                            Inserted::Duplicate
+                        } else {
+                            Inserted::Refused
+                        };
+                    }
+                }
+            }
+        }
+        self.recorded();
+        Ok(outcomes)
     }
 
     /// Inserts a `FAILED` tombstone under `id`; `false` if an order with that id already exists
@@ -525,6 +553,35 @@ impl OrderStore {
             .try_collect()
             .await
     }
+}
+
+/// What became of one order of [`OrderStore::insert_all`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// It is stored.
+    Stored,
+    /// Its id is taken: only a tombstone can hold it (the recovery pass gave up on the order).
+    Duplicate,
+    /// The server refused this document (it is not stored).
+    Refused,
+}
+
+/// The server error code of a unique index violation.
+const DUPLICATE_KEY: i32 = 11000;
+
+/// `order` as stored, with the event its placing records.
+fn stored_form(order: &OrderDoc) -> Result<Document, Error> {
+    let mut stored = to_document(order)?;
+    let kind = match order.status {
+        StoredStatus::Placed => Some(EventType::OrderPlaced),
+        StoredStatus::PendingPayment => Some(EventType::OrderPendingPayment),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        let outbox = events::outbox_of(kind, order.updated_at, &stored, NOT_IN_EVENTS);
+        stored.insert(events::OUTBOX, outbox);
+    }
+    Ok(stored)
 }
 
 /// The server error code of dropping an index that does not exist.

@@ -6,6 +6,7 @@ mod scenarios;
 
 mod cancel;
 mod checkout;
+mod combining;
 mod concurrency;
 mod docs;
 mod events;
