@@ -153,7 +153,7 @@ impl Relay {
         let documents: Vec<Document> = self
             .source
             .find(doc! { &pending: { "$exists": true } })
-            .projection(doc! { OUTBOX: 1 })
+            .projection(doc! { OUTBOX: 1, DELETED_AT: 1 })
             .limit(BATCH)
             .await?
             .try_collect()
@@ -162,6 +162,7 @@ impl Relay {
             return Ok(0);
         }
         let mut ids = Vec::with_capacity(documents.len());
+        let mut deleted = Vec::new();
         let mut entries = Vec::new();
         let mut moved = Vec::new();
         for document in &documents {
@@ -181,6 +182,9 @@ impl Relay {
                     }
                 }
             }
+            if document.contains_key(DELETED_AT) {
+                deleted.push(id.clone());
+            }
             ids.push(id);
         }
         let events: Vec<Document> = entries.into_iter().map(|entry| self.event(entry)).collect();
@@ -191,14 +195,16 @@ impl Relay {
                 doc! { "$pull": { OUTBOX: { "id": { "$in": &moved } } } },
             )
             .await?;
-        let empty = format!("{OUTBOX}.0");
-        self.source
-            .delete_many(doc! {
-                "_id": { "$in": &ids },
-                DELETED_AT: { "$exists": true },
-                &empty: { "$exists": false },
-            })
-            .await?;
+        if !deleted.is_empty() {
+            let empty = format!("{OUTBOX}.0");
+            self.source
+                .delete_many(doc! {
+                    "_id": { "$in": &deleted },
+                    DELETED_AT: { "$exists": true },
+                    &empty: { "$exists": false },
+                })
+                .await?;
+        }
         self.relayed.notify_waiters();
         Ok(documents.len())
     }
