@@ -89,10 +89,11 @@ for build in before after; do
   for connections in 32 256; do
     reset_hot
     echo
-    line=$(run_wrk "$build (${before:0:7} before the group commit; after: this tree), one hot product" "$connections" "$work/hot.txt" | tee /dev/stderr | grep '^RESULT' || true)
-    rate[$build-$connections]=$(sed -E 's/.*orders_per_s=([0-9]+).*/\1/' <<<"$line")
+    run_wrk "$build (${before:0:7} before the group commit; after: this tree), one hot product" "$connections" "$work/hot.txt" >"$work/run.txt"
+    cat "$work/run.txt"
+    rate[$build-$connections]=$(sed -nE 's/^RESULT.*orders_per_s=([0-9]+).*/\1/p' "$work/run.txt")
   done
-done 2>&1
+done
 
 echo
 for connections in 32 256; do
