@@ -4,8 +4,9 @@
 # and drops its own database there). Extra arguments go to `cargo test`, e.g. a test-name filter.
 #
 # After `cargo test`, the suites that drive the built services from outside run too (only when no
-# filter is given): scripts/check-deploy.sh, scripts/gateway-test.sh, scripts/schemathesis.sh and
-# scripts/browser-test.sh (the storefront in headless Chromium).
+# filter is given): scripts/check-deploy.sh, scripts/gateway-test.sh, scripts/schemathesis.sh,
+# scripts/browser-test.sh (the storefront in headless Chromium) and scripts/failover-test.sh (a
+# three-member replica set failing over under load).
 #
 # The last line sums up the whole run as `N passed, M failed` (and `, K ignored` when some were),
 # added up over every test binary, since cargo's own last line only counts the doc tests.
@@ -43,9 +44,11 @@ status=${PIPESTATUS[0]}
 set -e
 
 # The suites that run the built services from outside, each one line in the sum: the deploy files
-# against their schemas and the code, the nginx gateway in front of the services, and the
-# OpenAPI documents fuzzed against the running services.
-suites=(scripts/check-deploy.sh scripts/gateway-test.sh scripts/schemathesis.sh scripts/browser-test.sh)
+# against their schemas and the code, the nginx gateway in front of the services, the OpenAPI
+# documents fuzzed against the running services, the storefront in a browser, and the services
+# through MongoDB failovers (on replica set members of its own, not this MongoDB).
+suites=(scripts/check-deploy.sh scripts/gateway-test.sh scripts/schemathesis.sh scripts/browser-test.sh
+  scripts/failover-test.sh)
 [ $# -eq 0 ] || suites=()
 for suite in "${suites[@]}"; do
   echo

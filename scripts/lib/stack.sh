@@ -11,7 +11,8 @@
 #                                   on PORT (default: a free one) with its data in DIR (default: in
 #                                   $stack_tmp, thrown away), stopped by stack_stop; exports MONGO_URI
 #   stack_database                  a database of the run's own, DB_NAME=PREFIX_<random>, exported; on
-#                                   a MongoDB not started here (MONGO_URI) stack_stop drops it
+#                                   a MongoDB not started here (MONGO_URI, and no stack_track_mongod
+#                                   before it) stack_stop drops it
 #   stack_service_env               a test's settings: a random JWT_SECRET and admin account
 #                                   (ADMIN_EMAIL, ADMIN_PASSWORD), HOST=127.0.0.1, BCRYPT_COST=4, JSON
 #                                   logs at info; export more after it
@@ -20,11 +21,18 @@
 #                                   checkout applies), its output appended to $stack_log_dir/NAME.log
 #                                   (default $stack_tmp; set it empty for the terminal); sets
 #                                   service_pid[NAME], service_port[NAME] and service_url[NAME]
+#   stack_start_replica NAME KEY [PORT]
+#                                   another process of service NAME, as stack_start_service, recorded
+#                                   under KEY (e.g. product-service-2) in service_pid, service_port,
+#                                   service_url and its log KEY.log, so replicas run side by side
 #   stack_start_services            the three services, on free ports
 #   stack_stop_service NAME         stops one of them
 #   stack_start_gateway             nginx with deploy/nginx/gateway.conf.template in front of the three,
 #                                   serving web/ at /; its address in $gateway
 #   stack_track PID                 another process for stack_stop to stop
+#   stack_track_mongod DBPATH       a mongod started elsewhere with --pidfilepath DBPATH/mongod.pid,
+#                                   for stack_stop to stop (scripts/mongodb.sh stop) after the
+#                                   services, whatever its pid is by then (it may have been restarted)
 #   stack_wait_ready [SECONDS]      until every service started answers /health/db, directly and, with
 #                                   the gateway, through it (default 60 s); a process that exits
 #                                   meanwhile, or the time running out, ends the script
@@ -42,7 +50,7 @@ readonly GATEWAY_TEMPLATE_VARIABLES='${GATEWAY_PORT} ${ORDER_SERVICE_UPSTREAM} $
 
 stack_prefix='' stack_tmp='' stack_bin='' stack_log_dir='' stack_service_dir=''
 stack_mongodb_dbpath='' stack_drop_db='' stack_pymongo='' nginx_pid='' gateway=''
-stack_tracked=()
+stack_tracked=() stack_tracked_mongods=()
 declare -A service_pid service_port service_url
 
 free_port() {
@@ -104,7 +112,7 @@ stack_start_mongodb() { # [--port PORT] [--dbpath DIR]
 stack_database() {
   DB_NAME="${stack_prefix//-/_}_$(python3 -c 'import secrets; print(secrets.token_hex(6))')"
   export DB_NAME
-  if [ -z "$stack_mongodb_dbpath" ]; then
+  if [ -z "$stack_mongodb_dbpath" ] && [ ${#stack_tracked_mongods[@]} -eq 0 ]; then
     stack_pymongo=$(tools_install mongodb)
     stack_drop_db=1
     log "database $DB_NAME on MONGO_URI, dropped at the end"
@@ -120,16 +128,20 @@ stack_service_env() {
 }
 
 stack_start_service() { # NAME [PORT]
-  local name=$1 port=${2:-}
+  stack_start_replica "$1" "$1" "${2:-}"
+}
+
+stack_start_replica() { # NAME KEY [PORT]
+  local name=$1 key=$2 port=${3:-}
   [ -n "$port" ] || port=$(free_port)
   if [ -n "$stack_log_dir" ]; then
-    (cd "$stack_service_dir" && PORT=$port exec "$stack_bin/$name") >>"$stack_log_dir/$name.log" 2>&1 &
+    (cd "$stack_service_dir" && PORT=$port exec "$stack_bin/$name") >>"$stack_log_dir/$key.log" 2>&1 &
   else
     (cd "$stack_service_dir" && PORT=$port exec "$stack_bin/$name") &
   fi
-  service_pid[$name]=$!
-  service_port[$name]=$port
-  service_url[$name]="http://127.0.0.1:$port"
+  service_pid[$key]=$!
+  service_port[$key]=$port
+  service_url[$key]="http://127.0.0.1:$port"
 }
 
 stack_start_services() {
@@ -144,6 +156,10 @@ stack_stop_service() { # NAME
 
 stack_track() { # PID
   stack_tracked+=("$1")
+}
+
+stack_track_mongod() { # DBPATH
+  stack_tracked_mongods+=("$1")
 }
 
 stack_start_gateway() {
@@ -259,6 +275,11 @@ stack_stop() {
   fi
   stack_end "${service_pid[@]}" "${stack_tracked[@]}"
   service_pid=() service_port=() service_url=() stack_tracked=()
+  local dbpath
+  for dbpath in "${stack_tracked_mongods[@]}"; do
+    scripts/mongodb.sh stop --dbpath "$dbpath" || true
+  done
+  stack_tracked_mongods=()
   if [ -n "$stack_mongodb_dbpath" ]; then
     scripts/mongodb.sh stop --dbpath "$stack_mongodb_dbpath" || true
     stack_mongodb_dbpath=''
