@@ -11,7 +11,7 @@
 # failover within 2 s, and, once the order service's passes have settled, the stock invariant,
 # the idempotency keys, the checkouts past their deadline and each order's events; and prints the
 # figures RELIABILITY.md quotes. Everything it started is stopped on exit; it ends with PASS or
-# FAIL and exits non-zero on failure. About 2 minutes once the services are built.
+# FAIL and exits non-zero on failure. About 1 minute 40 s once the services are built.
 #
 #   scripts/failover-test.sh
 #

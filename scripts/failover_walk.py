@@ -551,7 +551,8 @@ class Client(threading.Thread):
             base = self.orders_url()
             r, seen = self.recorder.call(self.index, kind if attempt == 0 else f"{kind} (same key again)", base, base,
                                          "POST", "/orders", body=body, token=self.token, headers=headers)
-            self.shop.attempts.append((self.index, lines, key, seen))
+            placed_id = (r.json() or {}).get("id") if r is not None and r.status == 201 else None
+            self.shop.attempts.append((self.index, lines, key, seen, placed_id))
             if r is not None and r.status == 201:
                 self.placed(r, lines, checkout, key)
                 return
@@ -874,10 +875,13 @@ def check_orders(shop, tokens, stored, events):
     for order, doc in unanswered[:10]:
         client = clients.get(str(doc["user_id"]))
         lines = {str(line["product_id"]): line["quantity"] for line in doc["items"]}
+        # The order id was chosen when its request began (its first 4 bytes: Unix seconds).
+        began = int(order[:8], 16)
         tries = [f"{seen.status or seen.error} {seen.code or ''} {'key ' + key[:8] if key else 'no key'} "
-                 f"(request id {seen.rid}, {ms(seen.took)})"
-                 for c, sent, key, seen in shop.attempts if c == client and sent == lines and seen.status != 201]
-        print(f"        {order} ({doc['status']}), sent by client {client}: {'; '.join(tries[-4:]) or 'no such request'}")
+                 f"{'→ ' + placed_id + ' ' if placed_id else ''}(request id {seen.rid}, {ms(seen.took)})"
+                 for c, sent, key, seen, placed_id in shop.attempts
+                 if c == client and sent == lines and began - 3 <= seen.ended_at - seen.took <= began + 4]
+        print(f"        {order} ({doc['status']}), sent by client {client}: {'; '.join(tries) or 'no such request'}")
 
 
 def check_catalogs(shop, seller_id):
@@ -940,10 +944,12 @@ def figures(seen, failovers, load_started):
             after = [e for e in client_ends if e > at]
             if before and after:
                 gaps.append(after[0] - before[-1])
-        unavailable = sum(1 for s in seen if s.status == 503 and at <= s.started < until)
+        unavailable = [s for s in seen if s.status == 503 and at <= s.started + s.took < until]
+        at_once = sum(1 for s in unavailable if s.took < 0.1)
         print(f"  {name} at {at - load_started:.1f} s: longest gap between a client's served requests "
               f"{ms(max(gaps, default=0))} (median over {len(gaps)} clients {ms(statistics.median(gaps) if gaps else 0)}); "
-              f"503s from it to {'the next event' if until != ends[-1] else 'the end of the load'}: {unavailable}")
+              f"503s answered from it to {'the next event' if until != ends[-1] else 'the end of the load'}: "
+              f"{len(unavailable)} ({at_once} within 100 ms)")
 
 
 def combining(shop):

@@ -8,8 +8,10 @@ earlier request.
   binary floats.
 - POST /orders: lines naming the same product are combined, and their combined quantity must not
   exceed 10 000 (422 otherwise), while each line alone may ask for up to 10 000.
-- POST /users/register: a password has 8 to 72 bytes of UTF-8 (bcrypt reads no further), which the
-  document can only approximate as 8 to 72 characters; the two agree on ASCII.
+- POST /users/register, POST /users/password-reset/confirm, POST /users/me/password and
+  DELETE /users/me: a password has 8 to 72 bytes of UTF-8 (bcrypt reads no further; a current
+  password at most 72), which the document can only approximate in characters; the two agree on
+  ASCII.
 - POST /orders and POST /orders/{id}/reorder: an `Idempotency-Key` used once may be used again only
   for the same request (422 `IDEMPOTENCY_KEY_REUSED` otherwise).
 
@@ -101,20 +103,42 @@ def _utf8_len(text):
     return len(text.encode("utf-8", "surrogatepass"))
 
 
+def _passwords_in_bytes(case, fields):
+    body = case.body
+    if not isinstance(body, MutableMapping):
+        return case
+    for field in fields:
+        password = body.get(field)
+        if not isinstance(password, str):
+            continue
+        if _is_positive(case):
+            while _utf8_len(password) > MAX_PASSWORD_BYTES:
+                password = password[:-1]
+        elif len(password) < MIN_PASSWORD_BYTES:
+            while password and _utf8_len(password) >= MIN_PASSWORD_BYTES:
+                password = password[:-1]
+        body[field] = password
+    return case
+
+
 @schemathesis.hook("map_case").apply_to(method="POST", path="/users/register")
 def password_measured_in_bytes(context, case):
-    body = case.body
-    if not isinstance(body, MutableMapping) or not isinstance(body.get("password"), str):
-        return case
-    password = body["password"]
-    if _is_positive(case):
-        while _utf8_len(password) > MAX_PASSWORD_BYTES:
-            password = password[:-1]
-    elif len(password) < MIN_PASSWORD_BYTES:
-        while _utf8_len(password) >= MIN_PASSWORD_BYTES:
-            password = password[:-1]
-    body["password"] = password
-    return case
+    return _passwords_in_bytes(case, ["password"])
+
+
+@schemathesis.hook("map_case").apply_to(method="POST", path="/users/password-reset/confirm")
+def new_password_measured_in_bytes(context, case):
+    return _passwords_in_bytes(case, ["new_password"])
+
+
+@schemathesis.hook("map_case").apply_to(method="POST", path="/users/me/password")
+def passwords_measured_in_bytes(context, case):
+    return _passwords_in_bytes(case, ["current_password", "new_password"])
+
+
+@schemathesis.hook("map_case").apply_to(method="DELETE", path="/users/me")
+def closing_password_measured_in_bytes(context, case):
+    return _passwords_in_bytes(case, ["password"])
 
 
 # Idempotency-Key -> the request it was first sent with, in this run (one process, one caller).

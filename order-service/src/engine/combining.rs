@@ -19,8 +19,10 @@
 //! take does, so an order is still all or nothing (each of its lines is combined with other
 //! orders' takes of that product, and a line that fails gives back the lines taken before), a
 //! crash at any instant leaves holds the recovery pass settles as before, and idempotency keys
-//! are claimed before and confirmed after, as before. A take whose requester is gone by the time
-//! it is served (cut off by its deadline) is given back at once.
+//! are claimed before and confirmed after, as before. A take or an insert whose requester is gone
+//! by the time its batch is written (cut off by its deadline, and answered 503) is left out of
+//! it, and a take whose requester went during its write is given back at once, so no order is
+//! stored after its client was told it failed.
 
 use std::{
     collections::HashMap,
@@ -164,6 +166,14 @@ impl Inner {
                 let n = lane.len().min(MAX_TAKES);
                 lane.drain(..n).collect()
             };
+            // A requester cut off by its deadline meanwhile takes nothing.
+            let batch: Vec<PendingTake> = batch
+                .into_iter()
+                .filter(|pending| !pending.reply.is_closed())
+                .collect();
+            if batch.is_empty() {
+                continue;
+            }
             self.take_batch(product, batch).await;
         }
     }
@@ -292,6 +302,15 @@ impl Inner {
                 let n = waiting.len().min(MAX_INSERTS);
                 waiting.drain(..n).collect()
             };
+            // An order whose request was cut off by its deadline (and answered 503) is not
+            // stored: its takes are holds the recovery pass gives back.
+            let batch: Vec<PendingInsert> = batch
+                .into_iter()
+                .filter(|pending| !pending.reply.is_closed())
+                .collect();
+            if batch.is_empty() {
+                continue;
+            }
             let (orders, replies): (Vec<OrderDoc>, Vec<_>) = batch
                 .into_iter()
                 .map(|pending| (pending.order, pending.reply))

@@ -10,12 +10,10 @@
 //! - **return** (cancel): only while no return marker of the order is there → `stock += q` and
 //!   push the marker `{order, at}`, which the recovery pass clears long after the cancel is done.
 //!
-//! A take is acknowledged by the primary alone (`w: 1`, no journal wait): nothing is answered on
-//! its strength. The order's insert that follows is acknowledged by a majority, and a majority
-//! (and the journal) acknowledges a write only with every write the primary applied before it, so
-//! by the time a client hears 201 its take is as durable as its order. A take whose insert never
-//! comes is a hold the recovery pass settles, and a take lost in a failover took nothing. This
-//! spares a hot product's orders one journal flush each.
+//! A take is acknowledged by a majority like every other write. (Acknowledged by the primary
+//! alone it would be carried to a majority by the order's insert that follows on that primary,
+//! but not when a partition makes that insert retry on a new primary, whose history has no take:
+//! the order would stand without its stock.)
 //!
 //! Take, give back and return are update pipelines, so that the same write records
 //! `product.out_of_stock` when it leaves the stock at 0 and `product.back_in_stock` when it
@@ -31,7 +29,7 @@ use mongodb::{
     Collection, Database, IndexModel,
     bson::{Bson, DateTime, Document, doc, oid::ObjectId, to_bson},
     error::Error,
-    options::{Acknowledgment, ReturnDocument, WriteConcern},
+    options::ReturnDocument,
 };
 use serde::Deserialize;
 
@@ -61,15 +59,6 @@ struct Markers {
     holds: Vec<Hold>,
     #[serde(default)]
     returns: Vec<ReturnMarker>,
-}
-
-/// The write concern of a take: the primary's acknowledgement alone (see the module's
-/// documentation for why the order's insert makes it durable).
-fn primary_only() -> WriteConcern {
-    WriteConcern::builder()
-        .w(Acknowledgment::Nodes(1))
-        .journal(false)
-        .build()
 }
 
 /// `array.sub`, the path of a field of an array's elements.
@@ -166,7 +155,6 @@ impl Inventory {
             )
             .projection(doc! { field::ID: 0, field::NAME: 1, field::PRICE: 1 })
             .return_document(ReturnDocument::Before)
-            .write_concern(primary_only())
             .await
     }
 
