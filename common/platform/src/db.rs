@@ -157,7 +157,24 @@ pub async fn rewrite_each(
 }
 
 /// The server error code of a unique index violation.
-const DUPLICATE_KEY: i32 = 11000;
+pub const DUPLICATE_KEY: i32 = 11000;
+
+/// The positions of the documents an unordered `insert_many` refused as already there, if those
+/// were its only failures (no other write error, no write concern error); `None` otherwise.
+pub fn insert_many_duplicates(err: &Error) -> Option<Vec<usize>> {
+    let ErrorKind::InsertMany(failure) = err.kind.as_ref() else {
+        return None;
+    };
+    if failure.write_concern_error.is_some() {
+        return None;
+    }
+    failure
+        .write_errors
+        .iter()
+        .flatten()
+        .map(|e| (e.code == DUPLICATE_KEY).then_some(e.index))
+        .collect()
+}
 
 /// Whether `err` is a unique index violation (code 11000), from any kind of write.
 pub fn is_duplicate_key(err: &Error) -> bool {

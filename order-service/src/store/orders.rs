@@ -361,7 +361,7 @@ impl OrderStore {
                 }
                 for refused in failure.write_errors.iter().flatten() {
                     if let Some(outcome) = outcomes.get_mut(refused.index) {
-                        *outcome = if refused.code == DUPLICATE_KEY {
+                        *outcome = if refused.code == common_platform::db::DUPLICATE_KEY {
                             Inserted::Duplicate
                         } else {
                             Inserted::Refused
@@ -565,9 +565,6 @@ pub enum Inserted {
     /// The server refused this document (it is not stored).
     Refused,
 }
-
-/// The server error code of a unique index violation.
-const DUPLICATE_KEY: i32 = 11000;
 
 /// `order` as stored, with the event its placing records.
 fn stored_form(order: &OrderDoc) -> Result<Document, Error> {

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use common_api::pagination::Page;
-use common_platform::db::{ensure_ttl_index, find_page, is_duplicate_key};
+use common_platform::db::{ensure_ttl_index, find_page};
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,
@@ -224,7 +224,7 @@ impl WebhookStore {
             .with_options(InsertManyOptions::builder().ordered(false).build())
             .await;
         match inserted {
-            Err(err) if !only_duplicates(&err) => Err(err),
+            Err(err) if common_platform::db::insert_many_duplicates(&err).is_none() => Err(err),
             _ => Ok(()),
         }
     }
@@ -434,20 +434,5 @@ impl WebhookStore {
             .projection(doc! { "attempts": 0 })
             .await?
             .map(|delivery| delivery.created_at))
-    }
-}
-
-/// Whether an unordered insert failed only on deliveries that already exist.
-fn only_duplicates(err: &Error) -> bool {
-    match err.kind.as_ref() {
-        mongodb::error::ErrorKind::InsertMany(failure) => {
-            failure.write_concern_error.is_none()
-                && failure
-                    .write_errors
-                    .iter()
-                    .flatten()
-                    .all(|e| e.code == 11000)
-        }
-        _ => is_duplicate_key(err),
     }
 }

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use common_platform::db::{is_duplicate_key, ttl_index};
+use common_platform::db::ttl_index;
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,
     bson::{DateTime, Document, doc, oid::ObjectId},
-    error::{Error, ErrorKind},
+    error::Error,
     options::{IndexOptions, InsertManyOptions, ReturnDocument},
 };
 use serde::{Deserialize, Serialize};
@@ -177,7 +177,9 @@ impl MailStore {
                 .with_options(InsertManyOptions::builder().ordered(false).build())
                 .await;
             match inserted {
-                Err(err) if !only_duplicates(&err) => return Err(err),
+                Err(err) if common_platform::db::insert_many_duplicates(&err).is_none() => {
+                    return Err(err);
+                }
                 _ => {}
             }
         }
@@ -280,19 +282,4 @@ impl MailStore {
 /// The filter of mail `id` while this sender's claim until `until` holds.
 fn claimed(id: ObjectId, until: DateTime) -> Document {
     doc! { "_id": id, "status": MailStatus::Pending.as_str(), "next_attempt_at": until }
-}
-
-/// Whether an unordered insert failed only on mails that were already moved.
-fn only_duplicates(err: &Error) -> bool {
-    match err.kind.as_ref() {
-        ErrorKind::InsertMany(failure) => {
-            failure.write_concern_error.is_none()
-                && failure
-                    .write_errors
-                    .iter()
-                    .flatten()
-                    .all(|e| e.code == 11000)
-        }
-        _ => is_duplicate_key(err),
-    }
 }

@@ -25,7 +25,7 @@ mod relay;
 use mongodb::bson::{Bson, DateTime, Document, doc, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
-pub use relay::{Relay, RelayHandle, Render, ensure_outbox_index, sequence_holder};
+pub use relay::{Relay, RelayHandle, Render, ensure_outbox_index};
 
 /// The collection events are relayed into.
 pub const EVENTS: &str = "events";

@@ -96,15 +96,6 @@ pub async fn ensure_outbox_index(source: &Collection<Document>) -> Result<(), Er
     Ok(())
 }
 
-/// Who holds the sequence lease now, if anyone does (for tests and diagnostics).
-pub async fn sequence_holder(db: &Database) -> Result<Option<ObjectId>, Error> {
-    let found = db
-        .collection::<Document>(SEQUENCE)
-        .find_one(doc! { "_id": EVENTS, "until": { "$gt": DateTime::now() } })
-        .await?;
-    Ok(found.and_then(|lease| lease.get_object_id("holder").ok()))
-}
-
 impl Relay {
     /// A relay of the outbox entries in collection `source` of `db`, rendered with `render`.
     pub fn new(db: &Database, source: &str, render: Render) -> Self {
@@ -252,7 +243,7 @@ impl Relay {
             .await;
         let duplicates = match inserted {
             Ok(_) => Vec::new(),
-            Err(err) => duplicate_indexes(&err).ok_or(err)?,
+            Err(err) => crate::db::insert_many_duplicates(&err).ok_or(err)?,
         };
         release?;
         for (index, kind) in kinds.iter().enumerate() {
@@ -288,20 +279,4 @@ impl Relay {
             tokio::time::sleep(LEASE_RETRY).await;
         }
     }
-}
-
-/// The positions of the events an unordered insert refused as already there, if those were its
-/// only failures.
-fn duplicate_indexes(err: &Error) -> Option<Vec<usize>> {
-    let mongodb::error::ErrorKind::InsertMany(failure) = err.kind.as_ref() else {
-        return None;
-    };
-    if failure.write_concern_error.is_some() {
-        return None;
-    }
-    let errors = failure.write_errors.as_ref()?;
-    errors
-        .iter()
-        .map(|e| (e.code == 11000).then_some(e.index))
-        .collect()
 }
