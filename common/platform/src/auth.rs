@@ -1,42 +1,47 @@
 //! Keeps a service's token cutoffs current (see [`common_api::auth`]): the accounts whose tokens
 //! issued before an instant are refused, read from the `tokens_valid_after` of their documents.
 //!
-//! Where its truth comes from: a load of the accounts whose cutoff falls within the last token
-//! lifetime (older cutoffs refuse only tokens that have expired anyway), then a change stream of
-//! the updates that set a cutoff, opened before the load so nothing set during it is missed.
-//! How stale it may be: a change stream event arrives within milliseconds; a failed stream is
-//! reopened and the load done again; where MongoDB has no change streams (a standalone server)
-//! the load runs every [`POLL`]. So a password change, a role change or a disable refuses the
-//! account's older tokens on every service and replica within about a second, with no database
-//! read per request.
+//! Where its truth comes from: every [`POLL`], the cutoffs stamped within the last [`RECENT`]
+//! (an index range on `tokens_valid_after`, a handful of accounts at most); every [`FULL_EVERY`],
+//! every cutoff within the last token lifetime (older ones refuse only tokens that have expired
+//! anyway, and are forgotten then). The full read also catches a cutoff whose write landed more
+//! than [`RECENT`] after its stamp (a write retried across a failover, or a user service whose
+//! clock runs behind). So a password change, a role change or a disable refuses the account's
+//! older tokens on every service and replica within about [`POLL`], with no database read per
+//! request, on a standalone server and a replica set alike.
+//!
+//! Why polling and not a change stream: a change stream makes the server examine every write to
+//! the database, whatever the stream filters, and wakes on each; with three services following
+//! `users` that cost a quarter of the primary's CPU while orders poured in, against a few indexed
+//! reads a second here (measured in BENCHMARKS.md, "Flash sale").
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common_api::auth::{TOKENS_VALID_AFTER, TokenKeys, USERS};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database,
     bson::{DateTime, Document, doc},
-    change_stream::{ChangeStream, event::ChangeStreamEvent},
-    error::{Error, ErrorKind},
+    error::Error,
 };
+use tokio::time::Instant;
 
 use crate::{config::Config, server::Shutdown};
 
-/// How often the cutoffs are loaded where MongoDB has no change streams.
-pub const POLL: Duration = Duration::from_secs(1);
+/// How often the cutoffs stamped lately are read.
+pub const POLL: Duration = Duration::from_millis(250);
 
-/// How long to wait before opening a failed change stream again.
+/// How far back (by this service's clock) a poll reads cutoffs.
+const RECENT: Duration = Duration::from_secs(60);
+
+/// How often every cutoff of the last token lifetime is read, and older ones forgotten.
+const FULL_EVERY: Duration = Duration::from_secs(60);
+
+/// How long to wait after a failed read.
 const RETRY: Duration = Duration::from_secs(1);
-
-/// How often cutoffs older than a token's lifetime are forgotten.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// A token's clock leeway, which keeps a cutoff longer than the token lifetime alone would.
 const LEEWAY: Duration = Duration::from_secs(60);
-
-/// The server's answer to `$changeStream` on a standalone server.
-const CHANGE_STREAMS_UNSUPPORTED: i32 = 40573;
 
 /// The service's token keys, with their cutoffs kept current from `db` until `shutdown`.
 pub fn token_keys(config: &Config, db: &Database, shutdown: Shutdown) -> TokenKeys {
@@ -46,32 +51,25 @@ pub fn token_keys(config: &Config, db: &Database, shutdown: Shutdown) -> TokenKe
 }
 
 async fn follow(users: Collection<Document>, keys: TokenKeys, mut shutdown: Shutdown) {
+    let mut full_due = Instant::now();
     loop {
-        let pause = match watch(&users).await {
-            Ok(Some(mut stream)) => match load(&users, &keys).await {
-                Ok(()) => {
-                    let ended = tokio::select! {
-                        () = shutdown.signalled() => return,
-                        ended = apply(&mut stream, &keys) => ended,
-                    };
-                    if let Err(err) = ended {
-                        tracing::warn!(error = %err, "token cutoff change stream failed; reloading");
-                    }
-                    RETRY
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "token cutoffs could not be loaded; retrying");
-                    RETRY
-                }
-            },
-            Ok(None) => {
-                if let Err(err) = load(&users, &keys).await {
-                    tracing::warn!(error = %err, "token cutoffs could not be loaded; retrying");
+        let full = Instant::now() >= full_due;
+        let since = if full {
+            oldest_relevant(&keys) * 1000
+        } else {
+            unix_millis() - i64::try_from(RECENT.as_millis()).unwrap_or(i64::MAX)
+        };
+        let pause = match load(&users, &keys, since).await {
+            Ok(()) => {
+                if full {
+                    keys.cutoffs()
+                        .forget_before(u64::try_from(oldest_relevant(&keys)).unwrap_or(0));
+                    full_due = Instant::now() + FULL_EVERY;
                 }
                 POLL
             }
             Err(err) => {
-                tracing::warn!(error = %err, "token cutoff change stream could not be opened; retrying");
+                tracing::warn!(error = %err, "token cutoffs could not be read; retrying");
                 RETRY
             }
         };
@@ -82,30 +80,10 @@ async fn follow(users: Collection<Document>, keys: TokenKeys, mut shutdown: Shut
     }
 }
 
-/// A change stream of the updates that set a cutoff; `None` where there are no change streams.
-async fn watch(
-    users: &Collection<Document>,
-) -> Result<Option<ChangeStream<ChangeStreamEvent<Document>>>, Error> {
-    let set = format!("updateDescription.updatedFields.{TOKENS_VALID_AFTER}");
-    let written = format!("fullDocument.{TOKENS_VALID_AFTER}");
-    let pipeline = [doc! { "$match": { "$or": [
-        { "operationType": "update", &set: { "$exists": true } },
-        { "operationType": { "$in": ["insert", "replace"] }, &written: { "$exists": true } },
-    ] } }];
-    match users.watch().pipeline(pipeline).await {
-        Ok(stream) => Ok(Some(stream)),
-        Err(err) if matches!(err.kind.as_ref(), ErrorKind::Command(e) if e.code == CHANGE_STREAMS_UNSUPPORTED) => {
-            Ok(None)
-        }
-        Err(err) => Err(err),
-    }
-}
-
-/// Loads the cutoffs of the last token lifetime, and forgets older ones.
-async fn load(users: &Collection<Document>, keys: &TokenKeys) -> Result<(), Error> {
-    let since = oldest_relevant(keys);
+/// Reads the cutoffs stamped after `since` (milliseconds since the epoch).
+async fn load(users: &Collection<Document>, keys: &TokenKeys, since: i64) -> Result<(), Error> {
     let recent: Vec<Document> = users
-        .find(doc! { TOKENS_VALID_AFTER: { "$gt": DateTime::from_millis(since * 1000) } })
+        .find(doc! { TOKENS_VALID_AFTER: { "$gt": DateTime::from_millis(since) } })
         .projection(doc! { TOKENS_VALID_AFTER: 1 })
         .await?
         .try_collect()
@@ -115,40 +93,15 @@ async fn load(users: &Collection<Document>, keys: &TokenKeys) -> Result<(), Erro
         let at = account.get_datetime(TOKENS_VALID_AFTER).ok()?;
         Some((id, at.timestamp_millis()))
     }));
-    keys.cutoffs()
-        .forget_before(u64::try_from(since).unwrap_or(0));
     Ok(())
 }
 
-/// Applies the stream's events until it fails or ends.
-async fn apply(
-    stream: &mut ChangeStream<ChangeStreamEvent<Document>>,
-    keys: &TokenKeys,
-) -> Result<(), Error> {
-    let mut pruned = tokio::time::Instant::now();
-    while let Some(event) = stream.next().await {
-        let event = event?;
-        let id = event
-            .document_key
-            .as_ref()
-            .and_then(|key| key.get_object_id("_id").ok());
-        let at = event
-            .update_description
-            .as_ref()
-            .map(|update| &update.updated_fields)
-            .or(event.full_document.as_ref())
-            .and_then(|fields| fields.get_datetime(TOKENS_VALID_AFTER).ok());
-        if let (Some(id), Some(at)) = (id, at) {
-            keys.cutoffs().set(id, at.timestamp_millis());
-        }
-        if pruned.elapsed() > PRUNE_EVERY {
-            let since = oldest_relevant(keys);
-            keys.cutoffs()
-                .forget_before(u64::try_from(since).unwrap_or(0));
-            pruned = tokio::time::Instant::now();
-        }
-    }
-    Ok(())
+fn unix_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
 /// The second before which a cutoff refuses only expired tokens.
