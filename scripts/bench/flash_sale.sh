@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# A flash sale: orders per second on one hot product (100 000 units), the order service built
-# from this tree side by side with the same service built from the commit before the group commit
-# of takes (or BEFORE), against one throwaway MongoDB replica set on this machine:
+# A flash sale: orders per second on one hot product (100 000 units), the three services built
+# from this tree side by side with the three built from the commit before the group commit of
+# takes (or BEFORE), against one throwaway MongoDB replica set on this machine:
 #
 # 1. for each build, wrk at 32 and 256 connections (SECONDS_PER_RUN each), the hot product's stock
-#    reset to 100 000 before each run; orders/s, p50, p99, and the ratio after/before;
+#    reset to 100 000 before each run; orders/s, p50, p99, and the ratio after/before; then
+#    spread orders (3.);
 # 2. this tree's build at 1, 8, 32, 64, 128 and 256 connections: how the rate grows with them;
-# 3. this tree's build on 1000 products (spread orders), then the stock invariant over every
-#    product (scripts/bench/check.py): no unit lost or invented.
+# 3. each build on 1000 products (spread orders: no contention), then the stock invariant over
+#    every product: no unit lost or invented by either.
 #
 #   scripts/bench/flash_sale.sh [seconds per run, default 10]
 #   BEFORE=<commit> scripts/bench/flash_sale.sh
@@ -31,13 +32,14 @@ before=$(git rev-parse --verify "$before^{commit}")
 before_dir="${XDG_CACHE_HOME:-$HOME/.cache}/ecommerce-rs/bench-before/$before"
 tools_debian wrk:wrk
 pymongo=$(tools_install mongodb)
-if [ ! -x "$before_dir/target/release/order-service" ]; then
-  log "building the order service at ${before:0:7} (once)"
+if [ ! -x "$before_dir/target/release/order-service" ] || [ ! -x "$before_dir/target/release/user-service" ] ||
+  [ ! -x "$before_dir/target/release/product-service" ]; then
+  log "building the services at ${before:0:7} (once)"
   rm -rf "$before_dir"
   mkdir -p "$(dirname "$before_dir")"
   git worktree prune
   git worktree add --detach "$before_dir" "$before" >/dev/null
-  (cd "$before_dir" && CARGO_TARGET_DIR="$before_dir/target" cargo build --locked --release -q -p order-service)
+  (cd "$before_dir" && CARGO_TARGET_DIR="$before_dir/target" cargo build --locked --release -q -p user-service -p product-service -p order-service)
 fi
 readonly before_bin="$before_dir/target/release"
 stack_build release -q
@@ -49,13 +51,17 @@ stack_start_mongodb
 stack_database
 stack_service_env
 export RUST_LOG=warn
-for name in user-service product-service; do stack_start_service "$name"; done
-stack_start_order_service() { # BIN
-  stack_bin=$1 stack_start_service order-service
+# The three services from BIN (a build's release folder), in place of any running.
+stack_start_build() { # BIN
+  local name
+  for name in "${STACK_SERVICES[@]}"; do
+    if [ -n "${service_pid[$name]:-}" ]; then stack_stop_service "$name"; fi
+    stack_bin=$1 stack_start_service "$name"
+  done
   stack_bin=$after_bin
   stack_wait_ready
 }
-stack_start_order_service "$after_bin"
+stack_start_build "$after_bin"
 users=${service_url[user-service]}
 products=${service_url[product-service]}
 token=$(python3 scripts/bench/setup.py "$users" "$products" "$work")
@@ -84,8 +90,7 @@ run_wrk() { # LABEL CONNECTIONS FILE
 
 declare -A rate
 for build in before after; do
-  stack_stop_service order-service
-  if [ "$build" = before ]; then stack_start_order_service "$before_bin"; else stack_start_order_service "$after_bin"; fi
+  if [ "$build" = before ]; then stack_start_build "$before_bin"; else stack_start_build "$after_bin"; fi
   for connections in 32 256; do
     reset_hot
     echo
@@ -93,6 +98,10 @@ for build in before after; do
     cat "$work/run.txt"
     rate[$build-$connections]=$(sed -nE 's/^RESULT.*orders_per_s=([0-9]+).*/\1/p' "$work/run.txt")
   done
+  echo
+  run_wrk "$build, 1000 products (spread orders, no contention)" 32 "$work/many.txt" >"$work/run.txt"
+  cat "$work/run.txt"
+  rate[$build-spread]=$(sed -nE 's/^RESULT.*orders_per_s=([0-9]+).*/\1/p' "$work/run.txt")
 done
 
 echo
@@ -102,6 +111,10 @@ for connections in 32 256; do
     "$(python3 -c "print(f'{${rate[after-$connections]} / max(1, ${rate[before-$connections]}):.2f}')")"
 done
 
+printf 'RESULT spread connections=32 before=%s after=%s ratio=%s\n' \
+  "${rate[before-spread]}" "${rate[after-spread]}" \
+  "$(python3 -c "print(f'{${rate[after-spread]} / max(1, ${rate[before-spread]}):.2f}')")"
+
 echo
 echo "== How the rate grows with connections (this tree, one hot product) =="
 for connections in 1 8 32 64 128 256; do
@@ -110,9 +123,8 @@ for connections in 1 8 32 64 128 256; do
 done
 
 echo
+# The hot product as the spread ones: its runs' orders gone, its stock back to theirs.
 reset_hot 1000000000
-run_wrk "this tree, 1000 products (spread orders)" 32 "$work/many.txt"
-echo
 # Every unit that left a product's stock is in an order that holds stock, and no hold is left.
 PYTHONPATH="$pymongo" python3 - "$MONGO_URI" "$DB_NAME" <<'PY'
 import sys
