@@ -8,7 +8,7 @@ use std::{sync::Arc, time::Duration};
 use common_api::{money::Currency, time::rfc3339};
 use common_platform::{
     db::ensure_ttl_index,
-    events::{EVENTS, EventType, Relay, field},
+    events::{EVENTS, EventType, Relay, SEQUENCE, field, settled},
 };
 use futures_util::TryStreamExt;
 use mongodb::{
@@ -25,8 +25,8 @@ use crate::{models::OrderResponse, store::OrderDoc};
 /// The relay of the `orders` outbox: each order event's data is the order as `GET /orders/{id}`
 /// shows it.
 pub fn order_relay(db: &Database, currency: Currency) -> Relay {
-    let render = move |_: EventType, snapshot: &Document| {
-        let order: OrderDoc = mongodb::bson::from_document(snapshot.clone()).ok()?;
+    let render = move |_: EventType, snapshot: Document| {
+        let order: OrderDoc = mongodb::bson::from_document(snapshot).ok()?;
         let shown = OrderResponse::of(order, currency).ok()?;
         serde_json::to_string(&shown).ok()
     };
@@ -84,19 +84,26 @@ impl EventBody {
     }
 }
 
+/// The webhook dispatcher's place in the event numbers, in [`SEQUENCE`].
+const DISPATCHED: &str = "dispatched";
+
 /// Reads the event log.
 #[derive(Clone)]
 pub struct EventLog {
+    db: Database,
     events: Collection<EventDoc>,
     raw: Collection<Document>,
+    sequence: Collection<Document>,
 }
 
 impl EventLog {
     /// The log in `db.events`.
     pub fn new(db: &Database) -> Self {
         Self {
+            db: db.clone(),
             events: db.collection(EVENTS),
             raw: db.collection(EVENTS),
+            sequence: db.collection(SEQUENCE),
         }
     }
 
@@ -160,19 +167,60 @@ impl EventLog {
         self.events.find_one(doc! { field::ID: id }).await
     }
 
-    /// Up to `limit` events not yet dispatched to webhooks, in commit order.
+    /// Up to `limit` events marked undispatched (see [`field::UNDISPATCHED`]), in commit order,
+    /// without their data.
     pub async fn undispatched(&self, limit: i64) -> Result<Vec<EventDoc>, Error> {
         self.events
             .find(doc! { field::UNDISPATCHED: true })
             .sort(doc! { field::UNDISPATCHED: 1, field::SEQ: 1 })
-            .projection(doc! { field::DATA: { "$literal": "" }, field::ID: 1, field::SEQ: 1, field::TYPE: 1, field::OCCURRED_AT: 1 })
+            .projection(without_data())
             .limit(limit)
             .await?
             .try_collect()
             .await
     }
 
-    /// Marks events `ids` dispatched.
+    /// Where the dispatcher is: every event numbered up to the first number is dispatched (or
+    /// marked), and every one up to the second is in the log for good. The first starts at the
+    /// second: a new deployment dispatches from now on (earlier events were marked).
+    pub async fn dispatch_range(&self) -> Result<(i64, i64), Error> {
+        let settled = settled(&self.db).await?;
+        let cursor = match self.sequence.find_one(doc! { "_id": DISPATCHED }).await? {
+            Some(cursor) => cursor.get_i64(field::SEQ).unwrap_or(0),
+            None => {
+                self.dispatched_to(settled).await?;
+                settled
+            }
+        };
+        Ok((cursor, settled))
+    }
+
+    /// Up to `limit` events numbered after `after` and up to `to`, in commit order, without
+    /// their data.
+    pub async fn between(&self, after: i64, to: i64, limit: i64) -> Result<Vec<EventDoc>, Error> {
+        self.events
+            .find(doc! { field::SEQ: { "$gt": after, "$lte": to } })
+            .sort(doc! { field::SEQ: 1 })
+            .projection(without_data())
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Records that every event numbered up to `seq` is dispatched.
+    pub async fn dispatched_to(&self, seq: i64) -> Result<(), Error> {
+        self.sequence
+            .update_one(
+                doc! { "_id": DISPATCHED },
+                doc! { "$max": { field::SEQ: seq } },
+            )
+            .upsert(true)
+            .await?;
+        Ok(())
+    }
+
+    /// Clears the undispatched mark of events `ids`.
     pub async fn dispatched(&self, ids: &[ObjectId]) -> Result<(), Error> {
         self.raw
             .update_many(
@@ -182,4 +230,9 @@ impl EventLog {
             .await?;
         Ok(())
     }
+}
+
+/// The projection of an event without its data (which dispatching does not need).
+fn without_data() -> Document {
+    doc! { field::DATA: { "$literal": "" }, field::ID: 1, field::SEQ: 1, field::TYPE: 1, field::OCCURRED_AT: 1 }
 }

@@ -23,7 +23,7 @@ pub fn relay(db: &Database, currency: Currency) -> Relay {
 /// A snapshot of a product as `GET /products/{id}` shows it, or `None` if it is no product.
 fn render(currency: Currency) -> Render {
     Arc::new(move |_kind, snapshot| {
-        let product: ProductDoc = mongodb::bson::from_document(snapshot.clone()).ok()?;
+        let product: ProductDoc = mongodb::bson::from_document(snapshot).ok()?;
         let response = ProductResponse::of(product, currency).ok()?;
         serde_json::to_string(&response).ok()
     })
@@ -47,7 +47,7 @@ mod tests {
             "created_at": at, "updated_at": at, "deleted_at": at,
         };
 
-        let rendered = render(Currency::USD)(EventType::ProductDeleted, &snapshot).unwrap();
+        let rendered = render(Currency::USD)(EventType::ProductDeleted, snapshot.clone()).unwrap();
 
         let expected = json!({
             "id": id.to_hex(), "name": "Lamp", "description": "", "price": 12.99,
@@ -56,6 +56,6 @@ mod tests {
             "image_url": null,
         });
         assert_eq!(serde_json::from_str::<Value>(&rendered).unwrap(), expected);
-        assert!(render(Currency::USD)(EventType::ProductCreated, &doc! { "x": 1 }).is_none());
+        assert!(render(Currency::USD)(EventType::ProductCreated, doc! { "x": 1 }).is_none());
     }
 }

@@ -25,7 +25,7 @@ pub fn relay(db: &Database) -> Relay {
 /// A snapshot of an account as `GET /users/{id}` shows it, or `None` if it is no account.
 fn render() -> Render {
     Arc::new(|_kind, snapshot| {
-        let user: PublicUser = mongodb::bson::from_document(snapshot.clone()).ok()?;
+        let user: PublicUser = mongodb::bson::from_document(snapshot).ok()?;
         serde_json::to_string(&UserProfile::from(user)).ok()
     })
 }
@@ -46,13 +46,13 @@ mod tests {
             "created_at": DateTime::from_millis(1_700_000_000_000),
         };
 
-        let rendered = render()(EventType::UserRegistered, &snapshot).unwrap();
+        let rendered = render()(EventType::UserRegistered, snapshot.clone()).unwrap();
 
         let expected = json!({
             "id": id.to_hex(), "email": "ada@example.com", "name": "Ada", "role": "seller",
             "created_at": "2023-11-14T22:13:20Z", "email_verified": false, "disabled": false,
         });
         assert_eq!(serde_json::from_str::<Value>(&rendered).unwrap(), expected);
-        assert!(render()(EventType::UserRegistered, &doc! { "x": 1 }).is_none());
+        assert!(render()(EventType::UserRegistered, doc! { "x": 1 }).is_none());
     }
 }

@@ -1,10 +1,13 @@
 //! Dispatching events into deliveries, and delivering them.
 //!
-//! **Dispatch.** Every relayed event is stored with an `undispatched` mark. The dispatcher (of any
-//! replica, woken by this replica's relay and polling for the others') makes one delivery per
-//! enabled subscription that wants the event and existed when it occurred, then clears the mark.
-//! A delivery is unique per (subscription, event), so dispatchers racing, or one that crashed
-//! before clearing the mark, make each delivery once.
+//! **Dispatch.** The dispatcher (of any replica, woken by this replica's relay and polling for the
+//! others') follows the events by number: from its place up to the settled number (see
+//! [`common_platform::events::settled`]) it makes one delivery per enabled subscription that
+//! wants the event and existed when it occurred, then moves its place on, one write per batch
+//! rather than one per event. With no enabled subscription it only moves its place. An event a
+//! relay inserted below a number already passed carries an `undispatched` mark; those are
+//! dispatched the same way and their mark cleared. A delivery is unique per (subscription,
+//! event), so dispatchers racing, or one that crashed before moving on, make each delivery once.
 //!
 //! **Delivery.** The worker claims due deliveries one at a time (see [`super::store`]), POSTs the
 //! event signed per Standard Webhooks (`webhook-id` = the event id, `webhook-timestamp`,
@@ -117,13 +120,44 @@ impl Worker {
         }
     }
 
-    /// Makes the deliveries of up to [`BATCH`] undispatched events; returns how many events.
+    /// Makes the deliveries of up to [`BATCH`] events after the dispatcher's place and of up to
+    /// [`BATCH`] marked ones; returns the larger count (more may be waiting when it is
+    /// [`BATCH`]).
     pub async fn dispatch(&self) -> Result<usize, mongodb::error::Error> {
-        let events = self.log.undispatched(BATCH).await?;
-        if events.is_empty() {
+        let marked = self.log.undispatched(BATCH).await?;
+        let (place, settled) = self.log.dispatch_range().await?;
+        if marked.is_empty() && place >= settled {
             return Ok(0);
         }
         let webhooks = self.store.enabled().await?;
+        if !marked.is_empty() {
+            self.deliver_later(&marked, &webhooks).await?;
+            let ids: Vec<ObjectId> = marked.iter().map(|event| event.id).collect();
+            self.log.dispatched(&ids).await?;
+        }
+        if place >= settled {
+            return Ok(marked.len());
+        }
+        if webhooks.is_empty() {
+            self.log.dispatched_to(settled).await?;
+            return Ok(marked.len());
+        }
+        let events = self.log.between(place, settled, BATCH).await?;
+        let reached = match events.last() {
+            Some(last) if events.len() == BATCH as usize => last.seq,
+            _ => settled,
+        };
+        self.deliver_later(&events, &webhooks).await?;
+        self.log.dispatched_to(reached).await?;
+        Ok(marked.len().max(events.len()))
+    }
+
+    /// Stores the deliveries of `events` to the `webhooks` that want them, and wakes the worker.
+    async fn deliver_later(
+        &self,
+        events: &[EventDoc],
+        webhooks: &[WebhookDoc],
+    ) -> Result<(), mongodb::error::Error> {
         let now = DateTime::now();
         let deliveries: Vec<DeliveryDoc> = events
             .iter()
@@ -146,12 +180,10 @@ impl Worker {
             })
             .collect();
         self.store.add_deliveries(&deliveries).await?;
-        let ids: Vec<ObjectId> = events.iter().map(|event| event.id).collect();
-        self.log.dispatched(&ids).await?;
         if !deliveries.is_empty() {
             self.wake.notify_one();
         }
-        Ok(events.len())
+        Ok(())
     }
 
     async fn deliver_loop(self, mut shutdown: Shutdown) {

@@ -572,3 +572,84 @@ async fn a_host_that_resolves_elsewhere_at_delivery_is_checked_again_and_refused
     );
     assert!(receiver.received().is_empty());
 }
+
+#[tokio::test]
+async fn events_are_settled_up_to_the_lease_base_while_held_and_an_abandoned_lease_is_released() {
+    use common_platform::events::{SEQUENCE, settled};
+    use mongodb::bson::{DateTime, Document, doc, oid::ObjectId};
+    let db = TestDb::new("order_service").await;
+    let sequence = db.db.collection::<Document>(SEQUENCE);
+    assert_eq!(settled(&db.db).await.unwrap(), 0, "no event numbered yet");
+    let in_a_minute = DateTime::from_millis(DateTime::now().timestamp_millis() + 60_000);
+    let a_second_ago = DateTime::from_millis(DateTime::now().timestamp_millis() - 1_000);
+    let lease = |until: DateTime| doc! { "_id": "events", "holder": ObjectId::new(), "until": until, "base": 40_i64, "next": 45_i64 };
+
+    sequence.insert_one(lease(in_a_minute)).await.unwrap();
+    assert_eq!(
+        settled(&db.db).await.unwrap(),
+        40,
+        "a holder may still insert 41 to 45"
+    );
+
+    sequence
+        .replace_one(doc! { "_id": "events" }, lease(DateTime::from_millis(0)))
+        .await
+        .unwrap();
+    assert_eq!(settled(&db.db).await.unwrap(), 45, "released");
+
+    sequence
+        .replace_one(doc! { "_id": "events" }, lease(a_second_ago))
+        .await
+        .unwrap();
+    let abandoned = sequence.find_one(doc! {}).await.unwrap().unwrap();
+    assert_eq!(settled(&db.db).await.unwrap(), 45, "expired: released here");
+    let after = sequence.find_one(doc! {}).await.unwrap().unwrap();
+    assert_eq!(after.get_datetime("until").unwrap().timestamp_millis(), 0);
+    assert_ne!(
+        after.get("holder"),
+        abandoned.get("holder"),
+        "its holder's release now fails"
+    );
+}
+
+#[tokio::test]
+async fn an_event_inserted_below_the_dispatchers_place_is_delivered_once_by_its_mark() {
+    use common_platform::events::EVENTS;
+    use mongodb::bson::{DateTime, Document, doc, oid::ObjectId};
+    let app = app_with(quick_webhooks()).await;
+    let admin = app.caller(Role::Admin);
+    let buyer = app.caller(Role::Buyer);
+    let receiver = Receiver::start(Behaviour::Answer(200)).await;
+    let (_, secret) = subscribe(&app, &admin, &receiver.url, &["order.placed"]).await;
+    let pen = app.product("Pen", "3.00", 5).await;
+    app.placed(&buyer, &[(pen, 1)]).await;
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+
+    // What a relay stalled past its lease leaves: an event numbered below events already
+    // dispatched, marked.
+    let events = app.db.db.collection::<Document>(EVENTS);
+    let late = ObjectId::new();
+    events
+        .insert_one(doc! {
+            "_id": late, "seq": 0_i64, "type": "order.placed", "occurred_at": DateTime::now(),
+            "data": "{\"late\":true}", "undispatched": true,
+        })
+        .await
+        .unwrap();
+    let received = receiver.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(received[1].id(), late.to_hex());
+    assert!(received[1].verifies_with(&secret));
+    assert_eq!(received[1].json()["data"], json!({"late": true}));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while events
+        .count_documents(doc! { "_id": late, "undispatched": { "$exists": true } })
+        .await
+        .unwrap()
+        > 0
+    {
+        assert!(std::time::Instant::now() < deadline, "the mark is cleared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(receiver.received().len(), 2, "each event once");
+}

@@ -25,7 +25,7 @@ mod relay;
 use mongodb::bson::{Bson, DateTime, Document, doc, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
-pub use relay::{Relay, RelayHandle, Render, ensure_outbox_index};
+pub use relay::{Relay, RelayHandle, Render, SEQUENCE, ensure_outbox_index, settled};
 
 /// The collection events are relayed into.
 pub const EVENTS: &str = "events";
@@ -49,7 +49,8 @@ pub mod field {
     pub const OCCURRED_AT: &str = "occurred_at";
     /// The resource as the API shows it, as JSON text (kept byte for byte).
     pub const DATA: &str = "data";
-    /// Present (true) until the order service made its webhook deliveries.
+    /// Present (true) on an event inserted below a number the webhook dispatcher may have passed
+    /// already, until the dispatcher made its deliveries (see [`super::settled`]).
     pub const UNDISPATCHED: &str = "undispatched";
 }
 

@@ -12,13 +12,22 @@
 //! number below one already visible, except by a holder stalled past the lease ([`LEASE`]) between
 //! reserving and inserting (it then still inserts its events: nothing is lost, but a reader of
 //! `GET /events` who read past that number meanwhile would skip them; webhooks still deliver them).
+//!
+//! **Settled numbers.** The webhook dispatcher follows the events by number rather than marking
+//! each one dispatched (a second write per event): [`settled`] is the number up to which every
+//! event is in `events` for good. The lease keeps the number it started from (`base`): while it
+//! is held, only numbers up to `base` are settled; once released, all of them. A holder that
+//! finds its lease gone at release (stalled past it, and taken over) marks its events
+//! `undispatched`, and so does a pass that meets events an earlier, interrupted pass inserted:
+//! the dispatcher takes marked events too, so an event inserted below a number it already passed
+//! is still delivered.
 
 use std::{sync::Arc, time::Duration};
 
 use futures_util::TryStreamExt;
 use mongodb::{
     Collection, Database, IndexModel,
-    bson::{DateTime, Document, doc, oid::ObjectId},
+    bson::{Bson, DateTime, Document, doc, oid::ObjectId},
     error::Error,
     options::{IndexOptions, InsertManyOptions, ReturnDocument},
 };
@@ -36,12 +45,13 @@ const LEASE: Duration = Duration::from_secs(10);
 /// How long to wait before asking again for a lease another relay holds.
 const LEASE_RETRY: Duration = Duration::from_millis(2);
 
-/// The collection of the one document that numbers events.
-const SEQUENCE: &str = "event_sequence";
+/// The collection of the one document that numbers events (and of the documents that follow
+/// the numbers, such as the webhook dispatcher's).
+pub const SEQUENCE: &str = "event_sequence";
 
 /// Renders a snapshot of a document as the API shows the resource (JSON text), for an event of
 /// the given type; `None` when the snapshot is no such resource (logged, and relayed as `null`).
-pub type Render = Arc<dyn Fn(EventType, &Document) -> Option<String> + Send + Sync>;
+pub type Render = Arc<dyn Fn(EventType, Document) -> Option<String> + Send + Sync>;
 
 /// Moves the outbox entries of one collection into `events`.
 #[derive(Clone)]
@@ -156,11 +166,15 @@ impl Relay {
         let mut deleted = Vec::new();
         let mut entries = Vec::new();
         let mut moved = Vec::new();
-        for document in &documents {
-            let id = document.get("_id").cloned().unwrap_or_default();
-            let outbox = document.get_array(OUTBOX).map(Vec::as_slice).unwrap_or(&[]);
+        let count = documents.len();
+        for mut document in documents {
+            let id = document.remove("_id").unwrap_or_default();
+            let outbox = match document.remove(OUTBOX) {
+                Some(Bson::Array(outbox)) => outbox,
+                _ => Vec::new(),
+            };
             for stored in outbox {
-                match mongodb::bson::from_bson::<OutboxEntry>(stored.clone()) {
+                match mongodb::bson::from_bson::<OutboxEntry>(stored) {
                     Ok(mut entry) => {
                         moved.push(entry.id);
                         if entry.shared {
@@ -197,13 +211,13 @@ impl Relay {
                 .await?;
         }
         self.relayed.notify_waiters();
-        Ok(documents.len())
+        Ok(count)
     }
 
     /// The stored event of `entry`, not yet numbered.
     fn event(&self, entry: OutboxEntry) -> Document {
         let kind = EventType::parse(&entry.kind);
-        let data = kind.and_then(|kind| (self.render)(kind, &entry.doc));
+        let data = kind.and_then(|kind| (self.render)(kind, entry.doc));
         if data.is_none() {
             tracing::error!(event_id = %entry.id, event_type = %entry.kind, "an event's resource could not be rendered; relayed with null data");
         }
@@ -212,7 +226,6 @@ impl Relay {
             field::TYPE: entry.kind,
             field::OCCURRED_AT: entry.at,
             field::DATA: data.unwrap_or_else(|| "null".to_owned()),
-            field::UNDISPATCHED: true,
         }
     }
 
@@ -245,7 +258,23 @@ impl Relay {
             Ok(_) => Vec::new(),
             Err(err) => crate::db::insert_many_duplicates(&err).ok_or(err)?,
         };
-        release?;
+        // Lost to another holder: the dispatcher may have passed these numbers already. Inserted
+        // before: an interrupted pass's events, which it may have passed as well.
+        let lost = release?.matched_count == 0;
+        let unsure: Vec<&Bson> = events
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| lost || duplicates.contains(index))
+            .filter_map(|(_, event)| event.get(field::ID))
+            .collect();
+        if !unsure.is_empty() {
+            self.events
+                .update_many(
+                    doc! { field::ID: { "$in": unsure } },
+                    doc! { "$set": { field::UNDISPATCHED: true } },
+                )
+                .await?;
+        }
         for (index, kind) in kinds.iter().enumerate() {
             if !duplicates.contains(&index) {
                 let kind = EventType::parse(kind).map_or("unknown", EventType::as_str);
@@ -260,11 +289,17 @@ impl Relay {
         loop {
             let now = DateTime::now();
             let until = DateTime::from_millis(now.timestamp_millis() + LEASE.as_millis() as i64);
+            let next = doc! { "$ifNull": ["$next", 0_i64] };
             let taken = self
                 .sequence
                 .find_one_and_update(
                     doc! { "_id": EVENTS, "until": { "$not": { "$gt": now } } },
-                    doc! { "$set": { "holder": holder, "until": until }, "$inc": { "next": count } },
+                    vec![doc! { "$set": {
+                        "holder": { "$literal": holder },
+                        "until": { "$literal": until },
+                        "base": &next,
+                        "next": { "$add": [&next, count] },
+                    } }],
                 )
                 .upsert(true)
                 .return_document(ReturnDocument::After)
@@ -279,4 +314,37 @@ impl Relay {
             tokio::time::sleep(LEASE_RETRY).await;
         }
     }
+}
+
+/// The number up to which every event is in `events` for good (see the module's documentation),
+/// read from the sequence lease of `db`; an abandoned lease (expired, never released) is released
+/// here, so that a crashed relay holds nothing up past its lease.
+pub async fn settled(db: &Database) -> Result<i64, Error> {
+    let sequence: Collection<Document> = db.collection(SEQUENCE);
+    let Some(lease) = sequence.find_one(doc! { "_id": EVENTS }).await? else {
+        return Ok(0);
+    };
+    let next = lease.get_i64("next").unwrap_or(0);
+    // A lease written before `base` was kept settles nothing until it is released.
+    let base = lease.get_i64("base").unwrap_or(0);
+    let Ok(until) = lease.get_datetime("until") else {
+        return Ok(next);
+    };
+    if until.timestamp_millis() == 0 {
+        return Ok(next);
+    }
+    if *until > DateTime::now() {
+        return Ok(base);
+    }
+    let released = sequence
+        .update_one(
+            doc! { "_id": EVENTS, "holder": lease.get("holder"), "until": until },
+            doc! { "$set": { "holder": ObjectId::new(), "until": DateTime::from_millis(0) } },
+        )
+        .await?;
+    Ok(if released.matched_count == 1 {
+        next
+    } else {
+        base
+    })
 }
