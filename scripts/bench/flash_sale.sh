@@ -66,8 +66,11 @@ users=${service_url[user-service]}
 products=${service_url[product-service]}
 token=$(python3 scripts/bench/setup.py "$users" "$products" "$work")
 
-reset_hot() { # [STOCK]
-  PYTHONPATH="$pymongo" python3 - "$MONGO_URI" "$DB_NAME" "$(cat "$work/hot.txt")" "${1:-$HOT_STOCK}" <<'PY'
+# The hot product's stock back to 100 000. Its orders stay (deleting tens of thousands of
+# documents between runs would load the server during the next one, which a sale does not do);
+# the stock invariant below is checked on the spread products.
+reset_hot() {
+  PYTHONPATH="$pymongo" python3 - "$MONGO_URI" "$DB_NAME" "$(cat "$work/hot.txt")" "$HOT_STOCK" <<'PY'
 import sys
 import time
 import pymongo
@@ -76,8 +79,7 @@ db = pymongo.MongoClient(sys.argv[1])[sys.argv[2]]
 product = ObjectId(sys.argv[3])
 # Orders cut off when wrk stopped still finish on the server: let them land first.
 time.sleep(2)
-db.orders.delete_many({"items.product_id": product})
-db.products.update_one({"_id": product}, {"$set": {"stock": int(sys.argv[4]), "holds": [], "returns": []}})
+db.products.update_one({"_id": product}, {"$set": {"stock": int(sys.argv[4])}})
 PY
 }
 
@@ -123,24 +125,27 @@ for connections in 1 8 32 64 128 256; do
 done
 
 echo
-# The hot product as the spread ones: its runs' orders gone, its stock back to theirs.
-reset_hot 1000000000
-# Every unit that left a product's stock is in an order that holds stock, and no hold is left.
-PYTHONPATH="$pymongo" python3 - "$MONGO_URI" "$DB_NAME" <<'PY'
+# Every unit that left a spread product's stock is in an order that holds stock, and no hold is
+# left on any product.
+PYTHONPATH="$pymongo" python3 - "$MONGO_URI" "$DB_NAME" "$(cat "$work/hot.txt")" <<'PY'
 import sys
 import time
 import pymongo
+from bson import ObjectId
 db = pymongo.MongoClient(sys.argv[1])[sys.argv[2]]
+hot = ObjectId(sys.argv[3])
 time.sleep(3)
 holding = ["PENDING_PAYMENT", "PLACED", "SHIPPED", "DELIVERED"]
 sold = {}
-for order in db.orders.find({"status": {"$in": holding}}, {"items": 1}):
+for order in db.orders.find({"status": {"$in": holding}, "items.product_id": {"$ne": hot}}, {"items": 1}):
     for line in order["items"]:
         sold[line["product_id"]] = sold.get(line["product_id"], 0) + line["quantity"]
 taken = holds = 0
 for product in db.products.find({}, {"stock": 1, "holds": 1}):
-    taken += 1_000_000_000 - product["stock"]
+    # No hold left anywhere, the hot product's included.
     holds += len(product.get("holds", []))
+    if product["_id"] != hot:
+        taken += 1_000_000_000 - product["stock"]
 placed = sum(sold.values())
 print(f"RESULT spread units_taken={taken} units_in_orders={placed} holds_left={holds} "
       f"invariant={'held' if taken == placed and holds == 0 else 'BROKEN'}")
